@@ -1,0 +1,1 @@
+"""The ``tfsal`` command line (installed as ``tfsal.cli``)."""

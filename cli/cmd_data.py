@@ -1,0 +1,67 @@
+"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tfsal.cli.params import SIZE
+
+
+@click.group()
+def data() -> None:
+    """Make data sets and manifests (labels.csv)."""
+
+
+@data.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write images, masks and labels.csv into.")
+@click.option("--n-mass", type=click.IntRange(min=0), default=None,
+              help="Images with masses (default 1565: the paper's 1231 train + 334 test).")
+@click.option("--n-healthy", type=click.IntRange(min=0), default=None,
+              help="Healthy images (default 2778: the paper's 2000 train + 778 test).")
+@click.option("--size", type=SIZE, default="256x192", show_default=True, help="Image size HxW.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed; the same seed writes the same bytes.")
+@click.option("--format", "fmt", type=click.Choice(["png", "dicom"]), default="png", show_default=True,
+              help="16-bit PNG or DICOM (MG, 12 bits stored).")
+@click.option("--photometric", type=click.Choice(["MONOCHROME2", "MONOCHROME1"], case_sensitive=False),
+              default="MONOCHROME2", show_default=True, help="DICOM photometric interpretation.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes (default: all cores). The output does not depend on it.")
+def synth(out_dir, n_mass, n_healthy, size, seed, fmt, photometric, workers) -> None:
+    """Write synthetic mammograms with ground-truth mass and breast masks."""
+    from tfsal.data import synthetic_dataset
+
+    kwargs = {}
+    if n_mass is not None:
+        kwargs["n_mass"] = n_mass
+    if n_healthy is not None:
+        kwargs["n_healthy"] = n_healthy
+    manifest = synthetic_dataset.write_dataset(
+        out_dir, size=size, seed=seed, fmt=fmt, photometric=photometric.upper(),
+        workers=workers, progress=True, **kwargs)
+    click.echo(str(manifest))
+
+
+@data.command("cbis-ddsm")
+@click.option("--csv", "csv_paths", required=True, multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CBIS-DDSM description CSV (mass or calc, train or test); repeat for several.")
+@click.option("--dicom-root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The CBIS-DDSM folder as The Cancer Imaging Archive delivers it.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for labels.csv and the combined ROI masks.")
+@click.option("--include-calc", is_flag=True,
+              help="Keep calcification-only images, labelled 0 (no mass); skipped by default.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of training patients moved to the validation split.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation split.")
+def cbis_ddsm(csv_paths, dicom_root, out_dir, include_calc, val_fraction, seed) -> None:
+    """Build labels.csv from CBIS-DDSM description CSVs and its DICOM tree."""
+    from tfsal.data import cbis_ddsm as reader
+
+    manifest = reader.build_manifest(
+        list(csv_paths), dicom_root, out_dir, include_calc=include_calc,
+        val_fraction=val_fraction, seed=seed, progress=True)
+    click.echo(str(manifest))

@@ -1,0 +1,62 @@
+"""Entry point of the ``tfsal`` command.
+
+Subcommands live in one module each and are imported only when invoked, so ``tfsal --help``
+does not pay for TensorFlow (click's "lazily loading subcommands" pattern). Library errors
+(:class:`tfsal.errors.TfsalError`) become one line on stderr and exit code 1; usage errors
+exit with 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from tfsal._version import __version__
+
+# command name -> "module:attribute" of its click command
+COMMANDS = {
+    "data": "tfsal.cli.cmd_data:data",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy_commands:
+            module_name, attribute = self.lazy_commands[name].split(":")
+            # An ImportError here is a bug in tfsal: let it surface, not "No such command".
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        from tfsal.errors import TfsalError
+
+        try:
+            return super().invoke(ctx)
+        except TfsalError as exc:  # bad input: one line, exit 1, no traceback
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tfsal")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Explain medical image classifiers with counterfactual inpainting."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="tfsal")

@@ -1,0 +1,1 @@
+"""Model files shipped with tfsal (see README.md in this folder)."""

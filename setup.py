@@ -1,0 +1,55 @@
+"""Packaging for tfsal.
+
+Three source folders become one installed package:
+  tfsal/         -> tfsal
+  cli/           -> tfsal.cli           (the click application)
+  saved_models/  -> tfsal.saved_models  (shipped model files, package data)
+The same mapping serves `pip install .` and `pip install -e .`.
+"""
+import pathlib
+import re
+
+from setuptools import setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "tfsal" / "_version.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="tfsal",
+    version=VERSION,
+    description=(
+        "Counterfactual saliency maps for medical image classifiers: the smallest region "
+        "whose inpainting by healthy tissue changes the classifier's decision."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["tfsal", "tfsal.data", "tfsal.cli", "tfsal.saved_models"],
+    package_dir={
+        "tfsal": "tfsal",
+        "tfsal.cli": "cli",
+        "tfsal.saved_models": "saved_models",
+    },
+    package_data={"tfsal.saved_models": ["*.keras", "*.md", "*.png", "*.json"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tensorflow-serving-api==2.21.*",
+        "pydicom>=3,<4",
+        "pylibjpeg>=2",
+        "pylibjpeg-libjpeg>=2",
+        "pylibjpeg-openjpeg>=2",
+        "pyjpegls>=1.2",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "opencv-python-headless>=4.8",
+        "click>=8.1",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["tfsal=tfsal.cli.main:main"]},
+)

@@ -1,0 +1,30 @@
+"""tfsal: counterfactual saliency maps for medical image classifiers.
+
+``import tfsal`` is cheap: it loads neither TensorFlow, matplotlib nor Beam. Public names
+are loaded on first use.
+"""
+
+from tfsal._version import __version__
+from tfsal.errors import ImageReadError, ManifestError, TfsalError
+
+# public name -> module that defines it; imported on first attribute access
+_LAZY = {
+    "read_image": "tfsal.data.image_io",
+    "ImageMeta": "tfsal.data.image_io",
+    "read_manifest": "tfsal.data.manifest",
+    "write_manifest": "tfsal.data.manifest",
+    "Record": "tfsal.data.manifest",
+    "breast_mask": "tfsal.data.organ",
+}
+
+__all__ = ["__version__", "TfsalError", "ImageReadError", "ManifestError", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tfsal' has no attribute {name!r}")

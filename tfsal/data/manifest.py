@@ -1,0 +1,144 @@
+"""The canonical manifest: ``labels.csv`` with columns ``image,label,mask,split``.
+
+Paths in the file are relative to the folder holding it (absolute paths are kept as they
+are). ``label`` is 1 for an image with a mass and 0 for a healthy one; ``mask`` is the
+ground-truth mass mask (empty for healthy images); ``split`` is ``train``, ``val`` or
+``test``. Optional extra columns are kept: ``organ`` (a breast mask written by the
+synthetic generator) and anything else, in ``Record.extra``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from tfsal import atomic
+from tfsal.errors import ManifestError
+
+REQUIRED_COLUMNS = ("image", "label", "mask", "split")
+OPTIONAL_COLUMNS = ("organ",)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of a manifest, with paths resolved against the manifest's folder."""
+
+    image: Path
+    label: int
+    mask: Path | None = None
+    split: str = "train"
+    organ: Path | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def _resolve(root: Path, value: str) -> Path | None:
+    value = value.strip()
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+def read_manifest(
+    path: str | os.PathLike,
+    split: str | Sequence[str] | None = None,
+    check_files: bool = True,
+) -> list[Record]:
+    """Read ``labels.csv`` (or a folder holding one) into records.
+
+    Args:
+        path: the CSV file, or a folder that holds ``labels.csv``.
+        split: keep only rows of this split (or these splits); ``None`` keeps all.
+        check_files: raise if an image or mask named in the file does not exist.
+
+    Raises:
+        ManifestError: the file is missing, a required column is absent, a label is not
+            0 or 1, a split is unknown, or (with ``check_files``) a named file is missing.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "labels.csv"
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    wanted = None if split is None else ({split} if isinstance(split, str) else set(split))
+    if wanted and not wanted <= set(SPLITS):
+        raise ManifestError(f"unknown split {sorted(wanted - set(SPLITS))}; expected one of {SPLITS}")
+    root = path.parent
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}")
+    records = []
+    for line, row in enumerate(reader, start=2):
+        where = f"{path}, line {line}"
+        label = (row["label"] or "").strip()
+        if label not in ("0", "1"):
+            raise ManifestError(f"{where}: label must be 0 or 1, got {label!r}")
+        row_split = (row["split"] or "").strip()
+        if row_split not in SPLITS:
+            raise ManifestError(f"{where}: split must be one of {', '.join(SPLITS)}, got {row_split!r}")
+        if wanted is not None and row_split not in wanted:
+            continue
+        image = _resolve(root, row["image"] or "")
+        if image is None:
+            raise ManifestError(f"{where}: empty image path")
+        record = Record(
+            image=image,
+            label=int(label),
+            mask=_resolve(root, row["mask"] or ""),
+            split=row_split,
+            organ=_resolve(root, row.get("organ") or ""),
+            extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k},
+        )
+        if check_files:
+            for name in ("image", "mask", "organ"):
+                file = getattr(record, name)
+                if file is not None and not file.is_file():
+                    raise ManifestError(f"{where}: {name} file {file} does not exist")
+        records.append(record)
+    return records
+
+
+def write_manifest(path: str | os.PathLike, records: Iterable[Record]) -> Path:
+    """Write records to ``path`` atomically, with paths relative to its folder.
+
+    The ``organ`` column and the keys of ``Record.extra`` are written when any record has
+    them. Returns the path written.
+    """
+    path = Path(path)
+    root = path.parent.resolve()
+    records = list(records)
+    columns = list(REQUIRED_COLUMNS)
+    if any(r.organ is not None for r in records):
+        columns.append("organ")
+    for record in records:
+        columns.extend(k for k in record.extra if k not in columns)
+
+    def rel(file: Path | None) -> str:
+        if file is None:
+            return ""
+        try:
+            return Path(os.path.relpath(Path(file).resolve(), root)).as_posix()
+        except ValueError:  # another drive on Windows
+            return Path(file).resolve().as_posix()
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        row = {"image": rel(r.image), "label": r.label, "mask": rel(r.mask), "split": r.split}
+        if "organ" in columns:
+            row["organ"] = rel(r.organ)
+        row.update(r.extra)
+        writer.writerow(row)
+    atomic.write_text(path, out.getvalue())
+    return path
