@@ -1,7 +1,7 @@
 """The organ (breast) mask of a mammogram, computed from the image alone.
 
-Steps, in order: smooth; threshold between the air background and the breast (Otsu, moved
-towards the background so the thin, dark periphery stays in); keep the largest connected
+Steps, in order: smooth; threshold just above the air background (read in the darkest
+tenth of the image, so the thin, dark periphery stays in); keep the largest connected
 component and fill its holes; then remove the pectoral muscle where one is found: a bright
 region in the upper chest-wall corner that touches both the top edge and the chest wall and
 is well described by a triangle (MLO views). Masses never lie in the muscle, and the
@@ -53,12 +53,18 @@ def _otsu(values: np.ndarray) -> float:
 
 
 def _foreground_threshold(smooth: np.ndarray) -> float:
-    otsu = _otsu(smooth)
-    below = smooth[smooth <= otsu]
-    background = float(np.median(below)) if below.size else 0.0
-    # The compressed breast thins out towards the skin, so its rim is much darker than its
-    # centre; a threshold a third of the way from the air to Otsu's keeps the rim.
-    return background + 0.33 * (otsu - background)
+    """A level just above the air background.
+
+    The compressed breast thins out towards the skin, so its rim is far darker than its
+    centre, and a bright pectoral muscle can pull Otsu's threshold into the tissue. The air
+    is the darkest tenth of a mammogram, so its level and noise are read there and the
+    threshold is set a few noise widths (at least 6 % of the range) above it.
+    """
+    background = float(np.percentile(smooth, 5))
+    darkest = smooth[smooth <= np.percentile(smooth, 10)]
+    spread = 1.4826 * float(np.median(np.abs(darkest - background)))
+    top = float(np.percentile(smooth, 99))
+    return background + max(8 * spread, 0.06 * (top - background))
 
 
 def _largest_component(binary: np.ndarray) -> np.ndarray:
