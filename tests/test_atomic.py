@@ -17,10 +17,9 @@ def test_write_text_creates_file_with_usual_permissions(tmp_path):
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.png"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic.atomic_path(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -153,7 +154,9 @@ def write_dataset(
     if workers == 1 or len(jobs) < 8:
         results = [_write_one(job) for job in tqdm(jobs, **bar)]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: the caller may have started TensorFlow's threads, and a forked
+        # child of a multi-threaded process can deadlock.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(tqdm(pool.map(_write_one, jobs, chunksize=16), **bar))
 
     records = [
