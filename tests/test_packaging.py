@@ -30,8 +30,9 @@ def _source_tree_available():
 @pytest.mark.parametrize("editable", [False, True], ids=["regular", "editable"])
 def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     copy = tmp_path / "src"
+    copy.mkdir()
     for name in ("setup.py", "README.md"):
-        shutil.copy(SOURCE / name, copy / name) if copy.exists() else (copy.mkdir(), shutil.copy(SOURCE / name, copy / name))
+        shutil.copy(SOURCE / name, copy / name)
     for name in ("tfsal", "cli", "saved_models"):
         shutil.copytree(SOURCE / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.keras"))
     (copy / "saved_models" / "placeholder.keras").write_text("placeholder, not a model\n")
@@ -49,7 +50,8 @@ def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     subprocess.run(install, check=True, capture_output=True)
 
     where = subprocess.run(
-        [str(python), "-c", "import tfsal.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"],
+        [str(python), "-c",
+         "import tfsal.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"],
         capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     expected_root = copy if editable else Path(purelib)
     assert Path(where).is_relative_to(expected_root), where

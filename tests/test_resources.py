@@ -9,7 +9,7 @@ def test_saved_models_dir_is_the_installed_package_folder():
 
 
 def test_missing_shipped_model_names_the_file():
-    with pytest.raises(TfsalError, match="'no_such_model.keras' not found"):
+    with pytest.raises(TfsalError, match=r"'no_such_model\.keras' not found"):
         resources.saved_model_path("no_such_model.keras")
 
 

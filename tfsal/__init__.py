@@ -17,7 +17,10 @@ _LAZY = {
     "breast_mask": "tfsal.data.organ",
 }
 
-__all__ = ["__version__", "TfsalError", "ImageReadError", "ManifestError", *_LAZY]
+__all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
+    "__version__", "TfsalError", "ImageReadError", "ManifestError",
+    "read_image", "ImageMeta", "read_manifest", "write_manifest", "Record", "breast_mask",
+]
 
 
 def __getattr__(name):

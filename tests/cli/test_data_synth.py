@@ -42,7 +42,7 @@ def test_second_run_writes_identical_files(png_set, tmp_path):
     assert not comparison.diff_files and not comparison.left_only and not comparison.right_only
     for sub in ("images", "masks", "organ"):
         names = sorted(p.name for p in (png_set / sub).iterdir())
-        match, mismatch, errors = filecmp.cmpfiles(png_set / sub, again / sub, names, shallow=False)
+        _, mismatch, errors = filecmp.cmpfiles(png_set / sub, again / sub, names, shallow=False)
         assert not mismatch and not errors
 
 

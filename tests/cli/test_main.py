@@ -15,9 +15,9 @@ def _all_commands(group=cli, prefix=()):
     ctx = click.Context(group)
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
-        yield prefix + (name,)
+        yield (*prefix, name)
         if isinstance(command, click.Group):
-            yield from _all_commands(command, prefix + (name,))
+            yield from _all_commands(command, (*prefix, name))
 
 
 COMMANDS = list(_all_commands())

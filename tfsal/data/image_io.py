@@ -212,7 +212,8 @@ def _header_size(fmt: str, data: bytes, path: Path) -> tuple[int, int]:
     try:
         return {"png": _png_size, "jpeg": _jpeg_size, "tiff": _tiff_size, "npy": _npy_size}[fmt](data)
     except (struct.error, IndexError) as exc:
-        raise ImageReadError(path, f"corrupt or truncated {fmt.upper()} file: it ends inside the header ({exc})") from None
+        reason = f"corrupt or truncated {fmt.upper()} file: it ends inside the header ({exc})"
+        raise ImageReadError(path, reason) from None
     except ValueError as exc:
         raise ImageReadError(path, f"corrupt or truncated {fmt.upper()} file ({exc})") from None
 

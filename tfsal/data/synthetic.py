@@ -68,7 +68,8 @@ class SynthConfig:
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must satisfy 0 < low <= high; received {(lo, hi)}")
         if len(self.density_probabilities) != 4 or not np.isclose(sum(self.density_probabilities), 1):
-            raise ValueError(f"density_probabilities must be 4 numbers summing to 1; received {self.density_probabilities}")
+            raise ValueError(
+                f"density_probabilities must be 4 numbers summing to 1; received {self.density_probabilities}")
 
 
 @dataclass(frozen=True)

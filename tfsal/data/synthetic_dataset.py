@@ -118,7 +118,7 @@ def write_dataset(
     fmt: str = "png",
     photometric: str = "MONOCHROME2",
     val_fraction: float = 0.1,
-    config: SynthConfig = SynthConfig(),
+    config: SynthConfig | None = None,
     workers: int | None = None,
     progress: bool = False,
 ) -> Path:
@@ -133,7 +133,7 @@ def write_dataset(
         fmt: ``"png"`` (16-bit) or ``"dicom"`` (MG, 12 bits stored).
         photometric: ``"MONOCHROME2"`` or ``"MONOCHROME1"`` (DICOM only).
         val_fraction: share of each class's training images moved to ``val``.
-        config: generator parameters.
+        config: generator parameters (default ``SynthConfig()``).
         workers: processes; default all cores. The output does not depend on it.
         progress: show a progress bar on stderr.
     """
@@ -143,6 +143,7 @@ def write_dataset(
         raise ValueError(f"photometric must be MONOCHROME2 or MONOCHROME1; received {photometric!r}")
     if n_mass < 0 or n_healthy < 0 or n_mass + n_healthy == 0:
         raise ValueError(f"need at least one image; received n_mass={n_mass}, n_healthy={n_healthy}")
+    config = config or SynthConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels, splits = _assign(n_mass, n_healthy, seed, val_fraction)
@@ -150,7 +151,7 @@ def write_dataset(
     workers = workers or os.cpu_count() or 1
     from tqdm import tqdm
 
-    bar = dict(total=len(jobs), desc="synth", unit="img", disable=not progress)
+    bar = {"total": len(jobs), "desc": "synth", "unit": "img", "disable": not progress}
     if workers == 1 or len(jobs) < 8:
         results = [_write_one(job) for job in tqdm(jobs, **bar)]
     else:
