@@ -7,7 +7,7 @@ from tfsal.data.synthetic import MASS_SHAPES, SynthConfig, make_mammogram
 def test_shapes_ranges_and_masks():
     sample = make_mammogram(3, (128, 96), n_masses=1)
     assert sample.image.shape == (128, 96) and sample.image.dtype == np.float32
-    assert 0 <= sample.image.min() and sample.image.max() <= 1
+    assert sample.image.min() >= 0 and sample.image.max() <= 1
     assert sample.mass_mask.dtype == bool and sample.organ_mask.dtype == bool
     assert sample.mass_mask.any()
     assert not (sample.mass_mask & ~sample.organ_mask).any(), "a mass lies outside the breast"
