@@ -1,18 +1,17 @@
 """Both install modes give the `tfsal` command and find files shipped in saved_models/.
 
 Each test copies the source tree, writes a placeholder file into the copy's saved_models/,
-installs the copy into a new virtual environment (no dependencies are installed: the
-environment sees this one's site-packages through a .pth file) and asks the installed tfsal
-where its shipped files are.
+installs the copy into a new virtual environment with pip (without dependencies; the only one
+the checks need, click, is linked in) and asks the installed tfsal where its shipped files
+are, from a folder outside the source tree.
 """
 
 import shutil
-import site
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
+import click
 import pytest
 
 import tfsal
@@ -24,6 +23,10 @@ SOURCE = Path(__file__).resolve().parents[1]
 
 def _source_tree_available():
     return (SOURCE / "setup.py").is_file() and (SOURCE / "cli" / "main.py").is_file()
+
+
+def _run(*args, cwd):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=True, cwd=cwd).stdout
 
 
 @pytest.mark.skipif(not _source_tree_available(), reason="needs the source tree")
@@ -38,28 +41,20 @@ def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     (copy / "saved_models" / "placeholder.keras").write_text("placeholder, not a model\n")
 
     env_dir = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    _run(sys.executable, "-m", "venv", env_dir, cwd=tmp_path)
     python = env_dir / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    parents = [sysconfig.get_path("purelib"), *site.getsitepackages()]
-    Path(purelib, "_parent_site.pth").write_text("\n".join(dict.fromkeys(parents)) + "\n")
+    purelib = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=tmp_path).strip())
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "click").symlink_to(Path(click.__file__).parent)
+    (purelib / "_test_deps.pth").write_text(f"{deps}\n")
 
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-               "--no-build-isolation", *(["-e"] if editable else []), str(copy)]
-    subprocess.run(install, check=True, capture_output=True)
+    _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *(["-e"] if editable else []), copy, cwd=tmp_path)
 
-    where = subprocess.run(
-        [str(python), "-c",
-         "import tfsal.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"],
-        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
-    expected_root = copy if editable else Path(purelib)
+    code = "import tfsal.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"
+    where = _run(python, "-c", code, cwd=tmp_path).strip()
+    expected_root = copy if editable else purelib
     assert Path(where).is_relative_to(expected_root), where
     assert Path(where).read_text().startswith("placeholder")
-
-    version = subprocess.run([str(env_dir / "bin" / "tfsal"), "--version"], capture_output=True, text=True,
-                             check=True).stdout
-    assert tfsal.__version__ in version
-    helptext = subprocess.run([str(env_dir / "bin" / "tfsal"), "--help"], capture_output=True, text=True,
-                              check=True).stdout
-    assert "data" in helptext
+    assert tfsal.__version__ in _run(env_dir / "bin" / "tfsal", "--version", cwd=tmp_path)
+    assert "data" in _run(env_dir / "bin" / "tfsal", "--help", cwd=tmp_path)

@@ -13,10 +13,10 @@ def test_missing_shipped_model_names_the_file():
         resources.saved_model_path("no_such_model.keras")
 
 
-def test_import_tfsal_is_light():
+def test_import_tfsal_is_light(tmp_path):
     import subprocess
     import sys
 
     code = "import sys, tfsal; print(any(m in sys.modules for m in ('tensorflow', 'matplotlib', 'apache_beam')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.strip() == "False"

@@ -39,10 +39,11 @@ def test_version():
     assert result.exit_code == 0 and __version__ in result.output
 
 
-def test_help_does_not_import_tensorflow():
+def test_help_does_not_import_tensorflow(tmp_path):
     code = "import sys; from tfsal.cli.main import main\ntry: main(['--help'])\nexcept SystemExit: pass\n" \
            "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # run outside the source tree, so the installed tfsal is imported
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.strip().splitlines()[-1] == "False False"
 
 

@@ -130,7 +130,7 @@ def test_tf_pad_resize_bad_args():
         tf_pad_resize(tf.zeros([4, 4, 1]), (8, 0))
 
 
-def test_import_does_not_load_tensorflow():
+def test_import_does_not_load_tensorflow(tmp_path):
     code = "import sys, tfsal.data.resize; print('tensorflow' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "False"
