@@ -26,7 +26,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["tfsal", "tfsal.data", "tfsal.cli", "tfsal.saved_models"],
+    packages=["tfsal", "tfsal.data", "tfsal.models", "tfsal.train", "tfsal.cli", "tfsal.saved_models"],
     package_dir={
         "tfsal": "tfsal",
         "tfsal.cli": "cli",

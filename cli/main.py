@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -19,6 +20,7 @@ from tfsal._version import __version__
 # command name -> "module:attribute" of its click command
 COMMANDS = {
     "data": "tfsal.cli.cmd_data:data",
+    "train": "tfsal.cli.cmd_train:train",
 }
 
 
@@ -54,6 +56,9 @@ class LazyGroup(click.Group):
 def cli(verbose: int) -> None:
     """Explain medical image classifiers with counterfactual inpainting."""
     level = logging.WARNING - 10 * min(verbose, 2)
+    # TensorFlow's C++ log lines (CUDA probing, oneDNN notices) are noise for a user; -vv keeps them.
+    if verbose < 2:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if verbose == 0 else "2")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

@@ -1,0 +1,68 @@
+"""``tfsal train``: train the classifier (and, later, the inpainter) on a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tfsal.cli.params import SIZE
+
+STRATEGIES = ("auto", "one-device", "mirrored")
+
+
+@click.group()
+def train() -> None:
+    """Train the models tfsal uses."""
+
+
+def _print_epoch(entry: dict) -> None:
+    fields = [f"{entry['phase']} epoch {entry['epoch'] + 1}", f"loss {entry['loss']:.4f}"]
+    if "accuracy" in entry:
+        fields.append(f"accuracy {entry['accuracy']:.3f}")
+    if "val_auc" in entry:
+        fields.append(f"val AUC {entry['val_auc']:.4f}")
+    fields.append(f"{entry['seconds']:.0f} s")
+    click.echo(", ".join(fields), err=True)
+
+
+@train.command()
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="labels.csv or its folder; trains on 'train', early-stops on 'val'.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .keras file.")
+@click.option("--epochs", type=click.IntRange(min=0), default=60, show_default=True, help="Whole-image epochs (at most).")
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Patch pre-training epochs (background vs mass); 0 skips pre-training.")
+@click.option("--patches-per-image", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Mass patches per mass image per pre-training epoch (as many background patches).")
+@click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
+              help="MobileNet width multiplier.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Images per batch (patch batches are twice as large).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True,
+              help="Adam learning rate for whole images.")
+@click.option("--pretrain-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate for patch pre-training.")
+@click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Stop after this many epochs without a better validation AUC (0: never).")
+@click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom and flips of whole images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, shuffling and augmentation.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+              help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints and data cache [default: OUT.ckpt next to OUT].")
+@click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
+def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, batch_size, lr, pretrain_lr,
+               patience, no_augment, seed, strategy, checkpoint_dir, resume) -> None:
+    """Train the MobileNet mass classifier: patch pre-training, then whole images."""
+    from tfsal.train.classifier import ClassifierSettings, train_classifier
+
+    settings = ClassifierSettings(
+        size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
+        epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
+        augment=not no_augment, seed=seed, strategy=strategy)
+    summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
+                               progress=True, report=_print_epoch)
+    click.echo(f"{summary['out']}: best validation AUC {summary['best_val_auc']:.4f} "
+               f"(epoch {summary['best_epoch'] + 1}), {summary['epochs_run']} epochs, {summary['seconds']:.0f} s")

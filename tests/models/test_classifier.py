@@ -1,0 +1,57 @@
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfsal.errors import TfsalError
+from tfsal.models.classifier import LAST_CONV_LAYER, OUTPUT_LAYER, build_classifier, load_classifier
+
+
+def test_shapes_and_layers_cam_needs():
+    model = build_classifier((64, 48), alpha=0.25)
+    assert model.input_shape == (None, 64, 48, 1) and model.output_shape == (None, 1)
+    assert model.get_layer(LAST_CONV_LAYER).output.shape[-1] == 256
+    assert isinstance(model.get_layer(OUTPUT_LAYER), keras.layers.Dense)
+    out = model.predict(np.random.default_rng(0).random((2, 64, 48, 1), np.float32), verbose=0)
+    assert out.shape == (2, 1) and np.all((out > 0) & (out < 1))
+
+
+def test_alpha_and_dropout_change_the_model():
+    assert build_classifier((64, 64), alpha=0.5).count_params() > build_classifier((64, 64), alpha=0.25).count_params()
+    assert build_classifier((64, 64), dropout=0.5).get_layer("dropout").rate == 0.5
+
+
+def test_patch_weights_load_into_the_image_model():
+    patch, image = build_classifier((32, 32)), build_classifier((64, 48))
+    image.set_weights(patch.get_weights())
+    np.testing.assert_array_equal(image.get_layer(OUTPUT_LAYER).kernel.numpy(), patch.get_layer(OUTPUT_LAYER).kernel.numpy())
+
+
+@pytest.mark.parametrize("kwargs, message", [({"size": (16, 64)}, "at least 32x32"), ({"alpha": 0}, "alpha"),
+                                             ({"dropout": 1.0}, "dropout")])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_classifier(**{"size": (64, 64), **kwargs})
+
+
+def test_round_trip_in_a_fresh_process(tmp_path):
+    model = build_classifier((64, 48))
+    x = np.random.default_rng(1).random((1, 64, 48, 1), np.float32)
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "clf.keras")
+    np.save(tmp_path / "x.npy", x)
+    code = ("import numpy as np, tfsal.models as m; model = m.load_classifier('clf.keras'); "
+            "print(float(model.predict(np.load('x.npy'), verbose=0)[0, 0]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(float(expected[0, 0]), abs=1e-6)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(TfsalError, match="missing.keras: classifier file not found"):
+        load_classifier(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(TfsalError, match="bad.keras: cannot load the classifier"):
+        load_classifier(bad)

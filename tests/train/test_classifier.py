@@ -1,0 +1,110 @@
+"""Training end to end on a tiny synthetic set (64x64, 12 images), resuming included."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tfsal.data.synthetic_dataset import write_dataset
+from tfsal.errors import TfsalError
+from tfsal.train.classifier import ClassifierSettings, train_classifier
+
+TINY = {"size": (64, 64), "epochs": 1, "pretrain_epochs": 1, "patches_per_image": 1, "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    write_dataset(root, n_mass=6, n_healthy=6, size=(64, 64), seed=3, workers=1)
+    return root
+
+
+def _train(data, tmp_path, name="run", resume=False, **changes):
+    settings = ClassifierSettings(**{**TINY, **changes})
+    out = tmp_path / f"{name}.keras"
+    summary = train_classifier(data, out, settings, resume=resume, progress=False)
+    state = json.loads((tmp_path / f"{name}.keras.ckpt" / "state.json").read_text())
+    return keras.saving.load_model(out), summary, state
+
+
+@pytest.fixture(scope="module")
+def baseline(data, tmp_path_factory):
+    return _train(data, tmp_path_factory.mktemp("baseline"))
+
+
+def _weights(model):
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+def test_end_to_end_writes_a_model_and_checkpoints(baseline, data):
+    model, summary, state = baseline
+    assert model.input_shape == (None, 64, 64, 1)
+    assert [e["phase"] for e in state["history"]] == ["pretrain", "images"]
+    assert state["done"] and 0 <= summary["best_val_auc"] <= 1
+    assert getattr(model, "optimizer", None) is None  # shipped without optimizer state
+
+
+def test_same_seed_repeats_the_run(baseline, data, tmp_path):
+    again, _, _ = _train(data, tmp_path)
+    np.testing.assert_allclose(_weights(again), _weights(baseline[0]), atol=1e-5)
+
+
+def test_resume_goes_on_from_the_last_epoch(data, tmp_path):
+    _train(data, tmp_path, epochs=1)
+    model, _, state = _train(data, tmp_path, resume=True, epochs=2)
+    assert [(e["phase"], e["epoch"]) for e in state["history"]] == [("pretrain", 0), ("images", 0), ("images", 1)]
+    uninterrupted, _, _ = _train(data, tmp_path, name="straight", epochs=2)
+    assert _weights(model).shape == _weights(uninterrupted).shape
+
+
+def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(data, tmp_path):
+    _train(data, tmp_path, epochs=1, pretrain_epochs=0)
+    with pytest.raises(TfsalError, match="other settings.*lr"):
+        _train(data, tmp_path, resume=True, epochs=1, pretrain_epochs=0, lr=0.1)
+    with pytest.raises(TfsalError, match="holds an earlier run"):
+        _train(data, tmp_path, epochs=1, pretrain_epochs=0)
+    with pytest.raises(TfsalError, match="cannot resume"):
+        _train(data, tmp_path, name="never", resume=True)
+
+
+@pytest.mark.parametrize("change, differs", [
+    ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
+    ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"),
+    ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"),
+    ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
+    ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
+])
+def test_each_setting_changes_what_training_does(baseline, data, tmp_path, change, differs):
+    base_model, base_summary, base_state = baseline
+    model, summary, state = _train(data, tmp_path, **change)
+    if differs == "weights":
+        assert not np.allclose(_weights(model), _weights(base_model), atol=1e-6)
+    elif differs == "parameters":
+        assert model.count_params() != base_model.count_params()
+    elif differs == "input":
+        assert model.input_shape != base_model.input_shape
+    elif differs == "batches":
+        assert [e["batches"] for e in state["history"]] != [e["batches"] for e in base_state["history"]]
+    elif differs == "history":
+        assert len(state["history"]) != len(base_state["history"])
+    else:
+        assert summary["strategy"] != base_summary["strategy"]
+
+
+def test_patience_stops_early(data, tmp_path):
+    _, _, state = _train(data, tmp_path, epochs=4, pretrain_epochs=0, patience=1)
+    ran = [e for e in state["history"] if e["phase"] == "images"]
+    aucs = [e["val_auc"] for e in ran]
+    if len(ran) == 4:  # stopping needs an epoch without improvement
+        assert all(b > a for a, b in zip(aucs[1:-1], aucs[2:], strict=False))
+    else:
+        assert ran[-1]["epoch"] - ran[int(np.argmax(aucs))]["epoch"] == 1
+
+
+def test_needs_a_validation_split(data, tmp_path):
+    text = (data / "labels.csv").read_text().replace(",val,", ",train,")
+    (tmp_path / "labels.csv").write_text(text.replace("images/", f"{data}/images/").replace(
+        "masks/", f"{data}/masks/").replace("organ/", f"{data}/organ/"))
+    with pytest.raises(TfsalError, match="no 'val' split"):
+        train_classifier(tmp_path, tmp_path / "x.keras", ClassifierSettings(**TINY), progress=False)

@@ -1,0 +1,82 @@
+"""The mass classifier: ``keras.applications.MobileNet`` on one-channel mammograms.
+
+As in the paper's "Image Classifier" paragraph: a MobileNet (Howard et al. 2017) binary
+classifier, healthy (0) vs with masses (1), pre-trained on patches (background vs mass)
+because no ImageNet weights are used. The network is flat (no nested models), so CAM and
+Grad-CAM find its last convolution (``conv_pw_13_relu``) and the dense layer after the global
+average pool by name.
+
+Input: float32 ``[B, H, W, 1]`` in [0, 1] (as :func:`tfsal.data.image_io.read_image` gives);
+the model rescales to [-1, 1] itself. Output: ``[B, 1]`` probability of a mass.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+from tfsal.errors import TfsalError
+
+DEFAULT_SIZE = (256, 192)
+DEFAULT_ALPHA = 0.25
+LAST_CONV_LAYER = "conv_pw_13_relu"
+OUTPUT_LAYER = "mass_probability"
+# Keras' default BN momentum (0.99) lets the moving statistics lag far behind the weights in
+# short runs, so inference-mode predictions collapse to one value for many epochs; 0.9 tracks.
+BATCHNORM_MOMENTUM = 0.9
+
+
+def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: float = 0.2) -> keras.Model:
+    """A MobileNet with one sigmoid output for ``[H, W, 1]`` images in [0, 1].
+
+    Args:
+        size: input ``(height, width)``, each at least 32 (patches for pre-training and whole
+            images share every weight, so one model's weights load into the other's).
+        alpha: MobileNet width multiplier.
+        dropout: dropout rate before the output layer.
+
+    Returns:
+        An uncompiled ``keras.Model`` named ``tfsal_mobilenet``.
+
+    Raises:
+        ValueError: a bad size, alpha or dropout.
+    """
+    height, width = (int(v) for v in size)
+    if min(height, width) < 32:
+        raise ValueError(f"size must be at least 32x32. Received: size={size}")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive. Received: alpha={alpha}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    inputs = keras.Input((height, width, 1), name="image")
+    scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)
+    backbone = keras.applications.MobileNet(
+        input_tensor=scaled, alpha=alpha, include_top=False, weights=None, pooling=None)
+    features = keras.layers.GlobalAveragePooling2D(name="global_pool")(backbone.output)
+    features = keras.layers.Dropout(dropout, name="dropout")(features)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER)(features)
+    model = keras.Model(inputs, outputs, name="tfsal_mobilenet")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BATCHNORM_MOMENTUM
+    return model
+
+
+def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Model:
+    """Load a classifier saved as ``.keras`` (or any Keras model file), naming the file on error."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfsalError(f"{path}: classifier file not found")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise TfsalError(f"{path}: cannot load the classifier ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+
+def load_default_classifier() -> keras.Model:
+    """The shipped classifier, ``saved_models/classifier.keras`` (see its README)."""
+    from tfsal.resources import DEFAULT_CLASSIFIER, saved_model_path
+
+    return load_classifier(saved_model_path(DEFAULT_CLASSIFIER))

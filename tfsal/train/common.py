@@ -1,0 +1,156 @@
+"""What every training command shares: strategies, checkpoints and resuming, progress, caches.
+
+A run keeps its state in a checkpoint folder (never inside the package): ``state.json`` (the
+settings, the phase, the last finished epoch, the best score, the history) and ``last.keras``
+(the model with its optimizer state) after every epoch, plus ``best.keras``. ``--resume``
+reloads both and goes on with the next epoch. Each epoch draws its shuffling and augmentation
+from ``(seed, phase, epoch)``, so a resumed run sees the data an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfsal import atomic
+from tfsal.errors import TfsalError
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("auto", "one-device", "mirrored")
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """A ``tf.distribute`` strategy by name.
+
+    ``auto``: mirrored across the GPUs when there are several, else one device (the GPU if
+    there is one, else the CPU). ``one-device``: one device. ``mirrored``: all visible GPUs (or
+    the CPU alone when there is none).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def epoch_seed(seed: int, phase: int, epoch: int) -> int:
+    """The data seed of one epoch: a run resumed at ``epoch`` draws what it would have drawn."""
+    return (seed * 1_000_003 + phase * 10_007 + epoch) % (2**31 - 1)
+
+
+def cache_path(cache_dir: str | os.PathLike | None, records, size) -> str | bool:
+    """A tf.data cache file for these records at this size, or ``True`` (memory) without a folder.
+
+    Stale lock files of an interrupted run are removed: the cache is only trusted once an
+    iteration over it has finished, which tf.data marks by writing the index file.
+    """
+    if cache_dir is None:
+        return True
+    key = hashlib.sha256(repr((sorted(str(r.image) for r in records), tuple(size))).encode()).hexdigest()[:16]
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"{key}*.lockfile"):
+        stale.unlink()
+    if not (folder / f"{key}.index").exists():
+        for partial in folder.glob(f"{key}.data-*"):
+            partial.unlink()
+    return str(folder / key)
+
+
+def fill_cache(dataset: tf.data.Dataset, cache: str | bool) -> None:
+    """Read a file-cached dataset once to the end, so that later readers find a finished cache.
+
+    Several pipelines read one cache (the patch stream reads it in two branches that never
+    finish); tf.data keeps a file cache only when one iteration has read it completely.
+    """
+    if isinstance(cache, str) and not Path(cache + ".index").exists():
+        for _ in dataset:
+            pass
+
+
+@dataclass
+class RunState:
+    """The resumable state of a training run (``state.json``)."""
+
+    settings: dict
+    phase: str = ""
+    epoch: int = -1  # last finished epoch of ``phase``
+    best_score: float = float("-inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list = field(default_factory=list)
+    done: bool = False
+
+    @classmethod
+    def load(cls, folder: Path) -> RunState:
+        path = folder / "state.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise TfsalError(f"{path}: cannot resume ({exc})") from None
+        return cls(**data)
+
+    def save(self, folder: Path) -> None:
+        atomic.write_text(folder / "state.json", json.dumps(self.__dict__, indent=1, default=float) + "\n")
+
+
+# Settings a resumed run may change: they decide when to stop or where to run, not what the
+# epochs already run computed.
+RESUMABLE_CHANGES = ("epochs", "patience", "strategy")
+
+
+def check_resumable(state: RunState, settings: dict, folder: Path) -> None:
+    """Refuse to resume a run whose settings differ (other data, size, model...)."""
+    changed = {k: (state.settings.get(k), v) for k, v in settings.items()
+               if state.settings.get(k) != v and k not in RESUMABLE_CHANGES}
+    if changed:
+        described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
+        raise TfsalError(f"{folder}: cannot resume with other settings ({described}); start a new run without --resume")
+    state.settings.update({k: settings[k] for k in RESUMABLE_CHANGES if k in settings})
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a model atomically (temporary ``.keras`` file, then rename)."""
+    with atomic.atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+class TqdmProgress(keras.callbacks.Callback):
+    """A tqdm progress bar per epoch on stderr, with the running loss."""
+
+    def __init__(self, description: str, steps: int | None, enabled: bool = True):
+        super().__init__()
+        self.description, self.steps, self.enabled = description, steps, enabled
+        self.bar = None
+
+    batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from tqdm import tqdm
+
+        self.batches = 0
+        self.bar = tqdm(total=self.steps, desc=self.description, unit="batch", disable=not self.enabled, leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        self.bar.update(1)
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
+
+
+def steps_of(dataset: tf.data.Dataset) -> int | None:
+    """Number of batches when tf.data knows it, else None."""
+    n = int(dataset.cardinality())
+    return n if n >= 0 else None
