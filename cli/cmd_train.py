@@ -30,7 +30,8 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="labels.csv or its folder; trains on 'train', early-stops on 'val'.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .keras file.")
-@click.option("--epochs", type=click.IntRange(min=0), default=60, show_default=True, help="Whole-image epochs (at most).")
+@click.option("--epochs", type=click.IntRange(min=0), default=60, show_default=True,
+              help="Whole-image epochs (at most).")
 @click.option("--pretrain-epochs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Patch pre-training epochs (background vs mass); 0 skips pre-training.")
 @click.option("--patches-per-image", type=click.IntRange(min=1), default=16, show_default=True,

@@ -26,7 +26,8 @@ def test_alpha_and_dropout_change_the_model():
 def test_patch_weights_load_into_the_image_model():
     patch, image = build_classifier((32, 32)), build_classifier((64, 48))
     image.set_weights(patch.get_weights())
-    np.testing.assert_array_equal(image.get_layer(OUTPUT_LAYER).kernel.numpy(), patch.get_layer(OUTPUT_LAYER).kernel.numpy())
+    np.testing.assert_array_equal(image.get_layer(OUTPUT_LAYER).kernel.numpy(),
+                                  patch.get_layer(OUTPUT_LAYER).kernel.numpy())
 
 
 @pytest.mark.parametrize("kwargs, message", [({"size": (16, 64)}, "at least 32x32"), ({"alpha": 0}, "alpha"),
@@ -49,9 +50,9 @@ def test_round_trip_in_a_fresh_process(tmp_path):
 
 
 def test_load_errors_name_the_file(tmp_path):
-    with pytest.raises(TfsalError, match="missing.keras: classifier file not found"):
+    with pytest.raises(TfsalError, match=r"missing\.keras: classifier file not found"):
         load_classifier(tmp_path / "missing.keras")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(TfsalError, match="bad.keras: cannot load the classifier"):
+    with pytest.raises(TfsalError, match=r"bad\.keras: cannot load the classifier"):
         load_classifier(bad)
