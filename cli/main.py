@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 
 import click
 
 from tfsal._version import __version__
 
+# Commands that never load TensorFlow (all others do, so it is imported up front, quietly).
+COMMANDS_WITHOUT_TENSORFLOW = {"data"}
+
 # command name -> "module:attribute" of its click command
 COMMANDS = {
     "data": "tfsal.cli.cmd_data:data",
     "train": "tfsal.cli.cmd_train:train",
+    "evaluate-classifier": "tfsal.cli.cmd_evaluate_classifier:evaluate_classifier",
 }
 
 
@@ -53,13 +56,30 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="tfsal")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Explain medical image classifiers with counterfactual inpainting."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    # TensorFlow's C++ log lines (CUDA probing, oneDNN notices) are noise for a user; -vv keeps them.
-    if verbose < 2:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if verbose == 0 else "2")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2 and ctx.invoked_subcommand not in COMMANDS_WITHOUT_TENSORFLOW:
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up lines (CUDA probing, oneDNN notices) kept off stderr.
+
+    TF_CPP_MIN_LOG_LEVEL set from Python comes too late for TensorFlow 2.21's absl logging,
+    so file descriptor 2 is redirected while TensorFlow loads and probes its devices (where a
+    machine without a GPU logs a cuInit error); -vv shows the lines.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    from tfsal.data.image_io import quiet_stderr
+
+    with quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
 
 
 def main(argv: list[str] | None = None) -> None:

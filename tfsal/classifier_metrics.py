@@ -1,0 +1,44 @@
+"""How well a classifier separates mass from healthy images on a manifest split.
+
+Feeds ``tfsal evaluate-classifier`` and the figures in ``saved_models/README.md``: ROC AUC,
+sensitivity and specificity at a threshold, and the ROC curve.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tfsal.data.manifest import read_manifest
+from tfsal.errors import TfsalError
+from tfsal.metrics import roc_auc, roc_curve, sensitivity_specificity
+
+
+def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
+    """Mass probabilities of the records' images at the classifier's input size."""
+    from tfsal.data.pipelines import classification_dataset
+
+    size = tuple(classifier.input_shape[1:3])
+    if None in size:
+        raise TfsalError("the classifier has no fixed input size; it cannot be evaluated on whole images")
+    dataset = classification_dataset(records, size, batch_size, training=False, cache=False)
+    return np.asarray(classifier.predict(dataset.map(lambda x, y: x), verbose=0)).reshape(-1)
+
+
+def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test", threshold: float = 0.5) -> dict:
+    """ROC AUC, sensitivity and specificity at ``threshold`` and the ROC curve on one split."""
+    records = read_manifest(data, split=split)
+    if not records:
+        raise TfsalError(f"{data}: the manifest has no {split!r} split")
+    labels = np.array([r.label for r in records])
+    scores = predict_manifest(classifier, records)
+    sensitivity, specificity = sensitivity_specificity(labels, scores, threshold)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return {
+        "split": split, "n_mass": int(labels.sum()), "n_healthy": int((labels == 0).sum()),
+        "roc_auc": roc_auc(labels, scores), "threshold": threshold,
+        "sensitivity": sensitivity, "specificity": specificity,
+        "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
+        "scores": scores.round(6).tolist(), "labels": labels.tolist(),
+    }
