@@ -109,3 +109,16 @@ def test_needs_a_validation_split(data, tmp_path):
         "masks/", f"{data}/masks/").replace("organ/", f"{data}/organ/"))
     with pytest.raises(TfsalError, match="no 'val' split"):
         train_classifier(tmp_path, tmp_path / "x.keras", ClassifierSettings(**TINY), progress=False)
+
+
+def test_learning_rate_halves_without_improvement(data, tmp_path):
+    _, _, state = _train(data, tmp_path, epochs=3, pretrain_epochs=0, patience=2)
+    ran = [e for e in state["history"] if e["phase"] == "images"]
+    best = float("-inf")
+    expected_lr = 5e-4
+    for entry in ran:
+        if entry["val_auc"] > best:
+            best = entry["val_auc"]
+        else:
+            expected_lr /= 2  # patience 2: halves after every epoch without a better AUC
+        assert entry["lr"] == pytest.approx(expected_lr)

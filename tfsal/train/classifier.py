@@ -5,7 +5,8 @@ stopping, pre-training on background-vs-mass patches. Departures, for a 2-core C
 ImageNet weights: a narrower MobileNet (alpha 0.25), learning rates of 1e-3 / 5e-4 instead
 of 1e-5 (250 epochs at 1e-5 do not fit here), batches of 16 with class weighting
 ``n / (2 n_class)``, and early stopping on the validation ROC AUC computed in inference mode
-after every epoch, keeping the best epoch's weights.
+after every epoch, keeping the best epoch's weights; the learning rate halves after half the
+patience without a better validation AUC.
 """
 
 from __future__ import annotations
@@ -212,7 +213,11 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
             common.save_model(model, folder / "best.keras")
         else:
             state.bad_epochs += 1
+            if settings.patience >= 2 and state.bad_epochs % (settings.patience // 2) == 0:
+                # halve the step after half the patience without a better validation AUC
+                model.optimizer.learning_rate.assign(float(model.optimizer.learning_rate) / 2)
         entry = {"phase": IMAGES, "epoch": epoch, **logs, "val_auc": round(auc, 4),
+                 "lr": float(model.optimizer.learning_rate),
                  "val_mean_score": round(float(scores.mean()), 4), "seconds": round(time.time() - tick, 1)}
         log.info("%s", entry)
         if report:
