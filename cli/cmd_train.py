@@ -1,4 +1,4 @@
-"""``tfsal train``: train the classifier (and, later, the inpainter) on a manifest."""
+"""``tfsal train``: train the classifier and the inpainter on a manifest."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def _print_epoch(entry: dict) -> None:
         fields.append(f"accuracy {entry['accuracy']:.3f}")
     if "val_auc" in entry:
         fields.append(f"val AUC {entry['val_auc']:.4f}")
+    if "val_hole_l1" in entry:
+        fields.append(f"val hole L1 {entry['val_hole_l1']:.4f}, PSNR {entry['val_psnr']:.2f} dB")
     fields.append(f"{entry['seconds']:.0f} s")
     click.echo(", ".join(fields), err=True)
 
@@ -66,4 +68,46 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
     summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
                                progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation AUC {summary['best_val_auc']:.4f} "
+               f"(epoch {summary['best_epoch'] + 1}), {summary['epochs_run']} epochs, {summary['seconds']:.0f} s")
+
+
+@train.command()
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="labels.csv or its folder; trains on the healthy 'train' images, scores on healthy 'val' ones.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .keras file.")
+@click.option("--epochs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Phase 1 epochs (batch normalisation everywhere).")
+@click.option("--finetune-epochs", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Phase 2 epochs (encoder batch normalisation frozen, learning rate / 10).")
+@click.option("--size", type=SIZE, default="256x192", show_default=True, help="Training size HxW.")
+@click.option("--base-filters", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Filters of the first PConv layer (doubling per level).")
+@click.option("--max-filters", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Most filters of any PConv layer.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True,
+              help="Adam learning rate of phase 1 (phase 2 uses a tenth).")
+@click.option("--max-holes", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Most holes per image (their side scales with the size: 8 px at 576 rows).")
+@click.option("--feature-model", default="default", show_default=True,
+              help="Perceptual/style features: 'default' (the shipped classifier's early blocks), a .keras "
+                   "classifier of the training size, or 'none'.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, holes and shuffling.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+              help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints and data cache [default: OUT.ckpt next to OUT].")
+@click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
+def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filters, batch_size, lr, max_holes,
+              feature_model, seed, strategy, checkpoint_dir, resume) -> None:
+    """Train the partial-convolution inpainter on healthy images, in two phases."""
+    from tfsal.train.inpainter import InpainterSettings, train_inpainter
+
+    settings = InpainterSettings(
+        size=size, base_filters=base_filters, max_filters=max_filters, epochs=epochs,
+        finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, max_holes=max_holes,
+        feature_model=feature_model, seed=seed, strategy=strategy)
+    summary = train_inpainter(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
+                              progress=True, report=_print_epoch)
+    click.echo(f"{summary['out']}: best validation hole L1 {summary['best_val_hole_l1']:.4f} "
                f"(epoch {summary['best_epoch'] + 1}), {summary['epochs_run']} epochs, {summary['seconds']:.0f} s")

@@ -113,14 +113,7 @@ def train_classifier(
     if not val:
         raise TfsalError(f"{data}: the manifest has no 'val' split, which early stopping needs")
     run_settings = {**asdict(settings), "size": list(settings.size), "data": str(data.resolve())}
-    if resume:
-        state = common.RunState.load(folder)
-        common.check_resumable(state, run_settings, folder)
-    else:
-        if (folder / "state.json").exists():
-            raise TfsalError(f"{folder}: holds an earlier run; pass --resume to go on with it or remove the folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        state = common.RunState(settings=run_settings)
+    state = common.open_run(folder, run_settings, resume)
     keras.utils.set_random_seed(settings.seed)
     strategy = common.make_strategy(settings.strategy)
     cache = common.cache_path(folder / "cache", train, settings.size)

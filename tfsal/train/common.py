@@ -105,7 +105,7 @@ class RunState:
 
 # Settings a resumed run may change: they decide when to stop or where to run, not what the
 # epochs already run computed.
-RESUMABLE_CHANGES = ("epochs", "patience", "strategy")
+RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "patience", "strategy")
 
 
 def check_resumable(state: RunState, settings: dict, folder: Path) -> None:
@@ -116,6 +116,23 @@ def check_resumable(state: RunState, settings: dict, folder: Path) -> None:
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
         raise TfsalError(f"{folder}: cannot resume with other settings ({described}); start a new run without --resume")
     state.settings.update({k: settings[k] for k in RESUMABLE_CHANGES if k in settings})
+
+
+def open_run(folder: Path, settings: dict, resume: bool) -> RunState:
+    """The state of a new run in ``folder``, or of the run to resume there.
+
+    Raises:
+        TfsalError: resuming without a run there, resuming with other settings, or starting
+            a new run in a folder that holds one.
+    """
+    if resume:
+        state = RunState.load(folder)
+        check_resumable(state, settings, folder)
+        return state
+    if (folder / "state.json").exists():
+        raise TfsalError(f"{folder}: holds an earlier run; pass --resume to go on with it or remove the folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return RunState(settings=settings)
 
 
 def save_model(model: keras.Model, path: Path) -> None:
