@@ -24,6 +24,7 @@ COMMANDS = {
     "data": "tfsal.cli.cmd_data:data",
     "train": "tfsal.cli.cmd_train:train",
     "evaluate-classifier": "tfsal.cli.cmd_evaluate_classifier:evaluate_classifier",
+    "check-inpainter": "tfsal.cli.cmd_check_inpainter:check_inpainter",
 }
 
 

@@ -1,0 +1,171 @@
+"""The paper's Fig. 2 check of the inpainter, and how the classifier reads in-fill.
+
+Paper, "Inpainting": the inpainter "has the task to change the classification score of an
+image towards healthy when replacing mass tissue, no considerable change should happen
+otherwise". Three ROC families on a test split, with the classifier:
+
+1. ``original``: the images as they are.
+2. ``healthy_inpainted``: every image with random holes (the inpainter's training holes)
+   inpainted in healthy tissue; in mass images the holes keep clear of the mass (its mask
+   dilated by ``MASS_MARGIN`` of the height). ``runs`` draws of the holes.
+3. ``mass_inpainted``: the mass images with their mass region (mask dilated by the margin plus
+   0-2 random pixels per run) inpainted; healthy images as they are. ``runs`` draws.
+
+Beyond the paper, :func:`infill_score_shift` measures the mean score change of healthy images
+when a given share of their breast (blobs of a smoothed random field) is inpainted: an
+explainer deletes large regions, so a classifier that finds in-fill suspicious would make
+every explanation wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from tfsal.metrics import roc_auc, roc_curve
+
+MASS_MARGIN = 0.02  # of the image height: spicules and blurred margins lie outside the core mask
+FILL_FRACTIONS = (0.05, 0.20, 0.40)
+
+
+def load_split(records, size) -> dict[str, np.ndarray]:
+    """Images, mass masks, organ masks [N, H, W, 1] and labels [N] at ``size``."""
+    from tfsal.data.pipelines import load_examples
+
+    arrays = {"image": [], "mass": [], "organ": [], "label": []}
+    for example in load_examples(records, size, cache=False):
+        for key in arrays:
+            arrays[key].append(example[key].numpy())
+    return {key: np.stack(value) for key, value in arrays.items()}
+
+
+def scores_of(classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    return np.asarray(classifier.predict(images, batch_size=batch_size, verbose=0)).reshape(-1)
+
+
+def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Composites ``M * I + (1 - M) * inpainter(I * M, M)`` (mask 1 keeps a pixel)."""
+    out = np.empty_like(images)
+    for start in range(0, len(images), batch_size):
+        image, mask = images[start:start + batch_size], masks[start:start + batch_size]
+        prediction = np.asarray(inpainter({"image": image, "mask": mask}, training=False))
+        out[start:start + batch_size] = mask * image + (1 - mask) * prediction
+    return out
+
+
+def _dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
+    if pixels <= 0:
+        return masks > 0.5
+    structure = ndimage.generate_binary_structure(2, 1)
+    return np.stack([ndimage.binary_dilation(m[..., 0] > 0.5, structure, iterations=pixels)[..., None]
+                     for m in masks])
+
+
+def healthy_hole_masks(organs: np.ndarray, masses: np.ndarray, seed: int) -> np.ndarray:
+    """Random training-style holes inside the breast and clear of any (dilated) mass."""
+    from tfsal.data.holes import random_hole_mask_numpy
+
+    height, width = organs.shape[1:3]
+    margin = max(1, round(MASS_MARGIN * height))
+    allowed = (organs > 0.5) & ~_dilate(masses, margin)
+    return np.stack([
+        np.maximum(random_hole_mask_numpy(seed * 100_003 + i, height, width, organ=allowed[i, ..., 0]),
+                   1.0 - allowed[i].astype(np.float32))
+        for i in range(len(organs))]).astype(np.float32)
+
+
+def mass_hole_masks(masses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each mass region, dilated by the margin and 0-2 random pixels, as a hole (0)."""
+    height = masses.shape[1]
+    margin = max(1, round(MASS_MARGIN * height))
+    return np.stack([1.0 - _dilate(m[None], margin + int(rng.integers(0, 3)))[0].astype(np.float32)
+                     for m in masses])
+
+
+def fraction_hole_masks(organs: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Holes covering ``fraction`` of each breast: the top share of a smoothed random field."""
+    height = organs.shape[1]
+    masks = np.ones_like(organs, dtype=np.float32)
+    for i, organ in enumerate(organs[..., 0] > 0.5):
+        field = ndimage.gaussian_filter(rng.normal(size=organ.shape), sigma=max(1.0, 0.02 * height))
+        level = np.quantile(field[organ], 1 - fraction)
+        masks[i, ..., 0] = np.where(organ & (field > level), 0.0, 1.0)
+    return masks
+
+
+def check_inpainter(classifier, inpainter, records, runs: int = 10, seed: int = 0, batch_size: int = 16,
+                    progress: bool = False) -> dict:
+    """The Fig. 2 check: AUCs (and ROC curves) of the three families, per run.
+
+    Returns:
+        ``{"original": {...}, "healthy_inpainted": {...}, "mass_inpainted": {...},
+        "mass_score_fell": share of mass images whose score fell in every run, "n_mass", "n_healthy"}``
+        with each family holding ``auc`` (list over runs), ``auc_mean``, ``auc_std`` and
+        ``curves`` (fpr, tpr per run).
+    """
+    from tqdm import tqdm
+
+    size = tuple(classifier.input_shape[1:3])
+    data = load_split(records, size)
+    labels, images = data["label"], data["image"]
+    is_mass = labels > 0.5
+    original = scores_of(classifier, images)
+    rng = np.random.default_rng(seed)
+    families = {"original": [original], "healthy_inpainted": [], "mass_inpainted": []}
+    fell = np.ones(int(is_mass.sum()), bool)
+    for run in tqdm(range(runs), desc="check-inpainter", unit="run", disable=not progress):
+        holes = healthy_hole_masks(data["organ"], data["mass"], seed * 1000 + run)
+        families["healthy_inpainted"].append(scores_of(classifier, inpaint(inpainter, images, holes, batch_size)))
+        mass_scores = original.copy()
+        filled = inpaint(inpainter, images[is_mass], mass_hole_masks(data["mass"][is_mass], rng), batch_size)
+        mass_scores[is_mass] = scores_of(classifier, filled)
+        fell &= mass_scores[is_mass] < original[is_mass]
+        families["mass_inpainted"].append(mass_scores)
+    result = {name: _family(labels, scores) for name, scores in families.items()}
+    result.update(n_mass=int(is_mass.sum()), n_healthy=int((~is_mass).sum()), runs=runs,
+                  mass_score_fell=float(fell.mean()) if fell.size else float("nan"))
+    return result
+
+
+def _family(labels, score_runs) -> dict:
+    aucs = [roc_auc(labels, s) for s in score_runs]
+    curves = []
+    for scores in score_runs:
+        fpr, tpr, _ = roc_curve(labels, scores)
+        curves.append({"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()})
+    return {"auc": [round(a, 5) for a in aucs], "auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs)),
+            "curves": curves}
+
+
+def infill_score_shift(classifier, inpainter, records, fractions=FILL_FRACTIONS, seed: int = 0,
+                       batch_size: int = 16) -> dict:
+    """Mean classifier score of healthy images before and after inpainting a share of the breast."""
+    size = tuple(classifier.input_shape[1:3])
+    data = load_split([r for r in records if r.label == 0], size)
+    before = scores_of(classifier, data["image"])
+    rng = np.random.default_rng(seed)
+    result = {"n_healthy": len(before), "score_before": float(before.mean()), "fractions": {}}
+    for fraction in fractions:
+        masks = fraction_hole_masks(data["organ"], fraction, rng)
+        after = scores_of(classifier, inpaint(inpainter, data["image"], masks, batch_size))
+        result["fractions"][f"{fraction:.2f}"] = {
+            "score_after": float(after.mean()), "mean_change": float((after - before).mean()),
+            "share_rising": float((after > before).mean())}
+    return result
+
+
+def example_rows(inpainter, records, size, n_healthy: int = 3, n_mass: int = 2, seed: int = 0) -> list:
+    """Rows for a picture: original, holes (red), inpainted; healthy images with random holes,
+    then mass images with the mass region as the hole."""
+    from tfsal.drawing import to_bgr, with_holes
+
+    healthy = load_split([r for r in records if r.label == 0][:n_healthy], size)
+    mass = load_split([r for r in records if r.label == 1][:n_mass], size)
+    rows = []
+    holes = healthy_hole_masks(healthy["organ"], healthy["mass"], seed)
+    filled = inpaint(inpainter, healthy["image"], holes)
+    rows += [[to_bgr(i), with_holes(i, m), to_bgr(f)] for i, m, f in zip(healthy["image"], holes, filled, strict=True)]
+    holes = mass_hole_masks(mass["mass"], np.random.default_rng(seed))
+    filled = inpaint(inpainter, mass["image"], holes)
+    rows += [[to_bgr(i), with_holes(i, m), to_bgr(f)] for i, m, f in zip(mass["image"], holes, filled, strict=True)]
+    return rows
