@@ -50,6 +50,12 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
               help="Stop after this many epochs without a better validation AUC (0: never).")
 @click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom and flips of whole images.")
+@click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Fine-tune: start the whole-image phase from this classifier (no pre-training).")
+@click.option("--infill-inpainter", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="In-fill augmentation: inpaint random healthy regions with this inpainter, label kept.")
+@click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of training images that get in-fill (with --infill-inpainter).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, shuffling and augmentation.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
               help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
@@ -57,14 +63,17 @@ def _print_epoch(entry: dict) -> None:
               help="Checkpoints and data cache [default: OUT.ckpt next to OUT].")
 @click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, batch_size, lr, pretrain_lr,
-               patience, no_augment, seed, strategy, checkpoint_dir, resume) -> None:
+               patience, no_augment, init_path, infill_inpainter, infill_probability, seed, strategy,
+               checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
     settings = ClassifierSettings(
         size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
         epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
-        augment=not no_augment, seed=seed, strategy=strategy)
+        augment=not no_augment, init=str(Path(init_path).resolve()) if init_path else None,
+        infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
+        infill_probability=infill_probability, seed=seed, strategy=strategy)
     summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
                                progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation AUC {summary['best_val_auc']:.4f} "

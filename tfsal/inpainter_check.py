@@ -20,11 +20,10 @@ every explanation wrong.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
+from tfsal.data.infill import MASS_MARGIN, blob_hole_mask, dilated
 from tfsal.metrics import roc_auc, roc_curve
 
-MASS_MARGIN = 0.02  # of the image height: spicules and blurred margins lie outside the core mask
 FILL_FRACTIONS = (0.05, 0.20, 0.40)
 
 
@@ -54,11 +53,7 @@ def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 
 
 
 def _dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
-    if pixels <= 0:
-        return masks > 0.5
-    structure = ndimage.generate_binary_structure(2, 1)
-    return np.stack([ndimage.binary_dilation(m[..., 0] > 0.5, structure, iterations=pixels)[..., None]
-                     for m in masks])
+    return np.stack([dilated(m[..., 0] > 0.5, pixels)[..., None] for m in masks])
 
 
 def healthy_hole_masks(organs: np.ndarray, masses: np.ndarray, seed: int) -> np.ndarray:
@@ -84,13 +79,7 @@ def mass_hole_masks(masses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def fraction_hole_masks(organs: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Holes covering ``fraction`` of each breast: the top share of a smoothed random field."""
-    height = organs.shape[1]
-    masks = np.ones_like(organs, dtype=np.float32)
-    for i, organ in enumerate(organs[..., 0] > 0.5):
-        field = ndimage.gaussian_filter(rng.normal(size=organ.shape), sigma=max(1.0, 0.02 * height))
-        level = np.quantile(field[organ], 1 - fraction)
-        masks[i, ..., 0] = np.where(organ & (field > level), 0.0, 1.0)
-    return masks
+    return np.stack([blob_hole_mask(rng, organ, fraction)[..., None] for organ in organs[..., 0] > 0.5])
 
 
 def check_inpainter(classifier, inpainter, records, runs: int = 10, seed: int = 0, batch_size: int = 16,

@@ -122,3 +122,21 @@ def test_learning_rate_halves_without_improvement(data, tmp_path):
         else:
             expected_lr /= 2  # patience 2: halves after every epoch without a better AUC
         assert entry["lr"] == pytest.approx(expected_lr)
+
+
+def test_init_fine_tunes_a_given_classifier_without_pretraining(baseline, data, tmp_path):
+    init = tmp_path / "init.keras"
+    baseline[0].save(init)
+    model, _, state = _train(data, tmp_path, init=str(init), lr=1e-9)
+    assert [e["phase"] for e in state["history"]] == ["images"]
+    trained = np.concatenate([w.numpy().ravel() for w in model.trainable_weights])
+    given = np.concatenate([w.numpy().ravel() for w in baseline[0].trainable_weights])
+    np.testing.assert_allclose(trained, given, atol=1e-4)  # BN statistics move; weights barely do at lr 1e-9
+
+
+def test_infill_augmentation_changes_training(baseline, data, tmp_path):
+    from tfsal.models.inpainter import build_inpainter
+
+    build_inpainter((64, 64), base_filters=4, max_filters=8).save(tmp_path / "inpainter.keras")
+    model, _, _ = _train(data, tmp_path, infill_inpainter=str(tmp_path / "inpainter.keras"), infill_probability=1.0)
+    assert not np.allclose(_weights(model), _weights(baseline[0]), atol=1e-6)

@@ -207,7 +207,7 @@ def _augment(image, seed, augmentation: Augmentation):
 # -- classification -----------------------------------------------------------------------------
 def classification_dataset(
     records, size=DEFAULT_SIZE, batch_size: int = 8, training: bool = False, seed: int = 0,
-    augment: bool | Augmentation | None = None, cache: bool | str = True,
+    augment: bool | Augmentation | None = None, cache: bool | str = True, infill=None,
 ) -> tf.data.Dataset:
     """Whole images and labels for training or evaluating the classifier.
 
@@ -220,6 +220,8 @@ def classification_dataset(
         augment: ``None`` augments when ``training``; ``True`` uses :class:`Augmentation`
             defaults; an :class:`Augmentation` sets the ranges; ``False`` turns it off.
         cache: as :func:`load_examples`.
+        infill: a :class:`tfsal.data.infill.InfillAugmentation` that inpaints random healthy
+            regions (before the geometric augmentation), or None.
 
     Returns:
         Dataset of ``(image [B, H, W, 1] float32, label [B] float32)``.
@@ -230,6 +232,8 @@ def classification_dataset(
     """
     augment = Augmentation() if augment is True or (augment is None and training) else augment
     ds = _with_seeds(load_examples(records, size, cache), seed, training, shuffle=training)
+    if infill is not None:
+        ds = infill.apply(ds)
 
     def element(example, element_seed):
         image = _augment(example["image"], element_seed, augment) if augment else example["image"]

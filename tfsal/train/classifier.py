@@ -50,6 +50,9 @@ class ClassifierSettings:
     lr: float = 5e-4
     patience: int = 10
     augment: bool = True
+    init: str | None = None  # start from this classifier's weights (no pre-training)
+    infill_inpainter: str | None = None  # in-fill augmentation with this inpainter
+    infill_probability: float = 0.5
     seed: int = 0
     strategy: str = "auto"
 
@@ -62,6 +65,8 @@ class ClassifierSettings:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.epochs == 0 and self.pretrain_epochs == 0:
             raise ValueError("nothing to train: epochs and pretrain_epochs are both 0")
+        if self.init and self.epochs == 0:
+            raise ValueError("init starts the whole-image phase from a classifier; it needs epochs > 0")
 
 
 def _compiled(model: keras.Model, lr: float) -> keras.Model:
@@ -121,7 +126,9 @@ def train_classifier(
     started = time.time()
 
     patch_weights = None
-    if settings.pretrain_epochs and state.phase in ("", PRETRAIN):
+    if settings.init:  # fine-tuning: the given classifier replaces pre-training
+        patch_weights = _init_weights(settings)
+    elif settings.pretrain_epochs and state.phase in ("", PRETRAIN):
         patch_weights = _pretrain(settings, strategy, train, cache, state, folder, progress, report)
     if settings.epochs:
         _train_images(settings, strategy, train, val, cache, state, folder, progress, report, patch_weights)
@@ -135,6 +142,26 @@ def train_classifier(
     return {"out": str(out), "best_val_auc": state.best_score, "best_epoch": state.best_epoch,
             "epochs_run": len(state.history), "seconds": round(time.time() - started, 1),
             "strategy": type(strategy).__name__}
+
+
+def _init_weights(settings: ClassifierSettings) -> list:
+    from tfsal.models.classifier import load_classifier
+
+    source = load_classifier(settings.init)
+    target = build_classifier(settings.size, settings.alpha, settings.dropout)
+    if [w.shape for w in source.get_weights()] != [w.shape for w in target.get_weights()]:
+        raise TfsalError(f"{settings.init}: its weights do not fit a MobileNet of alpha {settings.alpha}; "
+                         "pass the alpha it was trained with")
+    return source.get_weights()
+
+
+def _infill(settings: ClassifierSettings):
+    if not settings.infill_inpainter:
+        return None
+    from tfsal.data.infill import InfillAugmentation
+    from tfsal.models.inpainter import load_inpainter
+
+    return InfillAugmentation(load_inpainter(settings.infill_inpainter), settings.infill_probability)
 
 
 def _run_epoch(model, dataset, description, progress, class_weight=None) -> dict:
@@ -179,12 +206,13 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
     class_weight = _class_weight(labels)
     val_labels = np.array([r.label for r in val])
     val_data = pipelines.classification_dataset(val, settings.size, settings.batch_size, training=False)
+    infill = _infill(settings)
     with strategy.scope():
         if state.phase == IMAGES:
             model = keras.saving.load_model(folder / "last.keras")
         else:
             model = build_classifier(settings.size, settings.alpha, settings.dropout)
-            if patch_weights is None and state.phase == PRETRAIN:  # resumed after pre-training ended
+            if patch_weights is None and state.phase == PRETRAIN and not settings.init:  # resumed after pre-training
                 patch_weights = keras.saving.load_model(folder / "last.keras", compile=False).get_weights()
             if patch_weights is not None:
                 model.set_weights(patch_weights)
@@ -196,7 +224,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         tick = time.time()
         dataset = pipelines.classification_dataset(
             train, settings.size, settings.batch_size, training=True, augment=settings.augment,
-            seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache)
+            seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache, infill=infill)
         logs = _run_epoch(model, dataset, f"{IMAGES} {epoch + 1}/{settings.epochs}", progress, class_weight)
         scores = model.predict(val_data, verbose=0)[:, 0]
         auc = roc_auc(val_labels, scores)
