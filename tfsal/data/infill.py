@@ -62,7 +62,7 @@ class InfillAugmentation:
 
     inpainter: object
     probability: float = 0.5
-    fraction: tuple[float, float] = (0.02, 0.4)
+    fraction: tuple[float, float] = (0.02, 0.5)
     batch_size: int = 16
 
     def __post_init__(self):
