@@ -184,7 +184,8 @@ def test_patch_labels_and_contents(records):
             assert patch.max() > 0.9  # holds mass pixels
         else:
             assert patch.max() < 0.8  # no mass pixel
-            assert (patch > 0.2).mean() >= pipelines.MIN_ORGAN_FRACTION  # in the breast
+            # in the breast; tissue brighter than 0.2 stands in for the organ, hence the margin
+            assert (patch > 0.2).mean() >= pipelines.MIN_ORGAN_FRACTION - 0.05
 
 
 def test_patch_mass_fully_inside_when_it_fits(records):

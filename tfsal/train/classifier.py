@@ -164,6 +164,11 @@ def _infill(settings: ClassifierSettings):
     return InfillAugmentation(load_inpainter(settings.infill_inpainter), settings.infill_probability)
 
 
+def _learning_rate(model) -> float:
+    # a MirroredVariable under MirroredStrategy: float() refuses it, convert_to_numpy does not
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
 def _run_epoch(model, dataset, description, progress, class_weight=None) -> dict:
     callback = common.TqdmProgress(description, common.steps_of(dataset), progress)
     with warnings.catch_warnings():
@@ -236,9 +241,9 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
             state.bad_epochs += 1
             if settings.patience >= 2 and state.bad_epochs % (settings.patience // 2) == 0:
                 # halve the step after half the patience without a better validation AUC
-                model.optimizer.learning_rate.assign(float(model.optimizer.learning_rate) / 2)
+                model.optimizer.learning_rate.assign(_learning_rate(model) / 2)
         entry = {"phase": IMAGES, "epoch": epoch, **logs, "val_auc": round(auc, 4),
-                 "lr": float(model.optimizer.learning_rate),
+                 "lr": _learning_rate(model),
                  "val_mean_score": round(float(scores.mean()), 4), "seconds": round(time.time() - tick, 1)}
         log.info("%s", entry)
         if report:
