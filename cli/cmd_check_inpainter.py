@@ -54,6 +54,8 @@ def check_inpainter(data, out_dir, classifier_path, inpainter_path, split, runs,
     for key, label in names.items():
         click.echo(f"{label}: AUC {result[key]['auc_mean']:.4f} +- {result[key]['auc_std']:.4f}")
     click.echo(f"mass images whose score fell in every run: {result['mass_score_fell']:.3f}")
+    error = result["inpainting_error"]
+    click.echo(f"healthy images, random holes: hole L1 {error['hole_l1']:.4f}, PSNR {error['psnr']:.2f} dB")
     for fraction, shift in result["infill"]["fractions"].items():
         click.echo(f"healthy images with {float(fraction):.0%} of the breast inpainted: mean score change "
                    f"{shift['mean_change']:+.4f}")

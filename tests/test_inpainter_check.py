@@ -70,6 +70,7 @@ def test_check_reports_three_families_with_runs(setup):
     assert len(result["original"]["auc"]) == 1 and len(result["healthy_inpainted"]["auc"]) == 2
     assert len(result["mass_inpainted"]["curves"]) == 2 and 0 <= result["mass_score_fell"] <= 1
     assert result["n_mass"] == 8 and result["n_healthy"] == 8
+    assert result["inpainting_error"]["hole_l1"] > 0 and result["inpainting_error"]["psnr"] > 0
 
 
 def test_infill_shift_per_fraction(setup):

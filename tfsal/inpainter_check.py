@@ -102,18 +102,30 @@ def check_inpainter(classifier, inpainter, records, runs: int = 10, seed: int = 
     rng = np.random.default_rng(seed)
     families = {"original": [original], "healthy_inpainted": [], "mass_inpainted": []}
     fell = np.ones(int(is_mass.sum()), bool)
+    errors = []
     for run in tqdm(range(runs), desc="check-inpainter", unit="run", disable=not progress):
         holes = healthy_hole_masks(data["organ"], data["mass"], seed * 1000 + run)
-        families["healthy_inpainted"].append(scores_of(classifier, inpaint(inpainter, images, holes, batch_size)))
+        filled = inpaint(inpainter, images, holes, batch_size)
+        families["healthy_inpainted"].append(scores_of(classifier, filled))
+        errors.append(inpainting_error(images[~is_mass], holes[~is_mass], filled[~is_mass]))
         mass_scores = original.copy()
         filled = inpaint(inpainter, images[is_mass], mass_hole_masks(data["mass"][is_mass], rng), batch_size)
         mass_scores[is_mass] = scores_of(classifier, filled)
         fell &= mass_scores[is_mass] < original[is_mass]
         families["mass_inpainted"].append(mass_scores)
     result = {name: _family(labels, scores) for name, scores in families.items()}
+    result["inpainting_error"] = {key: float(np.mean([e[key] for e in errors])) for key in ("hole_l1", "psnr")}
     result.update(n_mass=int(is_mass.sum()), n_healthy=int((~is_mass).sum()), runs=runs,
                   mass_score_fell=float(fell.mean()) if fell.size else float("nan"))
     return result
+
+
+def inpainting_error(images: np.ndarray, masks: np.ndarray, composites: np.ndarray) -> dict:
+    """Hole L1 (mean absolute error over hole pixels) and PSNR (dB) of the composites."""
+    holes = masks < 0.5
+    hole_l1 = float(np.abs(composites - images)[holes].mean()) if holes.any() else 0.0
+    mse = float(np.mean((composites - images) ** 2))
+    return {"hole_l1": hole_l1, "psnr": 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")}
 
 
 def _family(labels, score_runs) -> dict:
