@@ -140,3 +140,19 @@ def test_infill_augmentation_changes_training(baseline, data, tmp_path):
     build_inpainter((64, 64), base_filters=4, max_filters=8).save(tmp_path / "inpainter.keras")
     model, _, _ = _train(data, tmp_path, infill_inpainter=str(tmp_path / "inpainter.keras"), infill_probability=1.0)
     assert not np.allclose(_weights(model), _weights(baseline[0]), atol=1e-6)
+
+
+def test_infill_probability_changes_training(data, tmp_path):
+    from tfsal.models.inpainter import build_inpainter
+
+    build_inpainter((64, 64), base_filters=4, max_filters=8).save(tmp_path / "inpainter.keras")
+    runs = [_train(data, tmp_path, name=f"p{p}", infill_inpainter=str(tmp_path / "inpainter.keras"),
+                   infill_probability=p)[0] for p in (0.0, 1.0)]
+    assert not np.allclose(_weights(runs[0]), _weights(runs[1]), atol=1e-6)
+
+
+def test_checkpoint_dir_holds_the_run(data, tmp_path):
+    settings = ClassifierSettings(**{**TINY, "pretrain_epochs": 0})
+    train_classifier(data, tmp_path / "model.keras", settings, checkpoint_dir=tmp_path / "elsewhere", progress=False)
+    assert {"state.json", "last.keras", "best.keras"} <= {p.name for p in (tmp_path / "elsewhere").iterdir()}
+    assert not (tmp_path / "model.keras.ckpt").exists()
