@@ -13,11 +13,10 @@ the model rescales to [-1, 1] itself. Output: ``[B, 1]`` probability of a mass.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import keras
 
-from tfsal.errors import TfsalError
+from tfsal.models.loading import load_keras_model
 
 DEFAULT_SIZE = (256, 192)
 DEFAULT_ALPHA = 0.25
@@ -66,13 +65,7 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
 
 def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Model:
     """Load a classifier saved as ``.keras`` (or any Keras model file), naming the file on error."""
-    path = Path(path)
-    if not path.is_file():
-        raise TfsalError(f"{path}: classifier file not found")
-    try:
-        return keras.saving.load_model(path, compile=compile)
-    except Exception as exc:  # Keras raises many types for a bad file
-        raise TfsalError(f"{path}: cannot load the classifier ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    return load_keras_model(path, "classifier", compile=compile)
 
 
 def load_default_classifier() -> keras.Model:

@@ -24,12 +24,11 @@ Departures from Liu et al., each forced by the data or the hardware:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import keras
 from keras import ops
 
-from tfsal.errors import TfsalError
+from tfsal.models.loading import load_keras_model
 from tfsal.models.pconv import PartialConv2D
 
 __all__ = [
@@ -288,13 +287,7 @@ def load_inpainter(path: str | os.PathLike, compile: bool = False) -> keras.Mode
     Raises:
         TfsalError: the file is missing or is not a loadable Keras model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise TfsalError(f"{path}: inpainter file not found")
-    try:
-        return keras.saving.load_model(path, compile=compile)
-    except Exception as exc:  # Keras raises many types for a bad file
-        raise TfsalError(f"{path}: cannot load the inpainter ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    return load_keras_model(path, "inpainter", compile=compile)
 
 
 def load_default_inpainter() -> keras.Model:
