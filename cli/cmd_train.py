@@ -16,6 +16,22 @@ def train() -> None:
     """Train the models tfsal uses."""
 
 
+def run_options(command):
+    """The options every training command shares: seed, strategy, checkpoints, resuming."""
+    options = [
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the weights and of every random draw of the data."),
+        click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+                     help="tf.distribute strategy: auto = mirrored over several GPUs, else one device."),
+        click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Checkpoints and data cache [default: OUT.ckpt next to OUT]."),
+        click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _print_epoch(entry: dict) -> None:
     fields = [f"{entry['phase']} epoch {entry['epoch'] + 1}", f"loss {entry['loss']:.4f}"]
     if "accuracy" in entry:
@@ -56,12 +72,7 @@ def _print_epoch(entry: dict) -> None:
               help="In-fill augmentation: inpaint random healthy regions with this inpainter, label kept.")
 @click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training images that get in-fill (with --infill-inpainter).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, shuffling and augmentation.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
-              help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Checkpoints and data cache [default: OUT.ckpt next to OUT].")
-@click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
+@run_options
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, batch_size, lr, pretrain_lr,
                patience, no_augment, init_path, infill_inpainter, infill_probability, seed, strategy,
                checkpoint_dir, resume) -> None:
@@ -101,12 +112,7 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
 @click.option("--feature-model", default="default", show_default=True,
               help="Perceptual/style features: 'default' (the shipped classifier's early blocks), a .keras "
                    "classifier of the training size, or 'none'.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, holes and shuffling.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
-              help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Checkpoints and data cache [default: OUT.ckpt next to OUT].")
-@click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
+@run_options
 def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filters, batch_size, lr, max_holes,
               feature_model, seed, strategy, checkpoint_dir, resume) -> None:
     """Train the partial-convolution inpainter on healthy images, in two phases."""
