@@ -25,7 +25,6 @@ inside ``tf.numpy_function``; TensorFlow then raises a ``tf.errors.OpError`` (us
 from __future__ import annotations
 
 import math
-import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from tfsal.data.holes import random_hole_mask
 from tfsal.data.image_io import read_image, read_mask
 from tfsal.data.manifest import Record, read_manifest
 from tfsal.data.organ import breast_mask
-from tfsal.data.resize import PadResize
+from tfsal.data.resize import PadResize, check_hw
 from tfsal.errors import ImageReadError, TfsalError
 
 __all__ = ["DEFAULT_SIZE", "Augmentation", "classification_dataset", "default_patch_size",
@@ -86,13 +85,7 @@ def _as_records(records) -> list[Record]:
 
 
 def _check_size(size) -> tuple[int, int]:
-    try:
-        height, width = (operator.index(v) for v in size)
-    except (TypeError, ValueError):
-        height = width = 0
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be (height, width), two positive ints. Received: size={size!r}")
-    return height, width
+    return check_hw("size", size)
 
 
 def _check_files(records: list[Record]) -> None:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["PadResize", "tf_pad_resize"]
+__all__ = ["PadResize", "check_hw", "tf_pad_resize"]
 
 
-def _check_hw(name: str, hw) -> tuple[int, int]:
+def check_hw(name: str, hw) -> tuple[int, int]:
+    """``hw`` as two positive ints ``(height, width)``; ValueError naming ``name`` otherwise."""
     try:
         h, w = (operator.index(v) for v in hw)
     except (TypeError, ValueError):
@@ -88,7 +89,7 @@ class PadResize:
         Raises:
             ValueError: a size is not two positive integers.
         """
-        src_hw, dst_hw = _check_hw("src_hw", src_hw), _check_hw("dst_hw", dst_hw)
+        src_hw, dst_hw = check_hw("src_hw", src_hw), check_hw("dst_hw", dst_hw)
         scale, resized, offset = _fit_geometry(src_hw, dst_hw)
         return cls(src_hw, dst_hw, scale, resized, offset)
 
@@ -188,7 +189,7 @@ def tf_pad_resize(image, dst_hw):
     """
     import tensorflow as tf
 
-    dh, dw = _check_hw("dst_hw", dst_hw)
+    dh, dw = check_hw("dst_hw", dst_hw)
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 3:
         raise ValueError(f"image must be a [H, W, C] tensor. Received: shape={image.shape}")
