@@ -26,13 +26,14 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["tfsal", "tfsal.data", "tfsal.models", "tfsal.train", "tfsal.cli", "tfsal.saved_models"],
+    packages=["tfsal", "tfsal.data", "tfsal.explain", "tfsal.models", "tfsal.train", "tfsal.examples", "tfsal.cli",
+              "tfsal.saved_models"],
     package_dir={
         "tfsal": "tfsal",
         "tfsal.cli": "cli",
         "tfsal.saved_models": "saved_models",
     },
-    package_data={"tfsal.saved_models": ["*.keras", "*.md", "*.png", "*.json"]},
+    package_data={"tfsal.saved_models": ["*.keras", "*.md", "*.png", "*.json"], "tfsal.examples": ["*.png", "*.md"]},
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-serving-api==2.21.*",

@@ -109,19 +109,23 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
               help="Adam learning rate of phase 1 (phase 2 uses a tenth).")
 @click.option("--max-holes", type=click.IntRange(min=1), default=400, show_default=True,
               help="Most holes per image (their side scales with the size: 8 px at 576 rows).")
+@click.option("--blob-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of masks that also get mass-sized smooth blobs (0: the paper's small holes alone).")
+@click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start from this inpainter's weights (same filters) instead of a random initialisation.")
 @click.option("--feature-model", default="default", show_default=True,
               help="Perceptual/style features: 'default' (the shipped classifier's early blocks), a .keras "
                    "classifier of the training size, or 'none'.")
 @run_options
 def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filters, batch_size, lr, max_holes,
-              feature_model, seed, strategy, checkpoint_dir, resume) -> None:
+              blob_probability, init_path, feature_model, seed, strategy, checkpoint_dir, resume) -> None:
     """Train the partial-convolution inpainter on healthy images, in two phases."""
     from tfsal.train.inpainter import InpainterSettings, train_inpainter
 
     settings = InpainterSettings(
         size=size, base_filters=base_filters, max_filters=max_filters, epochs=epochs,
         finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, max_holes=max_holes,
-        feature_model=feature_model, seed=seed, strategy=strategy)
+        blob_probability=blob_probability, init=init_path, feature_model=feature_model, seed=seed, strategy=strategy)
     summary = train_inpainter(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
                               progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation hole L1 {summary['best_val_hole_l1']:.4f} "

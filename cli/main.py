@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "tfsal.cli.cmd_train:train",
     "evaluate-classifier": "tfsal.cli.cmd_evaluate_classifier:evaluate_classifier",
     "check-inpainter": "tfsal.cli.cmd_check_inpainter:check_inpainter",
+    "explain": "tfsal.cli.cmd_explain:explain",
 }
 
 

@@ -30,3 +30,12 @@ def saved_model_path(name: str) -> Path:
             "pass your own model file or reinstall tfsal"
         )
     return path
+
+
+def example_images() -> list[Path]:
+    """The shipped synthetic example mammograms that ``tfsal explain --demo`` explains."""
+    folder = Path(str(resources.files("tfsal.examples")))
+    images = sorted(folder.glob("*.png"))
+    if not images:
+        raise TfsalError(f"no example images found in {folder}; reinstall tfsal")
+    return images

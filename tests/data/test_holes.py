@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy import ndimage
 
-from tfsal.data.holes import default_hole_size, random_hole_mask, random_hole_mask_numpy
+from tfsal.data.holes import default_hole_size, random_blob_mask, random_hole_mask, random_hole_mask_numpy
 
 H, W = 64, 48
 
@@ -121,3 +121,42 @@ def test_bad_arguments(kwargs, match):
 def test_bad_size():
     with pytest.raises(ValueError, match="height and width must be positive ints"):
         random_hole_mask(tf.constant([0, 0]), 0, W)
+
+
+def blobs(seed=0, **kwargs):
+    return random_blob_mask(tf.constant([seed, 0]), 128, 96, **kwargs).numpy()[:, :, 0] == 0
+
+
+def test_blob_mask_covers_the_drawn_share_of_the_organ_only():
+    organ = half_ellipse(128, 96)
+    for seed in range(4):
+        hole = blobs(seed, organ=organ, fraction=(0.1, 0.1))
+        assert not (hole & ~organ).any()
+        assert hole.sum() / organ.sum() == pytest.approx(0.1, abs=0.01)
+
+
+def test_blobs_are_mass_sized_connected_regions_not_scattered_pixels():
+    hole = blobs(1, fraction=(0.05, 0.05), cell=(0.15, 0.15))
+    labels, count = ndimage.label(hole)
+    largest = np.bincount(labels.ravel())[1:].max()
+    assert count <= 10 and largest >= 0.3 * hole.sum()  # a few blobs, one of them big
+    assert ndimage.binary_opening(hole, iterations=3).sum() >= 0.5 * hole.sum()  # thick, not speckle
+
+
+def test_blob_mask_is_a_function_of_the_seed_and_runs_in_graphs():
+    np.testing.assert_array_equal(blobs(5), blobs(5))
+    assert (blobs(5) != blobs(6)).any()
+    graph = tf.function(lambda seed: random_blob_mask(seed, 128, 96))(tf.constant([5, 0]))
+    np.testing.assert_array_equal(graph.numpy()[:, :, 0] == 0, blobs(5))
+
+
+def test_blob_mask_zero_share_and_empty_organ_give_no_holes():
+    assert not blobs(0, fraction=(0.0, 0.0)).any()
+    assert not blobs(0, organ=np.zeros((128, 96), bool)).any()
+
+
+def test_blob_mask_rejects_bad_ranges():
+    with pytest.raises(ValueError, match="fraction"):
+        random_blob_mask(tf.constant([0, 0]), 32, 32, fraction=(0.5, 0.1))
+    with pytest.raises(ValueError, match="cell"):
+        random_blob_mask(tf.constant([0, 0]), 32, 32, cell=(0.1, 2.0))

@@ -245,6 +245,9 @@ def test_inpainting_determinism_epochs_and_options(records):
     assert differs(first, run(hole_size=3))
     assert differs(first, run(max_holes=5))
     assert differs(first, run(training=False))
+    with_blobs = run(blob_probability=1.0)
+    assert differs(first, with_blobs)
+    assert np.mean(with_blobs[0][1] == 0) > np.mean(first[0][1] == 0)  # blobs add holes to the paper's
     assert run(size=(32, 24))[0][1].shape == (3, 32, 24, 1)
     evaluation = inpainting_dataset(records, SIZE, batch_size=3, training=False)
     assert_same(as_arrays(evaluation), as_arrays(evaluation))
@@ -260,6 +263,8 @@ def test_inpainting_needs_healthy(records):
         inpainting_dataset([r for r in records if r.label == 1], SIZE)
     with pytest.raises(ValueError, match="hole_size"):
         inpainting_dataset(records, SIZE, hole_size=0)
+    with pytest.raises(ValueError, match="blob_probability"):
+        inpainting_dataset(records, SIZE, blob_probability=1.5)
 
 
 # -- errors -------------------------------------------------------------------------------------

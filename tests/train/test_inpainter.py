@@ -73,6 +73,7 @@ def test_resume_goes_on_into_phase_two(data, tmp_path):
 
 @pytest.mark.parametrize("change, differs", [
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"max_holes": 5}, "weights"),
+    ({"blob_probability": 0.0}, "weights"),
     ({"base_filters": 6}, "parameters"), ({"max_filters": 4}, "parameters"), ({"size": (48, 64)}, "input"),
     ({"batch_size": 3}, "batches"), ({"epochs": 2}, "history"), ({"finetune_epochs": 0}, "history"),
     ({"strategy": "mirrored"}, "strategy"),
@@ -105,3 +106,20 @@ def test_feature_model_of_another_size_is_refused(data, tmp_path):
     build_classifier((64, 48)).save(tmp_path / "features.keras")
     with pytest.raises(TfsalError, match="feature model's input is 64x48"):
         _train(data, tmp_path, feature_model=str(tmp_path / "features.keras"))
+
+
+def test_init_starts_from_another_inpainters_weights(baseline, data, tmp_path):
+    source = tmp_path / "source.keras"
+    baseline[0].save(source)
+    from_source, _, _ = _train(data, tmp_path, name="from_source", init=str(source), epochs=0, finetune_epochs=1)
+    fresh, _, _ = _train(data, tmp_path, name="fresh", epochs=0, finetune_epochs=1)
+    # one low-lr epoch moves the weights a little: far closer to the source than a fresh run is
+    gap = np.abs(_weights(from_source) - _weights(baseline[0])).mean()
+    assert gap < 0.2 * np.abs(_weights(fresh) - _weights(baseline[0])).mean()
+
+
+def test_init_of_another_shape_is_refused(baseline, data, tmp_path):
+    source = tmp_path / "source.keras"
+    baseline[0].save(source)
+    with pytest.raises(TfsalError, match="do not fit"):
+        _train(data, tmp_path, init=str(source), base_filters=6)

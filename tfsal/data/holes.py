@@ -21,6 +21,13 @@ same seed always gives the same mask):
 4. Holes whose centre leaves the organ are dropped, and hole pixels are kept inside the
    organ: holes in the black background teach the inpainter nothing, and during the
    explanation the mask is fixed to 1 outside the organ anyway.
+
+Beyond the paper, :func:`random_blob_mask` draws mass-sized smooth blobs (the top share of a
+smooth random field inside the organ). The paper's holes are at most a cluster of 8 px
+squares; an explanation deletes whole masses (20 to 45 px at 256x192), and an inpainter that
+never saw holes that large fills them with dark, flat blobs that the classifier learns to read
+as "healthy" (found while fitting the in-fill fine-tuning, issue 4). The training pipeline
+mixes both kinds (``blob_probability`` in :func:`tfsal.data.pipelines.inpainting_dataset`).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["default_hole_size", "random_hole_mask", "random_hole_mask_numpy"]
+__all__ = ["default_hole_size", "random_blob_mask", "random_hole_mask", "random_hole_mask_numpy"]
 
 PAPER_HOLE_SIZE = 8
 PAPER_HEIGHT = 576
@@ -169,3 +176,42 @@ def random_hole_mask_numpy(seed: int, height: int, width: int, organ=None, **kwa
     """
     mask = random_hole_mask(tf.constant([int(seed), 0], tf.int64), height, width, organ=organ, **kwargs)
     return mask.numpy()
+
+
+def random_blob_mask(seed, height: int, width: int, organ=None, fraction=(0.005, 0.25), cell=(0.04, 0.15)):
+    """Smooth blobs (1 = keep, 0 = hole) covering a random share of the organ.
+
+    A Gaussian random field on a coarse grid is upsampled bicubically to the image, and its
+    highest values inside the organ become holes, so the blobs are smooth, irregular and
+    about one grid cell across; stateless like :func:`random_hole_mask`.
+
+    Args:
+        seed: shape ``[2]`` int32/int64 tensor, the stateless seed.
+        height: mask height (Python int).
+        width: mask width (Python int).
+        organ: optional organ mask as in :func:`random_hole_mask`; holes stay inside it.
+        fraction: ``(low, high)``: the holes cover a share of the organ drawn uniformly from it.
+        cell: ``(low, high)``: the grid cell, as a share of the height, drawn uniformly from it
+            (blob size: 0.04 to 0.15 of 256 rows is 10 to 38 px, the synthetic masses' range).
+
+    Returns:
+        float32 tensor ``[height, width, 1]`` with values 0 and 1.
+
+    Raises:
+        ValueError: a range is out of order or outside (0, 1].
+    """
+    for name, (low, high) in (("fraction", fraction), ("cell", cell)):
+        if not 0 <= low <= high <= 1:
+            raise ValueError(f"{name} must satisfy 0 <= low <= high <= 1. Received: {name}={(low, high)}")
+    organ = _organ_tensor(organ, height, width)
+    s_fraction, s_cell, s_field = tf.unstack(tf.random.split(tf.convert_to_tensor(seed), 3))
+    share = tf.random.stateless_uniform([], s_fraction, fraction[0], fraction[1] + 1e-9)
+    cell_px = tf.maximum(1.0, tf.random.stateless_uniform([], s_cell, cell[0], cell[1] + 1e-9) * height)
+    grid = tf.cast(tf.math.ceil(tf.constant([height, width], tf.float32) / cell_px), tf.int32) + 1
+    coarse = tf.random.stateless_normal(tf.concat([[1], grid, [1]], 0), s_field)
+    field = tf.image.resize(coarse, [height, width], "bicubic")[0, :, :, 0]
+    inside = tf.sort(tf.boolean_mask(field, organ), direction="DESCENDING")
+    count = tf.cast(tf.round(share * tf.cast(tf.size(inside), tf.float32)), tf.int32)
+    level = tf.cond(count > 0, lambda: inside[tf.maximum(count, 1) - 1], lambda: tf.constant(float("inf")))
+    holes = (field >= level) & organ
+    return 1.0 - tf.cast(holes, tf.float32)[:, :, None]

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfsal.data.holes import random_hole_mask
+from tfsal.data.holes import random_blob_mask, random_hole_mask
 from tfsal.data.image_io import read_image, read_mask
 from tfsal.data.manifest import Record, read_manifest
 from tfsal.data.organ import breast_mask
@@ -351,7 +351,7 @@ def patch_dataset(
 # -- inpainting ---------------------------------------------------------------------------------
 def inpainting_dataset(
     records, size=DEFAULT_SIZE, batch_size: int = 4, training: bool = True, seed: int = 0,
-    hole_size: int | None = None, max_holes: int = 400, cache: bool | str = True,
+    hole_size: int | None = None, max_holes: int = 400, cache: bool | str = True, blob_probability: float = 0.0,
 ) -> tf.data.Dataset:
     """Healthy images with random hole masks, for training the inpainter.
 
@@ -369,6 +369,8 @@ def inpainting_dataset(
         hole_size: hole side; ``None`` scales the paper's 8 px at 576 rows.
         max_holes: the most holes per image (paper: 400).
         cache: as :func:`load_examples`.
+        blob_probability: share of images whose mask also gets mass-sized smooth blobs
+            (:func:`~tfsal.data.holes.random_blob_mask`); 0 is the paper's holes alone.
 
     Returns:
         Dataset of ``(image [B, H, W, 1], mask [B, H, W, 1])`` float32, mask 1 = keep, 0 = hole.
@@ -383,14 +385,19 @@ def inpainting_dataset(
     if not records:
         raise TfsalError("inpainting_dataset needs at least one healthy record (label 0)")
     random_hole_mask(tf.zeros([2], tf.int64), *size, hole_size=hole_size, max_holes=max_holes)  # checks args
+    if not 0 <= blob_probability <= 1:
+        raise ValueError(f"blob_probability must be in [0, 1]. Received: blob_probability={blob_probability}")
     ds = _with_seeds(load_examples(records, size, cache), seed, training, shuffle=training)
 
     def element(example, element_seed):
-        s_flip, s_holes = tf.unstack(tf.random.split(element_seed, 2))
+        s_flip, s_holes, s_coin, s_blob = tf.unstack(tf.random.split(element_seed, 4))
         both = tf.concat([example["image"], example["organ"]], axis=-1)  # flipped together
         both = _random_flips(both, s_flip) if training else both
         image, organ = both[:, :, :1], both[:, :, 1]
         mask = random_hole_mask(s_holes, *size, organ=organ, hole_size=hole_size, max_holes=max_holes)
+        if blob_probability > 0:
+            with_blobs = tf.random.stateless_uniform([], s_coin) < blob_probability
+            mask = tf.cond(with_blobs, lambda: mask * random_blob_mask(s_blob, *size, organ=organ), lambda: mask)
         return image, mask
 
     return _finish(ds, element, batch_size)

@@ -53,6 +53,8 @@ class InpainterSettings:
     batch_size: int = 4
     lr: float = 2e-4
     max_holes: int = 400
+    blob_probability: float = 0.5  # share of masks with mass-sized blobs too (tfsal.data.holes)
+    init: str | None = None  # start from this inpainter's weights
     feature_model: str = "default"  # the shipped classifier, a .keras path, or "none"
     feature_layers: tuple[str, ...] = field(default=DEFAULT_FEATURE_LAYERS)
     seed: int = 0
@@ -65,6 +67,8 @@ class InpainterSettings:
         for name in ("batch_size", "max_holes", "base_filters", "max_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+        if not 0 <= self.blob_probability <= 1:
+            raise ValueError(f"blob_probability must be in [0, 1]. Received: blob_probability={self.blob_probability}")
         if self.epochs + self.finetune_epochs == 0:
             raise ValueError("nothing to train: epochs and finetune_epochs are both 0")
 
@@ -192,11 +196,14 @@ def train_inpainter(
     cache = common.cache_path(folder / "cache", train, settings.size)
     common.fill_cache(pipelines.load_examples(train, settings.size, cache), cache)
     val_data = pipelines.inpainting_dataset(val, settings.size, settings.batch_size, training=False,
-                                            seed=settings.seed, max_holes=settings.max_holes)
+                                            seed=settings.seed, max_holes=settings.max_holes,
+                                            blob_probability=settings.blob_probability)
     started = time.time()
     with strategy.scope():
         inpainter = build_inpainter(settings.size, settings.base_filters, settings.max_filters)
         trainer = _InpainterTrainer(inpainter, InpaintingLoss(_feature_extractor(settings)))
+        if settings.init and not state.phase:
+            _load_init_weights(inpainter, settings.init)
     phases = [(WITH_BN, settings.epochs, settings.lr), (FROZEN_BN, settings.finetune_epochs, settings.lr / 10)]
     for index, (phase, epochs, lr) in enumerate(phases):
         if epochs == 0 or state.phase in [p for p, _, _ in phases[index + 1:]]:
@@ -222,6 +229,16 @@ def train_inpainter(
             "strategy": type(strategy).__name__}
 
 
+def _load_init_weights(inpainter: keras.Model, path: str) -> None:
+    from tfsal.models.inpainter import load_inpainter
+
+    source = load_inpainter(path)
+    try:
+        inpainter.set_weights(source.get_weights())
+    except ValueError:
+        raise TfsalError(f"{path}: its weights do not fit this U-Net (other filters or size settings)") from None
+
+
 def _restore_weights_only(folder: Path, trainer: _InpainterTrainer) -> None:
     trainer.inpainter.set_weights(keras.saving.load_model(folder / "last.keras", compile=False).get_weights())
 
@@ -230,6 +247,7 @@ def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, ep
     tick = time.time()
     dataset = pipelines.inpainting_dataset(
         train, settings.size, settings.batch_size, training=True, max_holes=settings.max_holes,
+        blob_probability=settings.blob_probability,
         seed=common.epoch_seed(settings.seed, phase_index + 1, epoch), cache=common.cache_path(
             folder / "cache", train, settings.size))
     callback = common.TqdmProgress(f"{phase} {epoch + 1}/{epochs}", common.steps_of(dataset), progress)

@@ -1,0 +1,160 @@
+"""The paper's baselines with the uniform API: SAL (input gradients), CAM and Grad-CAM.
+
+Each computes a raw map at the classifier's working size, brings it back to the image's size
+and thresholds it at the ``percentile``-th percentile inside the organ (the paper's P = 50, 75,
+90). With an inpainter, each also inpaints its result mask and scores the counterfactual, so
+every method's faithfulness is measured the same way as ours.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsal.explain.base import Batch, Explainer, resize_maps
+from tfsal.explain.explanation import Explanation, percentile_mask
+from tfsal.explain.infill import Infiller
+
+__all__ = ["CAMExplainer", "GradCAMExplainer", "MapExplainer", "SaliencyExplainer", "last_conv_layer"]
+
+EPS = 1e-6
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Reshape, keras.layers.Flatten, keras.layers.Activation)
+
+
+def _log_odds(p):
+    p = tf.clip_by_value(p, EPS, 1.0 - EPS)
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
+def _graph_model(model, what: str):
+    if not getattr(model, "inputs", None) or not hasattr(model, "layers"):
+        raise ValueError(f"{what} needs a functional or Sequential Keras model (it reads an inner layer); "
+                         "use 'sal' or 'counterfactual' for other models")
+    return model
+
+
+def last_conv_layer(model) -> keras.layers.Layer:
+    """The last layer with a 4-D output (``[B, h, w, C]``, ``h`` and ``w`` > 1): Grad-CAM's default."""
+    for layer in reversed(_graph_model(model, "Grad-CAM").layers):
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4 and (shape[1] is None or shape[1] > 1 or shape[2] is None or shape[2] > 1):
+            return layer
+    raise ValueError("the model has no layer with a 4-D output for Grad-CAM")
+
+
+class MapExplainer(Explainer):
+    """A map computed in one pass, thresholded at a percentile inside the organ.
+
+    Args:
+        model: as :class:`~tfsal.explain.base.Explainer`.
+        percentile: P of the result mask (the paper: 50, 75 or 90).
+        inpainter: optional; with it, each result mask is inpainted and scored.
+        **kwargs: as :class:`~tfsal.explain.base.Explainer`.
+    """
+
+    def __init__(self, model, percentile: float = 90.0, inpainter=None, **kwargs):
+        super().__init__(model, **kwargs)
+        if not 0 <= percentile <= 100:
+            raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
+        self.percentile = float(percentile)
+        self.infiller = Infiller(inpainter) if inpainter is not None else None
+
+    def _maps(self, batch: Batch) -> np.ndarray:
+        raise NotImplementedError
+
+    def _explain_batch(self, batch, originals, organ):
+        maps = resize_maps(self._maps(batch), originals.shape[1:3])
+        masks = np.stack([percentile_mask(m, o, self.percentile) for m, o in zip(maps, organ, strict=True)])
+        counterfactuals = scores = [None] * len(maps)
+        if self.infiller is not None:
+            counterfactuals, scores = self.counterfactuals(self.infiller, batch, originals, masks)
+        return [Explanation(self.method, int(t), m.astype(np.float32), k, o, float(s0),
+                            None if s1 is None else float(s1), c)
+                for t, m, k, o, s0, s1, c in zip(batch.targets, maps, masks, organ, batch.scores, scores,
+                                                 counterfactuals, strict=True)]
+
+
+class SaliencyExplainer(MapExplainer):
+    """SAL (Simonyan et al. 2014): ``|d p(target) / d image|``, the maximum over the model's channels."""
+
+    method = "sal"
+
+    def _maps(self, batch):
+        x = self.classifier.model_input(batch.images)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = self.classifier.flat_outputs(self.classifier.model(x, training=False))
+            p = self.classifier.target_probability(self.classifier.to_probabilities(y), batch.targets)
+        gradient = tape.gradient(p, x)
+        return tf.reduce_max(tf.abs(gradient), axis=-1).numpy()
+
+
+class GradCAMExplainer(MapExplainer):
+    """Grad-CAM (Selvaraju et al. 2017) on any conv model: ``ReLU(sum_k a_k A_k)``, ``a_k`` the
+    spatial mean of ``d logodds(target) / d A_k`` (log-odds stand in for the pre-softmax score).
+
+    Args:
+        layer: name of the conv layer; None finds the last layer with a 4-D output.
+        (others as :class:`MapExplainer`)
+    """
+
+    method = "gradcam"
+
+    def __init__(self, model, layer: str | None = None, **kwargs):
+        super().__init__(model, **kwargs)
+        graph = _graph_model(model, "Grad-CAM")
+        self.layer = graph.get_layer(layer) if layer else last_conv_layer(graph)
+        self._features = keras.Model(graph.inputs, [self.layer.output, graph.outputs[0]])
+
+    def _maps(self, batch):
+        x = self.classifier.model_input(batch.images)
+        with tf.GradientTape() as tape:
+            features, y = self._features(x, training=False)
+            tape.watch(features)
+            p = self.classifier.target_probability(
+                self.classifier.to_probabilities(self.classifier.flat_outputs(y)), batch.targets)
+            score = _log_odds(p)
+        gradient = tape.gradient(score, features)
+        weights = tf.reduce_mean(gradient, axis=[1, 2], keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+
+
+def _cam_head(model):
+    """The global-average-pool layer and the dense layer it feeds (through dropout/reshape)."""
+    layers = _graph_model(model, "CAM").layers
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    if pools:
+        for layer in layers[pools[-1] + 1:]:
+            if isinstance(layer, keras.layers.Dense):
+                return layers[pools[-1]], layer
+            if not isinstance(layer, _PASS_THROUGH):
+                break
+    raise ValueError("CAM needs a model whose last conv features go through GlobalAveragePooling2D into a "
+                     "Dense layer (as MobileNet's); use 'gradcam' for other conv models")
+
+
+class CAMExplainer(MapExplainer):
+    """CAM (Zhou et al. 2016) for global-average-pool + dense models: ``sum_k w_k,c A_k``.
+
+    For one sigmoid unit, target 0's weights are the negated unit's (logit(1 - y) = -logit(y)).
+    """
+
+    method = "cam"
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        pool, self._dense = _cam_head(model)
+        self._features = keras.Model(model.inputs, pool.input)
+
+    def _maps(self, batch):
+        features = tf.cast(self._features(self.classifier.model_input(batch.images), training=False), tf.float32)
+        kernel = tf.cast(self._dense.kernel, tf.float32)  # [C, K]
+        if kernel.shape[1] == 1:
+            weights = tf.where(batch.targets[:, None] == 1, kernel[:, 0][None], -kernel[:, 0][None])
+        else:
+            weights = tf.gather(tf.transpose(kernel), batch.targets)
+        return tf.einsum("bhwc,bc->bhw", features, weights).numpy()

@@ -1,0 +1,162 @@
+"""Explaining image files and writing the outputs of ``tfsal explain``.
+
+Per image ``<stem>.json`` (input, method, target, scores, area, steps, seconds, files),
+``<stem>_overlay.png``, ``<stem>_mask.png`` and, where the method makes them,
+``<stem>_counterfactual.png`` (16-bit) and ``<stem>_saliency.npy``; every file written
+atomically. Images are read as :func:`tfsal.data.image_io.read_image` does, fitted to the
+classifier's input with the same aspect-preserving padding as training
+(:class:`tfsal.data.resize.PadResize`), explained there, and every output is mapped back to the
+image's own pixels. A file that cannot be read or explained is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tfsal import atomic
+from tfsal.data.image_io import read_image
+from tfsal.data.resize import PadResize
+from tfsal.drawing import encode_png, saliency_overlay
+from tfsal.errors import TfsalError
+from tfsal.explain.explanation import Explanation
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FileResult", "explain_files", "unique_stems", "write_outputs"]
+
+
+@dataclass
+class FileResult:
+    """What happened to one input: its stem and record when written, else the error."""
+
+    path: str
+    stem: str
+    record: dict | None = None
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def unique_stems(paths) -> list[str]:
+    """Output stems: the file names without suffix, numbered where two inputs share one."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        stem = Path(path).name.split(".")[0] or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanation: Explanation, steps: int | None,
+                  seconds: float) -> dict:
+    """Write one image's outputs (see the module docstring) and return its JSON record."""
+    files = {f"{stem}_overlay.png": encode_png(saliency_overlay(image, explanation.saliency, explanation.mask)),
+             f"{stem}_mask.png": encode_png(explanation.mask.astype(np.uint8) * 255)}
+    if explanation.counterfactual is not None:
+        counterfactual = np.clip(explanation.counterfactual, 0, 1) * 65535 + 0.5
+        files[f"{stem}_counterfactual.png"] = encode_png(counterfactual.astype(np.uint16))
+    if explanation.method == "counterfactual":
+        files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
+    for name, data in files.items():
+        atomic.write_bytes(out / name, data)
+    record = {
+        "input": source, "method": explanation.method, "target": explanation.target,
+        "score_original": round(explanation.score_original, 6),
+        "score_counterfactual": None if explanation.score_counterfactual is None
+        else round(explanation.score_counterfactual, 6),
+        "area_fraction": round(explanation.area_fraction, 6), "steps": steps, "seconds": round(seconds, 3),
+        "files": sorted(files),
+    }
+    atomic.write_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _to_image_size(explanation: Explanation, fit: PadResize | None, image: np.ndarray) -> Explanation:
+    """The explanation mapped from the working canvas back onto the image's pixels."""
+    if fit is None:
+        return explanation
+    mask = fit.invert_mask(explanation.mask)
+    organ = fit.invert_mask(explanation.organ)
+    counterfactual = None
+    if explanation.counterfactual is not None:
+        counterfactual = np.where(mask, fit.invert(explanation.counterfactual), image[:, :, 0]).astype(np.float32)
+    return Explanation(explanation.method, explanation.target, fit.invert(explanation.saliency), mask, organ,
+                       explanation.score_original, explanation.score_counterfactual, counterfactual,
+                       explanation.loss)
+
+
+def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = None, targets=None,
+                  progress: bool = False) -> list[FileResult]:
+    """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``.
+
+    Args:
+        paths: image files (DICOM, PNG, JPEG, TIFF, NPY).
+        out: output folder (created).
+        explainer: any :class:`~tfsal.explain.base.Explainer`.
+        steps: recorded in each JSON (the counterfactual method's optimisation steps).
+        targets: the class to explain for every image, or None for the default.
+        progress: a progress bar on stderr.
+
+    Returns:
+        One :class:`FileResult` per path, in order.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [str(p) for p in paths]
+    results = [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+    size = explainer.classifier.input_size
+    bar = tqdm(total=len(paths), unit="image", disable=not progress, leave=False)
+    for start in range(0, len(results), explainer.batch_size):
+        chunk = results[start:start + explainer.batch_size]
+        loaded = []
+        for result in chunk:
+            try:
+                image, _ = read_image(result.path)
+            except TfsalError as exc:
+                result.error = str(exc)
+                continue
+            fit = PadResize.fit(image.shape[:2], size) if size and tuple(image.shape[:2]) != tuple(size) else None
+            loaded.append((result, image, fit, fit.apply(image)[:, :, None] if fit else image))
+        if loaded:
+            _explain_chunk(loaded, out, explainer, steps, targets)
+        bar.update(len(chunk))
+    bar.close()
+    return results
+
+
+def _explain_chunk(loaded, out, explainer, steps, targets) -> None:
+    tick = time.time()
+    try:
+        explanations = explainer.explain([working for *_, working in loaded], targets=targets)
+    except (ValueError, TfsalError) as exc:
+        for result, *_ in loaded:
+            result.error = f"{result.path}: cannot explain: {exc}"
+        return
+    seconds = (time.time() - tick) / len(loaded)
+    for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
+        try:
+            result.record = write_outputs(out, result.stem, result.path, image,
+                                          _to_image_size(explanation, fit, image), steps, seconds)
+            result.files = result.record["files"]
+        except OSError as exc:
+            result.error = f"{result.path}: cannot write outputs: {exc.strerror or exc}"
