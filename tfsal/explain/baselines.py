@@ -87,8 +87,8 @@ class SaliencyExplainer(MapExplainer):
         x = self.classifier.model_input(batch.images)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = self.classifier.flat_outputs(self.classifier.model(x, training=False))
-            p = self.classifier.target_probability(self.classifier.to_probabilities(y), batch.targets)
+            p = self.classifier.target_probability(self.classifier.to_probabilities(self.classifier.outputs_of(x)),
+                                                   batch.targets)
         gradient = tape.gradient(p, x)
         return tf.reduce_max(tf.abs(gradient), axis=-1).numpy()
 

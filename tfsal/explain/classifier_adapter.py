@@ -9,6 +9,7 @@ size and bring the maps back to the image's).
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -91,10 +92,13 @@ class ClassifierAdapter:
         y = tf.cast(y, tf.float32)
         return tf.reshape(y, [tf.shape(y)[0], -1])
 
-    def _raw(self, images):
-        x = self.model_input(images)
-        y = self.model(x, training=False) if hasattr(self.model, "layers") else self.model(x)
+    def outputs_of(self, x):
+        """``[B, K]`` outputs for the model's own input ``x`` (see :meth:`model_input`)."""
+        y = self.model(x, training=False) if isinstance(self.model, keras.Model) else self.model(x)
         return self.flat_outputs(y)
+
+    def _raw(self, images):
+        return self.outputs_of(self.model_input(images))
 
     def to_probabilities(self, outputs):
         """``[B, K]`` model outputs as probabilities (applies the activation for logits)."""

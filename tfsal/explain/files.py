@@ -136,7 +136,7 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
                 result.error = str(exc)
                 continue
             fit = PadResize.fit(image.shape[:2], size) if size and tuple(image.shape[:2]) != tuple(size) else None
-            loaded.append((result, image, fit, fit.apply(image)[:, :, None] if fit else image))
+            loaded.append((result, image, fit, fit.apply(image) if fit else image))
         if loaded:
             _explain_chunk(loaded, out, explainer, steps, targets)
         bar.update(len(chunk))

@@ -1,0 +1,101 @@
+"""`tfsal explain` through the command line: outputs, sizes, formats, failures and exit codes."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tfsal.cli.main import cli
+from tfsal.data.dicom import write_mammogram_dicom
+from tfsal.models.classifier import build_classifier
+from tfsal.models.inpainter import build_inpainter
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    build_classifier((64, 64)).save(folder / "classifier.keras")
+    build_inpainter((64, 64), 4, 8).save(folder / "inpainter.keras")
+    return ["--classifier", str(folder / "classifier.keras"), "--inpainter", str(folder / "inpainter.keras")]
+
+
+def mammogram(height=96, width=80, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    breast = ((y - height / 2) / (0.45 * height)) ** 2 + (x / (0.8 * width)) ** 2 < 1
+    image = np.where(breast, 0.4 + 0.2 * rng.random((height, width)), 0.0)
+    return (image * 65535).astype(np.uint16)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["explain", *map(str, args)])
+
+
+def test_demo_explains_the_shipped_examples_with_the_shipped_models(tmp_path):
+    result = run("--demo", "--out", tmp_path, "--steps", 2)
+    assert result.exit_code == 0, result.output
+    records = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
+    assert set(records) == {"mass_1", "mass_2", "healthy_1"}
+    mass = records["mass_1"]
+    assert mass["method"] == "counterfactual" and mass["target"] == 1 and mass["steps"] == 2
+    assert mass["score_original"] > 0.5 and 0 <= mass["score_counterfactual"] <= 1
+    assert set(mass["files"]) == {f"mass_1_{s}" for s in ("overlay.png", "mask.png", "counterfactual.png",
+                                                          "saliency.npy")}
+    assert all((tmp_path / name).stat().st_size > 0 for name in mass["files"])
+    assert np.load(tmp_path / "mass_1_saliency.npy").shape == (256, 192)
+
+
+def test_outputs_at_the_images_size_and_bad_files_named_without_stopping_the_others(tmp_path, models):
+    good = tmp_path / "in" / "good.png"
+    good.parent.mkdir()
+    cv2.imwrite(str(good), mammogram())
+    corrupt = tmp_path / "in" / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    out = tmp_path / "out"
+    result = run(corrupt, good, tmp_path / "in" / "missing.dcm", "--out", out, "--steps", 2, *models)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2 and "corrupt.png" in errors[0] and "missing.dcm" in errors[1]
+    assert "Traceback" not in result.output
+    mask = cv2.imread(str(out / "good_mask.png"), cv2.IMREAD_UNCHANGED)
+    counterfactual = cv2.imread(str(out / "good_counterfactual.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == counterfactual.shape == (96, 80) and counterfactual.dtype == np.uint16
+    assert cv2.imread(str(out / "good_overlay.png")).shape == (96, 80, 3)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["good.json", *json.loads(
+        (out / "good.json").read_text())["files"]])  # nothing for the bad files, no temporary files
+
+
+def test_dicom_input_and_shared_stems(tmp_path, models):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write_mammogram_dicom(tmp_path / folder / "scan.dcm", mammogram(seed=len(folder)) // 16)  # 12 bits
+    result = run(tmp_path / "a" / "scan.dcm", tmp_path / "b" / "scan.dcm", "--out", tmp_path / "out", "--steps", 2,
+                 *models)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "scan.json").exists() and (tmp_path / "out" / "scan_2.json").exists()
+
+
+@pytest.mark.parametrize("method", ["sal", "cam", "gradcam"])
+def test_baselines_write_overlay_and_mask_and_take_the_percentile(method, tmp_path, models):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), mammogram())
+    areas = []
+    for percentile in (50, 90):
+        out = tmp_path / f"out{percentile}"
+        result = run(image, "--out", out, "--method", method, "--percentile", percentile, "--classifier", models[1])
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "x.json").read_text())
+        assert record["method"] == method and record["score_counterfactual"] is None and record["steps"] is None
+        assert record["files"] == ["x_mask.png", "x_overlay.png"]
+        areas.append(record["area_fraction"])
+    assert areas[0] > areas[1]
+    with_inpainter = run(image, "--out", tmp_path / "inp", "--method", method, *models)
+    assert json.loads((tmp_path / "inp" / "x.json").read_text())["score_counterfactual"] is not None
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("--out", tmp_path).exit_code == 2
+    assert run(tmp_path / "x.png").exit_code == 2  # no --out
+    assert run(tmp_path / "x.png", "--out", tmp_path, "--method", "lime").exit_code == 2

@@ -1,0 +1,75 @@
+"""SAL, CAM and Grad-CAM: they point at the mass, thresholds keep their share of the organ."""
+
+import numpy as np
+import pytest
+
+from tfsal.explain import CAMExplainer, GradCAMExplainer, SaliencyExplainer, percentile_mask
+from tfsal.explain.baselines import last_conv_layer
+from tfsal.models.classifier import LAST_CONV_LAYER, build_classifier
+
+from .conftest import blob_pixels, mammogram_like, organ
+
+BASELINES = (SaliencyExplainer, CAMExplainer, GradCAMExplainer)
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_the_map_peaks_on_the_mass(cls, blob_classifier):
+    (e,) = cls(blob_classifier, percentile=99).explain(mammogram_like(0)[None], organ_masks=[organ()])
+    peak = np.unravel_index(np.argmax(e.saliency), e.saliency.shape)
+    assert blob_pixels()[peak]
+    assert (e.mask & blob_pixels()).sum() > 0.5 * e.mask.sum()
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+@pytest.mark.parametrize("percentile", [50, 75, 90])
+def test_percentile_keeps_its_share_of_the_organ(cls, percentile, blob_classifier):
+    (e,) = cls(blob_classifier, percentile=percentile).explain(mammogram_like(3)[None], organ_masks=[organ()])
+    assert not (e.mask & ~e.organ).any()
+    assert e.area_fraction >= (100 - percentile) / 100 - 0.01  # ties at the threshold are kept
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_with_an_inpainter_the_mask_is_inpainted_and_scored(cls, blob_classifier, mean_inpainter):
+    (e,) = cls(blob_classifier, percentile=95, inpainter=mean_inpainter).explain(
+        mammogram_like(0)[None], organ_masks=[organ()])
+    assert e.score_counterfactual < e.score_original
+    np.testing.assert_array_equal(e.counterfactual[~e.mask], mammogram_like(0)[..., 0][~e.mask])
+
+
+def test_gradcam_finds_mobilenets_last_conv_layer_and_takes_another_by_name():
+    model = build_classifier((64, 64))
+    assert last_conv_layer(model).name == LAST_CONV_LAYER
+    image = mammogram_like(0)[None]
+    last = GradCAMExplainer(model).explain(image)[0].saliency
+    earlier = GradCAMExplainer(model, layer="conv_pw_11_relu").explain(image)[0].saliency
+    assert last.shape == earlier.shape == (64, 64)
+    assert not np.allclose(last / last.max(), earlier / earlier.max(), atol=1e-3)
+
+
+def test_cam_needs_a_pooled_dense_head(blob_classifier):
+    import keras
+
+    inputs = keras.Input((64, 64, 1))
+    flat = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs)))
+    with pytest.raises(ValueError, match="GlobalAveragePooling2D"):
+        CAMExplainer(keras.Model(inputs, flat))
+
+
+def test_cam_of_the_healthy_class_is_the_negated_map(blob_classifier):
+    image = mammogram_like(0)[None]
+    mass = CAMExplainer(blob_classifier).explain(image, targets=1)[0].saliency
+    healthy = CAMExplainer(blob_classifier).explain(image, targets=0)[0].saliency
+    np.testing.assert_allclose(healthy, -mass, rtol=1e-5, atol=1e-6)
+
+
+def test_percentile_mask_on_known_values():
+    saliency = np.arange(16, dtype=np.float32).reshape(4, 4)
+    inside = np.ones((4, 4), bool)
+    assert percentile_mask(saliency, inside, 75).sum() == 4
+    assert percentile_mask(saliency, inside, 0).all()
+    inside[:2] = False
+    assert (percentile_mask(saliency, inside, 50) == (saliency >= 11.5) & inside).all()
+    assert percentile_mask(np.ones((4, 4)), inside, 90).sum() == inside.sum()  # ties kept
+    assert not percentile_mask(saliency, np.zeros((4, 4), bool), 50).any()
+    with pytest.raises(ValueError):
+        percentile_mask(saliency, inside, 101)

@@ -1,0 +1,61 @@
+"""One contract for every explainer: every input kind, batch sizes 1 and 3, on tiny models."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsal.explain import EXPLAINERS, Explanation
+
+from .conftest import SIZE, mammogram_like
+
+N = 3
+
+
+def _images():
+    return np.stack([mammogram_like(seed) for seed in range(N)])
+
+
+INPUTS = {
+    "numpy [N,H,W,1]": lambda: _images(),
+    "numpy [N,H,W]": lambda: _images()[..., 0],
+    "uint8 numpy": lambda: (_images() * 255).astype(np.uint8),
+    "tensor": lambda: tf.constant(_images()),
+    "list": lambda: list(_images()),
+    "tf.data images": lambda: tf.data.Dataset.from_tensor_slices(_images()),
+    "tf.data batched (image, target)": lambda: tf.data.Dataset.from_tensor_slices(
+        (_images(), np.ones(N, np.int32))).batch(2),
+}
+
+
+def _explainer(name, classifier, inpainter, batch_size):
+    if name == "counterfactual":
+        return EXPLAINERS[name](classifier, inpainter=inpainter, steps=3, cell=4, batch_size=batch_size)
+    return EXPLAINERS[name](classifier, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+@pytest.mark.parametrize("kind", list(INPUTS))
+@pytest.mark.parametrize("name", list(EXPLAINERS))
+def test_every_explainer_takes_every_input_kind(name, kind, batch_size, tiny_classifier, tiny_inpainter):
+    explanations = _explainer(name, tiny_classifier, tiny_inpainter, batch_size).explain(INPUTS[kind]())
+    assert len(explanations) == N
+    for e in explanations:
+        assert isinstance(e, Explanation) and e.method == name and e.target == 1
+        assert e.saliency.shape == e.mask.shape == e.organ.shape == (SIZE, SIZE)
+        assert e.saliency.dtype == np.float32 and np.isfinite(e.saliency).all()
+        assert e.mask.dtype == bool and not (e.mask & ~e.organ).any()
+        assert 0.0 <= e.score_original <= 1.0 and 0.0 <= e.area_fraction <= 1.0
+        if name == "counterfactual":
+            assert e.counterfactual.shape == (SIZE, SIZE) and np.isfinite(e.counterfactual).all()
+            assert 0.0 <= e.score_counterfactual <= 1.0 and e.loss.shape == (3,)
+            assert e.saliency.min() >= 0.0 and e.saliency.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", list(EXPLAINERS))
+def test_batching_does_not_change_the_result(name, tiny_classifier, tiny_inpainter):
+    images = _images()
+    one = _explainer(name, tiny_classifier, tiny_inpainter, 1).explain(images)
+    three = _explainer(name, tiny_classifier, tiny_inpainter, 3).explain(images)
+    for a, b in zip(one, three, strict=True):
+        np.testing.assert_allclose(a.saliency, b.saliency, atol=1e-4)
+        assert a.score_original == pytest.approx(b.score_original, abs=1e-5)

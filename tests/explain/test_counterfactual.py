@@ -1,0 +1,85 @@
+"""The counterfactual explainer finds the region that makes the classifier change its mind."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsal.explain import CounterfactualExplainer
+from tfsal.explain.counterfactual import default_cell
+
+from .conftest import blob_pixels, mammogram_like, organ
+
+
+def _explain(classifier, inpainter, images, **options):
+    options = {"steps": 40, "cell": 2, **options}
+    return CounterfactualExplainer(classifier, inpainter=inpainter, **options).explain(
+        images, organ_masks=[organ()] * len(images))
+
+
+def test_finds_the_mass_and_its_inpainting_flips_the_decision(blob_classifier, mean_inpainter):
+    mass, healthy = _explain(blob_classifier, mean_inpainter, np.stack([mammogram_like(0),
+                                                                         mammogram_like(1, blob=False)]))
+    blob = blob_pixels()
+    assert mass.score_original > 0.9 and mass.score_counterfactual < 0.5
+    assert (mass.mask & blob).sum() >= 0.9 * blob.sum()  # the mass is deleted...
+    assert mass.mask.sum() < 4 * blob.sum()  # ...and little else
+    assert mass.loss[-1] < mass.loss[0]
+    assert mass.counterfactual[blob].mean() < 0.6  # the bright disc is gone from the counterfactual
+    np.testing.assert_array_equal(mass.counterfactual[~mass.mask], mammogram_like(0)[..., 0][~mass.mask])
+    assert healthy.mask.sum() < 0.2 * blob.sum()  # nothing to delete where nothing is found
+
+
+def test_saliency_is_one_minus_the_mask_and_the_result_is_its_threshold(blob_classifier, mean_inpainter):
+    (e,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], threshold=0.3)
+    np.testing.assert_array_equal(e.mask, (1.0 - e.saliency < 0.3) & e.organ)
+    assert (e.saliency[~e.organ] == 0).all()  # M is fixed to 1 outside the organ
+
+
+def test_each_image_has_its_own_target(blob_classifier, mean_inpainter):
+    # explaining class 0 ("healthy") of a mass image: nothing to delete makes it healthier than the mass does
+    explainer = CounterfactualExplainer(blob_classifier, inpainter=mean_inpainter, steps=20, cell=2)
+    images = np.stack([mammogram_like(0)] * 2)
+    one, zero = explainer.explain(images, targets=[1, 0], organ_masks=[organ()] * 2)
+    assert (one.target, zero.target) == (1, 0)
+    assert zero.score_original == pytest.approx(1 - one.score_original, abs=1e-6)
+    assert not np.array_equal(one.mask, zero.mask)
+
+
+OPTIONS = {
+    "steps": 7, "lr": 0.5, "l1": 0.3, "l2": 5.0, "l3": 5.0, "area": "mean", "cell": 4, "init": "keep",
+    "init_logit": 0.5, "lattice_step": 2, "threshold": 0.7, "fill_block": 3, "refill_every": 2,
+    "straight_through": False, "score_floor": 0.97, "seed": 3,
+}
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_every_option_changes_the_output(option, blob_classifier, mean_inpainter):
+    images = np.stack([mammogram_like(0), mammogram_like(2)])
+
+    def run(**changes):
+        options = {"steps": 5, "cell": 2, **changes}
+        e = CounterfactualExplainer(blob_classifier, inpainter=mean_inpainter, **options).explain(images)
+        return [np.stack([x.saliency for x in e]), np.stack([x.mask for x in e]), np.stack([x.loss[:5] for x in e])]
+
+    base, changed = run(), run(**{option: OPTIONS[option]})
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(base, changed, strict=True))
+
+
+def test_saturated_scores_give_no_nan(mean_inpainter):
+    def certain(x):  # probability exactly 1 and 0: logs and log-odds must stay finite
+        return tf.concat([tf.ones([tf.shape(x)[0], 1]), tf.zeros([tf.shape(x)[0], 1])], axis=1)
+
+    explainer = CounterfactualExplainer(certain, inpainter=mean_inpainter, steps=5, cell=4, activation="sigmoid")
+    (e,) = explainer.explain(mammogram_like(0)[None], targets=0)
+    assert np.isfinite(e.saliency).all() and np.isfinite(e.loss).all() and e.score_original == 1.0
+
+
+def test_default_cell_scales_the_papers_8_pixels_at_576_rows():
+    assert default_cell(576) == 8 and default_cell(256) == 4 and default_cell(64) == 1
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": 0}, {"area": "sum"}, {"init": "random"}, {"threshold": 1},
+                                 {"cell": 0}, {"l2": -1}, {"score_floor": 1.0}, {"refill_every": -1}])
+def test_bad_options_are_refused(bad, tiny_classifier, tiny_inpainter):
+    with pytest.raises(ValueError):
+        CounterfactualExplainer(tiny_classifier, inpainter=tiny_inpainter, **bad)
