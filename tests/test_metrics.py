@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from tfsal.metrics import roc_auc, roc_curve, sensitivity_specificity
+from tfsal.metrics import (
+    centre_distance,
+    hausdorff_distance,
+    overlap_coefficient,
+    roc_auc,
+    roc_curve,
+    sensitivity_specificity,
+)
 
 
 def test_auc_hand_worked():
@@ -34,3 +41,30 @@ def test_sensitivity_specificity_at_threshold():
 def test_bad_input(labels, scores, message):
     with pytest.raises(ValueError, match=message):
         roc_auc(labels, scores)
+
+
+def _square(top, left, side, shape=(40, 40)):
+    mask = np.zeros(shape, bool)
+    mask[top:top + side, left:left + side] = True
+    return mask
+
+
+def test_centre_and_hausdorff_distance_of_two_squares():
+    truth, result = _square(0, 0, 4), _square(0, 6, 4)  # same rows, 6 px to the right
+    assert centre_distance(truth, result) == pytest.approx(6.0)
+    assert hausdorff_distance(truth, result) == pytest.approx(6.0)
+    assert centre_distance(truth, truth) == 0 and hausdorff_distance(truth, truth) == 0
+
+
+def test_distance_is_the_median_over_components_and_nan_for_an_empty_result():
+    truth = _square(10, 10, 2)
+    result = _square(10, 13, 2) | _square(10, 20, 2) | _square(10, 30, 2)  # centres 3, 10, 20 px away
+    assert centre_distance(truth, result) == pytest.approx(10.0)
+    empty = np.zeros_like(truth)
+    assert np.isnan(centre_distance(truth, empty)) and np.isnan(hausdorff_distance(truth, empty))
+
+
+def test_overlap_coefficient():
+    assert overlap_coefficient(_square(0, 0, 4), _square(0, 0, 2)) == 1.0
+    assert overlap_coefficient(_square(0, 0, 4), _square(0, 2, 4)) == pytest.approx(0.5)
+    assert np.isnan(overlap_coefficient(_square(0, 0, 4), np.zeros((40, 40), bool)))

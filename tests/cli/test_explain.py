@@ -91,7 +91,7 @@ def test_baselines_write_overlay_and_mask_and_take_the_percentile(method, tmp_pa
         assert record["files"] == ["x_mask.png", "x_overlay.png"]
         areas.append(record["area_fraction"])
     assert areas[0] > areas[1]
-    with_inpainter = run(image, "--out", tmp_path / "inp", "--method", method, *models)
+    run(image, "--out", tmp_path / "inp", "--method", method, *models)
     assert json.loads((tmp_path / "inp" / "x.json").read_text())["score_counterfactual"] is not None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_images", "as_targets", "as_organs", "same_shape_batches"]
+__all__ = ["as_images", "as_organs", "as_targets", "same_shape_batches"]
 
 
 def _to_numpy(value):
