@@ -6,7 +6,7 @@
 """
 
 from tfsal.explain.baselines import CAMExplainer, GradCAMExplainer, SaliencyExplainer
-from tfsal.explain.counterfactual import CounterfactualExplainer
+from tfsal.explain.counterfactual import CounterfactualExplainer, paper_settings
 from tfsal.explain.explanation import Explanation, percentile_mask
 
 EXPLAINERS = {
@@ -17,4 +17,4 @@ EXPLAINERS = {
 }
 
 __all__ = ["EXPLAINERS", "CAMExplainer", "CounterfactualExplainer", "Explanation", "GradCAMExplainer",
-           "SaliencyExplainer", "percentile_mask"]
+           "SaliencyExplainer", "paper_settings", "percentile_mask"]
