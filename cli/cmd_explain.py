@@ -11,7 +11,7 @@ DEMO_OUT = "tfsal-demo"
 
 
 @click.command()
-@click.argument("images", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Output folder [required, except with --demo: ./{DEMO_OUT}].")
 @click.option("--method", type=click.Choice(METHODS), default="counterfactual", show_default=True)
@@ -30,18 +30,22 @@ DEMO_OUT = "tfsal-demo"
               help="Offsets of the initial hole lattice and the in-fill blocks (counterfactual method).")
 @click.option("--percentile", type=click.FloatRange(0, 100), default=90.0, show_default=True,
               help="Baselines: the result mask keeps the map above this percentile inside the breast.")
+@click.option("--preset", type=click.Choice(["default", "paper"]), default="default", show_default=True,
+              help="Counterfactual method: tfsal's tuned settings, or the paper's (lambdas 1, 0.1, 0.1, psi "
+                   "unbounded, 8 px cells at 576 rows); see docs/explain.md.")
 @click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities.")
 @click.option("--demo", is_flag=True, help="Explain the shipped synthetic example mammograms.")
 def explain(images, out_dir, method, classifier_path, inpainter_path, target, steps, batch_size, seed, percentile,
-            logits, demo) -> None:
-    """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY).
+            preset, logits, demo) -> None:
+    """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY,
+    or a folder of them).
 
     Writes per image <stem>.json, <stem>_overlay.png and <stem>_mask.png, and for the
     counterfactual method <stem>_counterfactual.png and <stem>_saliency.npy. Exit code 1 when
     any image failed (each named on stderr; the others are still written).
     """
-    from tfsal.explain import EXPLAINERS
-    from tfsal.explain.files import explain_files
+    from tfsal.explain import EXPLAINERS, paper_settings
+    from tfsal.explain.files import expand_inputs, explain_files
     from tfsal.models.classifier import load_classifier, load_default_classifier
     from tfsal.models.inpainter import load_inpainter
     from tfsal.resources import example_images
@@ -49,14 +53,17 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
     if demo:
         images = (*images, *example_images())
         out_dir = out_dir or Path(DEMO_OUT)
+    images = expand_inputs(images)
     if not images:
-        raise click.UsageError("give at least one IMAGE, or --demo")
+        raise click.UsageError("give at least one IMAGE (or a folder holding images), or --demo")
     if out_dir is None:
         raise click.UsageError("missing option '--out'")
     classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
     options = {"batch_size": batch_size, "logits": logits}
     if method == "counterfactual":
         options.update(inpainter=load_inpainter(inpainter_path) if inpainter_path else None, steps=steps, seed=seed)
+        if preset == "paper":
+            options.update(paper_settings(classifier.input_shape[1] or 256))
     else:
         options.update(percentile=percentile, inpainter=load_inpainter(inpainter_path) if inpainter_path else None)
     try:

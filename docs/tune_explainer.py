@@ -1,8 +1,9 @@
 """Grid search of the explainer's settings on the validation split (never the test split).
 
 Runs each setting on the first N mass images of a split and prints one markdown row per setting:
-D and H (median over images, pixels at the working size), how often the result mask touches the
-mass, the area A (share of the breast), the number of connected components, and faithfulness
+D and H (median over images with a non-empty result mask, pixels at the working size), the
+number of empty result masks, D and H over the images the classifier calls positive, how often
+the result mask touches the mass, the area A (share of the breast), the number of connected components, and faithfulness
 (the share of classifier-positive images whose score falls below 0.5 when the result mask is
 inpainted, and the mean score drop). Settings are JSON objects of explainer options, plus
 "method" (default counterfactual).
@@ -35,10 +36,14 @@ def score(setting: dict, classifier, inpainter, data: dict) -> dict:
     seconds = (time.time() - tick) / len(explanations)
     truths = [m[..., 0] > 0.5 for m in data["mass"]]
     positive = [e for e in explanations if e.score_original >= 0.5]
+    d = np.array([centre_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
+    h = np.array([hausdorff_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
+    called = np.array([e.score_original >= 0.5 for e in explanations])
     return {
         "method": method, **setting,
-        "D": float(np.nanmedian([centre_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])),
-        "H": float(np.nanmedian([hausdorff_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])),
+        "D": float(np.nanmedian(d)), "H": float(np.nanmedian(h)),
+        "D_positive": float(np.nanmedian(d[called])), "H_positive": float(np.nanmedian(h[called])),
+        "empty": int(np.isnan(d).sum()), "empty_positive": int(np.isnan(d[called]).sum()),
         "hit": float(np.mean([(t & e.mask).any() for t, e in zip(truths, explanations, strict=True)])),
         "A": float(np.mean([e.area_fraction for e in explanations])),
         "components": float(np.mean([_count(e.mask) for e in explanations])),
@@ -68,11 +73,13 @@ def main() -> None:
     inpainter = load_inpainter(args.inpainter) if args.inpainter else load_default_inpainter()
     records = [r for r in read_manifest(args.data, split=args.split) if r.label == 1][:args.n]
     data = load_split(records, tuple(classifier.input_shape[1:3]))
-    print("| setting | D | H | hit | A | components | flip | drop | s/image |\n|---|---|---|---|---|---|---|---|---|")
+    print("| setting | D | H | empty | D, H positives | empty positives | hit | A | components | flip | drop | s/image |"
+          "\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for setting in json.loads(args.settings):
         row = score(setting, classifier, inpainter, data)
         name = json.dumps(setting, separators=(",", ":"))
-        print(f"| `{name}` | {row['D']:.1f} | {row['H']:.1f} | {row['hit']:.2f} | {row['A']:.3f} | "
+        print(f"| `{name}` | {row['D']:.1f} | {row['H']:.1f} | {row['empty']} | {row['D_positive']:.1f}, "
+              f"{row['H_positive']:.1f} | {row['empty_positive']} | {row['hit']:.2f} | {row['A']:.3f} | "
               f"{row['components']:.1f} | {row['flip']:.2f} ({row['positives']}) | {row['drop']:.2f} | "
               f"{row['seconds_per_image']:.2f} |", flush=True)
         if args.out:

@@ -37,7 +37,7 @@ def test_demo_explains_the_shipped_examples_with_the_shipped_models(tmp_path):
     result = run("--demo", "--out", tmp_path, "--steps", 2)
     assert result.exit_code == 0, result.output
     records = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
-    assert set(records) == {"mass_1", "mass_2", "healthy_1"}
+    assert set(records) == {"mass_1", "mass_2", "healthy_1", "healthy_2"}
     mass = records["mass_1"]
     assert mass["method"] == "counterfactual" and mass["target"] == 1 and mass["steps"] == 2
     assert mass["score_original"] > 0.5 and 0 <= mass["score_counterfactual"] <= 1
@@ -53,11 +53,13 @@ def test_outputs_at_the_images_size_and_bad_files_named_without_stopping_the_oth
     cv2.imwrite(str(good), mammogram())
     corrupt = tmp_path / "in" / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    notes = tmp_path / "in" / "notes.txt"
+    notes.write_text("not an image")
     out = tmp_path / "out"
-    result = run(corrupt, good, tmp_path / "in" / "missing.dcm", "--out", out, "--steps", 2, *models)
+    result = run(corrupt, good, tmp_path / "in" / "missing.dcm", notes, "--out", out, "--steps", 2, *models)
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 2 and "corrupt.png" in errors[0] and "missing.dcm" in errors[1]
+    assert len(errors) == 3 and "corrupt.png" in errors[0] and "missing.dcm" in errors[1] and "notes.txt" in errors[2]
     assert "Traceback" not in result.output
     mask = cv2.imread(str(out / "good_mask.png"), cv2.IMREAD_UNCHANGED)
     counterfactual = cv2.imread(str(out / "good_counterfactual.png"), cv2.IMREAD_UNCHANGED)
@@ -99,3 +101,48 @@ def test_usage_errors_exit_2(tmp_path):
     assert run("--out", tmp_path).exit_code == 2
     assert run(tmp_path / "x.png").exit_code == 2  # no --out
     assert run(tmp_path / "x.png", "--out", tmp_path, "--method", "lime").exit_code == 2
+
+
+def test_a_folder_of_images(tmp_path, models):
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), mammogram())
+    (tmp_path / "labels.csv").write_text("image,label\n")  # not an image suffix: left out of the folder
+    result = run(tmp_path, "--out", tmp_path / "out", "--method", "sal", "--classifier", models[1])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == ["a.json", "b.json"]
+
+
+def test_preset_paper_changes_the_result(tmp_path, models):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), mammogram())
+    for preset in ("default", "paper"):
+        assert run(image, "--out", tmp_path / preset, "--steps", 3, "--preset", preset, *models).exit_code == 0
+    default = np.load(tmp_path / "default" / "x_saliency.npy")
+    paper = np.load(tmp_path / "paper" / "x_saliency.npy")
+    assert not np.allclose(default, paper)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_a_users_rgb_softmax_classifier_through_classifier_option(kind, tmp_path, models):
+    import keras
+
+    inputs = keras.Input((64, 64, 3))
+    layers = [keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]
+    if kind == "sequential":
+        model = keras.Sequential([inputs, *layers])
+    else:
+        x = inputs
+        for layer in layers:
+            x = layer(x)
+        model = keras.Model(inputs, x)
+    model.save(tmp_path / "rgb.keras")
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), mammogram())
+    result = run(image, "--out", tmp_path / "out", "--classifier", tmp_path / "rgb.keras", "--inpainter",
+                 models[3], "--target", 2, "--steps", 2)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "x.json").read_text())
+    assert record["target"] == 2 and record["score_counterfactual"] is not None
+    assert run(image, "--out", tmp_path / "bad", "--classifier", tmp_path / "rgb.keras", "--target", 3,
+               "--method", "sal").exit_code == 1  # class 3 does not exist: one line, exit 1

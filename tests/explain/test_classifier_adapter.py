@@ -129,3 +129,24 @@ def test_bad_targets_and_images_are_refused(blob_classifier):
         explainer.explain(np.stack([mammogram_like(0)] * 2), targets=[1, 1, 1])
     with pytest.raises(ValueError, match="organ mask 0"):
         explainer.explain(mammogram_like(0)[None], organ_masks=[organ()[:10]])
+
+
+def rgb_softmax_models(size=64):
+    """A user's RGB classifier with three softmax classes, as a Sequential and a functional model."""
+    sequential = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                                   keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    return {"sequential": sequential, "functional": functional(3, "softmax", channels=3, size=size)}
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("name", list(EXPLAINERS))
+def test_rgb_softmax_three_classes_explained_for_a_chosen_class(kind, name, mean_inpainter):
+    model = rgb_softmax_models()[kind]
+    options = {"inpainter": mean_inpainter, "steps": 3, "cell": 4} if name == "counterfactual" else {}
+    rgb = np.repeat(np.stack([mammogram_like(0), mammogram_like(1)]), 3, axis=-1)  # a user's RGB images
+    explanations = EXPLAINERS[name](model, **options).explain(rgb, targets=[2, 0])
+    expected = model.predict(rgb, verbose=0)
+    assert [e.target for e in explanations] == [2, 0]
+    assert explanations[0].score_original == pytest.approx(float(expected[0, 2]), abs=1e-5)
+    assert explanations[1].score_original == pytest.approx(float(expected[1, 0]), abs=1e-5)
+    assert all(e.saliency.shape == (64, 64) for e in explanations)

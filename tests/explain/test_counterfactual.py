@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import ndimage
 
 from tfsal.explain import CounterfactualExplainer
 from tfsal.explain.counterfactual import default_cell, paper_cell, paper_settings
@@ -55,7 +56,7 @@ def test_each_image_has_its_own_target(blob_classifier, mean_inpainter):
 OPTIONS = {
     "steps": 7, "lr": 0.05, "l1": 0.3, "l2": 1.0, "l3": 1.0, "area": "mean", "cell": 4, "init": "keep",
     "init_logit": 0.5, "lattice_step": 2, "threshold": 0.7, "fill_block": 3, "refill_every": 2,
-    "straight_through": False, "score_floor": 0.97, "seed": 3,
+    "straight_through": False, "score_floor": 0.97, "grow_steps": 0, "seed": 3,
 }
 
 
@@ -88,7 +89,35 @@ def test_cells_scale_with_the_height():
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": 0}, {"area": "sum"}, {"init": "random"}, {"threshold": 1},
-                                 {"cell": 0}, {"l2": -1}, {"score_floor": 1.0}, {"refill_every": -1}])
+                                 {"cell": 0}, {"l2": -1}, {"score_floor": 1.0}, {"refill_every": -1},
+                                 {"grow_steps": -1}])
 def test_bad_options_are_refused(bad, tiny_classifier, tiny_inpainter):
     with pytest.raises(ValueError):
         CounterfactualExplainer(tiny_classifier, inpainter=tiny_inpainter, **bad)
+
+
+def _six_spots():
+    """Six small bright spots: each adds to the blob classifier's score, none alone decides it."""
+    image = mammogram_like(0, blob=False)[..., 0]
+    y, x = np.mgrid[0:64, 0:64]
+    for cy, cx in [(14, 8), (14, 30), (32, 18), (50, 8), (50, 30), (32, 40)]:
+        image[(y - cy) ** 2 + (x - cx) ** 2 <= 9] = 0.95
+    return image[None, :, :, None]
+
+
+def _shape_run(classifier, inpainter, **lambdas):
+    options = {"steps": 40, "cell": 2, "score_floor": 0.0, "grow_steps": 0, **lambdas}
+    (e,) = CounterfactualExplainer(classifier, inpainter=inpainter, **options).explain(_six_spots(),
+                                                                                      organ_masks=[organ()])
+    return e
+
+
+def test_raising_lambda3_shrinks_the_area(blob_classifier, mean_inpainter):
+    areas = [_shape_run(blob_classifier, mean_inpainter, l2=0.1, l3=l3).area_fraction for l3 in (0.1, 3.0, 30.0)]
+    assert areas[0] > areas[1] > areas[2] > 0
+
+
+def test_raising_lambda2_reduces_the_number_of_pieces(blob_classifier, mean_inpainter):
+    pieces = [ndimage.label(_shape_run(blob_classifier, mean_inpainter, l2=l2, l3=0.1).mask)[1]
+              for l2 in (0.1, 3.0, 30.0)]
+    assert pieces[0] > pieces[1] >= pieces[2] >= 1

@@ -30,7 +30,22 @@ from tfsal.explain.explanation import Explanation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileResult", "explain_files", "unique_stems", "write_outputs"]
+__all__ = ["FileResult", "expand_inputs", "explain_files", "unique_stems", "write_outputs"]
+
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
+
+
+def expand_inputs(paths) -> list[Path]:
+    """Files as given; folders replaced by the image files under them (by suffix, or none, as
+    DICOM files often have), sorted. Hidden files are skipped."""
+    expanded = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            expanded.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                                   and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            expanded.append(path)
+    return expanded
 
 
 @dataclass
