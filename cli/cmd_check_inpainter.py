@@ -26,11 +26,10 @@ def check_inpainter(data, out_dir, classifier_path, inpainter_path, split, runs,
     from tfsal import atomic
     from tfsal.data.manifest import read_manifest
     from tfsal.errors import TfsalError
+    from tfsal.inpainter_check import FAMILY_NAMES, infill_score_shift, plot_fig2
     from tfsal.inpainter_check import check_inpainter as check
-    from tfsal.inpainter_check import infill_score_shift
     from tfsal.models.classifier import load_classifier, load_default_classifier
     from tfsal.models.inpainter import load_default_inpainter, load_inpainter
-    from tfsal.plots import plot_roc_families
 
     classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
     inpainter = load_inpainter(inpainter_path) if inpainter_path else load_default_inpainter()
@@ -41,17 +40,13 @@ def check_inpainter(data, out_dir, classifier_path, inpainter_path, split, runs,
     result["infill"] = infill_score_shift(classifier, inpainter, records, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_dir / "results.json", json.dumps(result, indent=1) + "\n")
-    names = {"original": "original", "healthy_inpainted": "healthy tissue inpainted",
-             "mass_inpainted": "mass inpainted"}
-    plot_roc_families({f"{label} (AUC {result[key]['auc_mean']:.3f})": [(c["fpr"], c["tpr"]) for c in
-                                                                        result[key]["curves"]]
-                       for key, label in names.items()}, out_dir / "fig2.png", title=f"Fig. 2 check, {runs} runs")
+    plot_fig2(result, out_dir / "fig2.png", runs)
     from tfsal.drawing import write_grid
     from tfsal.inpainter_check import example_rows
 
     write_grid(example_rows(inpainter, records, tuple(classifier.input_shape[1:3]), seed=seed),
                out_dir / "examples.png")
-    for key, label in names.items():
+    for key, label in FAMILY_NAMES.items():
         click.echo(f"{label}: AUC {result[key]['auc_mean']:.4f} +- {result[key]['auc_std']:.4f}")
     click.echo(f"mass images whose score fell in every run: {result['mass_score_fell']:.3f}")
     error = result["inpainting_error"]

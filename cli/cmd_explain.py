@@ -7,6 +7,15 @@ from pathlib import Path
 import click
 
 METHODS = ("counterfactual", "sal", "cam", "gradcam")
+
+
+def load_models(classifier_path, inpainter_path):
+    """The classifier and inpainter files given, else the shipped ones."""
+    from tfsal.models.classifier import load_classifier, load_default_classifier
+    from tfsal.models.inpainter import load_default_inpainter, load_inpainter
+
+    classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
+    return classifier, load_inpainter(inpainter_path) if inpainter_path else load_default_inpainter()
 DEMO_OUT = "tfsal-demo"
 
 

@@ -73,8 +73,8 @@ def main() -> None:
     inpainter = load_inpainter(args.inpainter) if args.inpainter else load_default_inpainter()
     records = [r for r in read_manifest(args.data, split=args.split) if r.label == 1][:args.n]
     data = load_split(records, tuple(classifier.input_shape[1:3]))
-    print("| setting | D | H | empty | D, H positives | empty positives | hit | A | components | flip | drop | s/image |"
-          "\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| setting | D | H | empty | D, H positives | empty positives | hit | A | components | flip | drop "
+          "| s/image |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for setting in json.loads(args.settings):
         row = score(setting, classifier, inpainter, data)
         name = json.dumps(setting, separators=(",", ":"))

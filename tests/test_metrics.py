@@ -4,7 +4,9 @@ import pytest
 from tfsal.metrics import (
     centre_distance,
     hausdorff_distance,
+    largest_component,
     overlap_coefficient,
+    paired_wilcoxon,
     roc_auc,
     roc_curve,
     sensitivity_specificity,
@@ -68,3 +70,26 @@ def test_overlap_coefficient():
     assert overlap_coefficient(_square(0, 0, 4), _square(0, 0, 2)) == 1.0
     assert overlap_coefficient(_square(0, 0, 4), _square(0, 2, 4)) == pytest.approx(0.5)
     assert np.isnan(overlap_coefficient(_square(0, 0, 4), np.zeros((40, 40), bool)))
+
+
+def test_spacing_scales_distances_per_axis():
+    truth, result = _square(0, 0, 4), _square(0, 6, 4)  # 6 columns apart
+    assert centre_distance(truth, result, spacing=(2.0, 3.0)) == pytest.approx(18.0)
+    assert hausdorff_distance(truth, result, spacing=(2.0, 3.0)) == pytest.approx(18.0)
+
+
+def test_largest_component_keeps_the_biggest_piece():
+    mask = _square(0, 0, 2) | _square(10, 10, 5)
+    assert (largest_component(mask) == _square(10, 10, 5)).all()
+    assert not largest_component(np.zeros((5, 5), bool)).any()
+
+
+def test_paired_wilcoxon_on_known_differences():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=40)
+    p_shifted, pairs = paired_wilcoxon(a, a + 1.0)
+    assert p_shifted < 1e-6 and pairs == 40
+    b = a + rng.normal(scale=0.01, size=40)
+    assert paired_wilcoxon(a, b)[0] > 0.01
+    p, pairs = paired_wilcoxon([1.0, np.nan, 3.0], [2.0, 5.0, np.nan])
+    assert np.isnan(p) and pairs == 1  # NaN pairs (empty masks) are left out and counted

@@ -170,3 +170,16 @@ def example_rows(inpainter, records, size, n_healthy: int = 3, n_mass: int = 2, 
     filled = inpaint(inpainter, mass["image"], holes)
     rows += [[to_bgr(i), with_holes(i, m), to_bgr(f)] for i, m, f in zip(mass["image"], holes, filled, strict=True)]
     return rows
+
+
+FAMILY_NAMES = {"original": "original", "healthy_inpainted": "healthy tissue inpainted",
+                "mass_inpainted": "mass inpainted"}
+
+
+def plot_fig2(result: dict, path, runs: int) -> None:
+    """The paper's Fig. 2 from :func:`check_inpainter`'s result: each family's mean ROC and band."""
+    from tfsal.plots import plot_roc_families
+
+    plot_roc_families({f"{label} (AUC {result[key]['auc_mean']:.3f})": [(c["fpr"], c["tpr"]) for c in
+                                                                        result[key]["curves"]]
+                       for key, label in FAMILY_NAMES.items()}, path, title=f"Fig. 2 check, {runs} runs")

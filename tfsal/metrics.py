@@ -69,27 +69,43 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     return [labels == i for i in range(1, count + 1)]
 
 
-def centre_distance(truth: np.ndarray, result: np.ndarray) -> float:
-    """The paper's D for one image: median distance (pixels) between the centres of the
-    ground-truth masses and of the result mask's connected components; NaN if either is empty."""
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a bool mask (the whole empty mask when empty)."""
+    labels, count = ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))
+    if count <= 1:
+        return np.asarray(mask, bool)
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == (int(np.argmax(sizes)) + 1)
+
+
+def centre_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """The paper's D for one image: median distance between the centres of the ground-truth
+    masses and of the result mask's connected components; NaN if either is empty.
+
+    ``spacing`` = (row, column) size of a pixel, e.g. ``(576 / 256, 448 / 192)`` to report a
+    256x192 evaluation in the paper's 576x448 pixels.
+    """
     truths, results = _components(truth), _components(result)
     if not truths or not results:
         return float("nan")
-    centres = [np.array(ndimage.center_of_mass(c)) for c in results]
-    return float(np.median([np.linalg.norm(np.array(ndimage.center_of_mass(t)) - c)
+    scale = np.asarray(spacing, float)
+    centres = [np.array(ndimage.center_of_mass(c)) * scale for c in results]
+    return float(np.median([np.linalg.norm(np.array(ndimage.center_of_mass(t)) * scale - c)
                             for t in truths for c in centres]))
 
 
-def hausdorff_distance(truth: np.ndarray, result: np.ndarray) -> float:
+def hausdorff_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0)) -> float:
     """The paper's H for one image: median over ground-truth masses of the symmetric Hausdorff
-    distance (pixels) between the mass and the result mask; NaN if either is empty."""
-    result_points = np.argwhere(result)
+    distance between the mass and the result mask; NaN if either is empty. ``spacing`` as
+    :func:`centre_distance`."""
+    scale = np.asarray(spacing, float)
+    result_points = np.argwhere(result) * scale
     truths = _components(truth)
     if not truths or not len(result_points):
         return float("nan")
     distances = []
     for mass in truths:
-        points = np.argwhere(mass)
+        points = np.argwhere(mass) * scale
         distances.append(max(directed_hausdorff(points, result_points)[0],
                              directed_hausdorff(result_points, points)[0]))
     return float(np.median(distances))
@@ -100,3 +116,17 @@ def overlap_coefficient(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, bool), np.asarray(b, bool)
     smaller = min(a.sum(), b.sum())
     return float((a & b).sum() / smaller) if smaller else float("nan")
+
+
+def paired_wilcoxon(a, b) -> tuple[float, int]:
+    """Two-sided Wilcoxon signed-rank test of paired values, over the pairs where both are finite.
+
+    Returns:
+        ``(p_value, pairs)``; the p-value is NaN with fewer than 2 pairs or no difference at all.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    both = np.isfinite(a) & np.isfinite(b)
+    pairs = int(both.sum())
+    if pairs < 2 or np.all(a[both] == b[both]):
+        return float("nan"), pairs
+    return float(stats.wilcoxon(a[both], b[both]).pvalue), pairs

@@ -17,7 +17,7 @@ from tfsal.explain.classifier_adapter import ClassifierAdapter
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.inputs import as_images, as_organs, as_targets, same_shape_batches
 
-__all__ = ["Batch", "Explainer", "organ_of", "resize_maps"]
+__all__ = ["Batch", "Explainer", "inpaint_and_score", "organ_of", "resize_maps"]
 
 
 def organ_of(image: np.ndarray) -> np.ndarray:
@@ -112,26 +112,34 @@ class Explainer:
         raise NotImplementedError
 
     def counterfactuals(self, infiller, batch: Batch, originals: np.ndarray, masks: np.ndarray):
-        """Inpaint each image's result mask and score it.
+        """:func:`inpaint_and_score` for a prepared batch."""
+        return inpaint_and_score(self.classifier, infiller, batch.images, originals, masks, batch.targets)
 
-        Args:
-            infiller: a :class:`~tfsal.explain.infill.Infiller`.
-            batch: the prepared batch (working-size images and targets).
-            originals: float32 ``[B, H, W, 1]`` at the image size.
-            masks: bool ``[B, H, W]``, the regions to delete.
 
-        Returns:
-            ``(counterfactuals float32 [B, H, W], scores float32 [B])``: the images with the
-            masks inpainted at the working size (kept pixels are the originals'), and
-            p(target) for them.
-        """
-        size = tuple(batch.images.shape[1:3])
-        keep = 1.0 - masks[..., None].astype(np.float32)
-        keep_w = tf.image.resize(keep, size, "nearest") if keep.shape[1:3] != size else tf.constant(keep)
-        fill = resize_maps(infiller.fill(batch.images, keep_w)[..., 0], originals.shape[1:3])[..., None]
-        counterfactual = keep * originals + (1.0 - keep) * fill
-        seen = tf.convert_to_tensor(counterfactual)
-        if tuple(seen.shape[1:3]) != size:
-            seen = tf.image.resize(seen, size, "bilinear", antialias=True)
-        scores = self.classifier.target_probability(self.classifier.probabilities(seen), batch.targets)
-        return counterfactual[..., 0], scores.numpy()
+def inpaint_and_score(classifier: ClassifierAdapter, infiller, working, originals: np.ndarray, masks: np.ndarray,
+                      targets):
+    """Inpaint each image's result mask and score it.
+
+    Args:
+        classifier: the :class:`ClassifierAdapter`.
+        infiller: a :class:`~tfsal.explain.infill.Infiller`.
+        working: float32 ``[B, h, w, 1]``, the images at the working size.
+        originals: float32 ``[B, H, W, 1]`` at the image size (may be ``working`` itself).
+        masks: bool ``[B, H, W]``, the regions to delete.
+        targets: int ``[B]``.
+
+    Returns:
+        ``(counterfactuals float32 [B, H, W], scores float32 [B])``: the images with the masks
+        inpainted at the working size (kept pixels are the originals'), and p(target) for them.
+    """
+    size = tuple(working.shape[1:3])
+    keep = 1.0 - masks[..., None].astype(np.float32)
+    keep_w = tf.image.resize(keep, size, "nearest") if keep.shape[1:3] != size else tf.constant(keep)
+    fill = resize_maps(infiller.fill(tf.convert_to_tensor(working, tf.float32), keep_w)[..., 0],
+                       originals.shape[1:3])[..., None]
+    counterfactual = keep * originals + (1.0 - keep) * fill
+    seen = tf.convert_to_tensor(counterfactual)
+    if tuple(seen.shape[1:3]) != size:
+        seen = tf.image.resize(seen, size, "bilinear", antialias=True)
+    scores = classifier.target_probability(classifier.probabilities(seen), targets)
+    return counterfactual[..., 0], scores.numpy()

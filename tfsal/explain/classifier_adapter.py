@@ -70,6 +70,7 @@ class ClassifierAdapter:
             raise ValueError(f"the model takes {self.channels} channels; tfsal explains 1- or 3-channel models")
         self.input_size = (height, width) if height and width else (tuple(input_size) if input_size else None)
         self.activation = activation if activation != "auto" else (_declared_activation(model) or "auto")
+        self.outputs: int | None = None  # K, known after resolve()
 
     def working_size(self, image_size) -> tuple[int, int]:
         """Where the explanation is computed: the model's input size, else the image's."""
@@ -107,10 +108,13 @@ class ClassifierAdapter:
         return outputs
 
     def resolve(self, images) -> None:
-        """Settle ``auto`` activation by looking at the outputs for ``images`` (eager, once)."""
-        if self.activation != "auto":
+        """Count the outputs and settle ``auto`` activation from the outputs for ``images`` (eager)."""
+        if self.outputs is not None and self.activation != "auto":
             return
         y = self._raw(images).numpy()
+        self.outputs = int(y.shape[1])
+        if self.activation != "auto":
+            return
         if y.shape[1] == 1:
             self.activation = "sigmoid"
         elif not self.logits and np.allclose(y.sum(axis=1), 1.0, atol=1e-3) and (y >= 0).all():
@@ -130,7 +134,7 @@ class ClassifierAdapter:
     def target_probability(self, probabilities, targets):
         """``[B]``: p(target | image); for one sigmoid unit target 0 is ``1 - y``."""
         targets = tf.convert_to_tensor(targets, tf.int32)
-        if probabilities.shape[-1] == 1:
+        if (self.outputs or probabilities.shape[-1]) == 1:  # static even where a graph lost the shape
             p = probabilities[:, 0]
             return tf.where(targets == 1, p, 1.0 - p)
         return tf.gather(probabilities, targets, axis=1, batch_dims=1)

@@ -25,8 +25,9 @@ overlap of S with the organ (``area="dice"``, the paper's choice) or the mean of
 (``"mean"``), probabilities clipped to [1e-6, 1 - 1e-6] before any log.
 
 Optimisation: M = sigmoid(theta), theta on a grid of ``cell`` x ``cell`` pixel cells (a 32nd of
-the working height: 8 px at 256 rows) upsampled bilinearly; outside the organ M is fixed to 1. Adam with its state carried as tensors in one ``tf.function``
-(``tf.range`` loop), batch-major: B images optimised together, each with its own mask and target.
+the working height: 8 px at 256 rows) upsampled bilinearly; outside the organ M is fixed to 1.
+Adam with its state carried as tensors in one ``tf.function`` (``tf.range`` loop), batch-major:
+B images optimised together, each with its own mask and target.
 
 The in-fill. Partial convolutions renormalise by the mask's sum, so a soft mask fed to the
 inpainter barely deletes anything; tfsal therefore holds the in-fill F fixed during a step (as

@@ -1,0 +1,77 @@
+"""``tfsal evaluate``: the paper's Tables 1-2 and Figs. 2-3 on a manifest's split."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from tfsal.cli.cmd_explain import load_models
+
+METHOD_CHOICES = ("ours", "ours-paper", "ours-ablation", "cam", "sal", "gradcam")
+
+
+def _lambda(value: str):
+    name, _, number = value.partition("=")
+    try:
+        return name.strip(), float(number)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected NAME=VALUE, e.g. l2=0.5") from None
+
+
+@click.command()
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path), help="labels.csv or its folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for results.json, results.md, roc.png, cases.png and the per-image cache.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N mass images.")
+@click.option("--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
+              help="Evaluate only these methods (repeatable) [default: all].")
+@click.option("--lambda", "lambdas", multiple=True, help="Override l1, l2 or l3 of 'ours', e.g. --lambda l2=1.")
+@click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A Keras classifier file [default: the shipped one].")
+@click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A .keras inpainter [default: the shipped one].")
+@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--fig2-runs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Runs of the Fig. 2 inpainter check for roc.png (0: skip).")
+@click.option("--cases", type=click.IntRange(min=0), default=4, show_default=True, help="Rows of cases.png.")
+def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inpainter_path, steps, batch_size,
+             fig2_runs, cases) -> None:
+    """Localisation (D, H), area (A), overlap (O) and faithfulness of ours, CAM, SAL and Grad-CAM."""
+    from tfsal import atomic
+    from tfsal.data.manifest import read_manifest
+    from tfsal.evaluate import METHODS, EvaluationSettings
+    from tfsal.evaluate import evaluate as run
+    from tfsal.evaluate_report import write_cases, write_json, write_markdown
+    from tfsal.inpainter_check import check_inpainter, plot_fig2
+
+    try:
+        settings = EvaluationSettings(split=split, methods=tuple(methods) or METHODS,
+                                      lambdas=tuple(_lambda(v) for v in lambdas), steps=steps, batch_size=batch_size)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    classifier, inpainter = load_models(classifier_path, inpainter_path)
+    evaluation = run(data, out_dir, classifier, inpainter, settings, limit=limit, progress=True)
+    command = " ".join(["tfsal evaluate", *(shlex.quote(a) for a in sys.argv[2:])])
+    write_json(evaluation, out_dir / "results.json")
+    write_markdown(evaluation, out_dir / "results.md", command)
+    records = read_manifest(data, split=split)
+    masses = [r for r in records if r.label == 1 and r.mask is not None][:limit]
+    if fig2_runs:
+        healthy = [r for r in records if r.label == 0][:limit]
+        result = check_inpainter(classifier, inpainter, masses + healthy, runs=fig2_runs, progress=True)
+        plot_fig2(result, out_dir / "roc.png", fig2_runs)
+        atomic.write_text(out_dir / "fig2.json", json.dumps(
+            {k: result[k]["auc_mean"] for k in ("original", "healthy_inpainted", "mass_inpainted")}) + "\n")
+    if cases:
+        write_cases(masses[:max(4 * cases, 16)], classifier, inpainter, out_dir / "cases.png", cases)
+    for key, entry in evaluation.summary["raw"].items():
+        d, h = entry.get("D", [float("nan")])[0], entry.get("H", [float("nan")])[0]
+        click.echo(f"{key}: D {d:.1f}, H {h:.1f}, A {entry.get('A', [float('nan')])[0]:.3f}, "
+                   f"flip {entry.get('flip', float('nan')):.2f}, empty {entry['empty']}")
+    click.echo(f"{out_dir / 'results.md'}: {evaluation.images} mass images")
