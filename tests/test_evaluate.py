@@ -61,11 +61,16 @@ def test_a_resumed_run_computes_only_what_is_missing_and_gives_the_same_tables(t
     cache = sorted((tmp_path / "cache").glob("*.npz"))
     assert len(cache) == first.images
     stamps = {p: p.stat().st_mtime_ns for p in cache}
-    cache[0].unlink()  # as if the run had been interrupted before this image
+    # as if the run had been interrupted before its last batch (the same batch is recomputed: a
+    # batch of another composition may differ in float rounding, and the tiny random models sit
+    # on the 0.5 decision threshold)
+    last = cache[len(cache) - 1 - (len(cache) - 1) % SETTINGS.batch_size:]
+    for path in last:
+        path.unlink()
     second = evaluate(tiny / "data", tmp_path, *models, SETTINGS)
     assert json.dumps(first.summary, sort_keys=True) == json.dumps(second.summary, sort_keys=True)
-    assert all(p.stat().st_mtime_ns == stamps[p] for p in cache[1:])  # the others were not recomputed
-    assert cache[0].exists()
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in cache if p not in last)  # the others were kept
+    assert all(p.exists() for p in last)
 
 
 def test_limit_and_other_settings(tiny, models, tmp_path):
