@@ -27,6 +27,7 @@ COMMANDS = {
     "check-inpainter": "tfsal.cli.cmd_check_inpainter:check_inpainter",
     "explain": "tfsal.cli.cmd_explain:explain",
     "evaluate": "tfsal.cli.cmd_evaluate:evaluate",
+    "export": "tfsal.cli.cmd_export:export",
 }
 
 

@@ -1,0 +1,36 @@
+"""``tfsal export``: the explainer as a SavedModel for TF Serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tfsal.cli.cmd_explain import load_models
+
+
+@click.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Model base folder; the SavedModel goes to OUT/VERSION/ (TF Serving's layout).")
+@click.option("--version", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A Keras classifier file with a fixed input size [default: the shipped one].")
+@click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A .keras inpainter [default: the shipped one].")
+@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Optimisation steps of serving_default (explain_steps takes them per request).")
+@click.option("--model-name", default="tfsal", show_default=True, help="Model name in the warm-up requests.")
+def export(out_dir, version, classifier_path, inpainter_path, steps, model_name) -> None:
+    """Write a SavedModel with the signatures serving_default (explain), classify and explain_steps."""
+    from tfsal.errors import TfsalError
+    from tfsal.export import export_explainer
+
+    folder = out_dir / str(version)
+    if folder.exists():
+        raise TfsalError(f"{folder} exists; pass another --version or remove it")
+    classifier, inpainter = load_models(classifier_path, inpainter_path)
+    try:
+        written = export_explainer(out_dir, classifier, inpainter, version=version, steps=steps, model_name=model_name)
+    except ValueError as exc:
+        raise TfsalError(f"cannot export: {exc}") from None
+    click.echo(f"{written}: serving_default, classify, explain_steps ({steps} steps by default)")

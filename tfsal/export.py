@@ -1,0 +1,185 @@
+"""The explainer as a SavedModel for TF Serving: ``classify``, ``serving_default`` (explain) and
+``explain_steps``, written with ``keras.export.ExportArchive``.
+
+The exported explain is :class:`~tfsal.explain.CounterfactualExplainer` in one graph: the same
+in-fill, optimisation, threshold and growth to a flip, for images at the classifier's input size
+(``[B, H, W, 1]`` float32 in [0, 1]). What the Python explainer does outside TensorFlow is done
+in the graph: the lattice start, the dilation of the growth step (the same 4-connected
+structuring element as SciPy's), and the organ mask, which in the graph is
+:func:`tf_organ_mask` (a threshold above the air and a morphological opening) instead of
+:func:`tfsal.data.organ.breast_mask` (which also keeps the largest component and removes the
+pectoral muscle). Given the same organ, the Python explainer and the export agree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsal.explain import CounterfactualExplainer
+
+__all__ = ["DEFAULT_MODEL_NAME", "ExplainModule", "export_explainer", "tf_organ_mask"]
+
+DEFAULT_MODEL_NAME = "tfsal"
+DECISION = 0.5
+
+
+def tf_organ_mask(images):
+    """``[B, H, W, 1]`` float 0/1: pixels a few per cent of the range above the air, opened.
+
+    Per image: the smoothed image (3x3 mean) above its 5th percentile plus 6 % of the span to its
+    99th percentile, then a 3x3 opening to drop specks.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    smooth = tf.nn.avg_pool2d(images, 3, 1, "SAME")
+    flat = tf.sort(tf.reshape(smooth, [tf.shape(smooth)[0], -1]), axis=1)
+    count = tf.cast(tf.shape(flat)[1], tf.float32)
+    low = tf.gather(flat, tf.cast(0.05 * (count - 1), tf.int32), axis=1)
+    high = tf.gather(flat, tf.cast(0.99 * (count - 1), tf.int32), axis=1)
+    level = (low + 0.06 * (high - low))[:, None, None, None]
+    foreground = tf.cast((smooth > level) & ((high - low)[:, None, None, None] > 0), tf.float32)
+    eroded = -tf.nn.max_pool2d(-foreground, 3, 1, "SAME")
+    return tf.nn.max_pool2d(eroded, 3, 1, "SAME")
+
+
+def _dilate_cross(mask, iterations: int):
+    """Binary dilation with the 4-connected cross, ``iterations`` times (SciPy's default)."""
+    kernel = tf.constant([[0, 1, 0], [1, 1, 1], [0, 1, 0]], tf.float32)[:, :, None, None]
+    for _ in range(iterations):
+        mask = tf.cast(tf.nn.conv2d(mask, kernel, 1, "SAME") > 0.5, tf.float32)
+    return mask
+
+
+class ExplainModule(tf.Module):
+    """The graph of the counterfactual explanation and of classification for one classifier size.
+
+    Args:
+        classifier: a Keras classifier with a fixed ``[H, W, C]`` input.
+        inpainter: the Keras inpainter.
+        **options: :class:`CounterfactualExplainer` options (steps, lambdas, ...).
+    """
+
+    def __init__(self, classifier, inpainter, **options):
+        super().__init__(name="tfsal_explainer")
+        self.explainer = CounterfactualExplainer(classifier, inpainter=inpainter, batch_size=1, **options)
+        adapter = self.explainer.classifier
+        if not adapter.input_size:
+            raise ValueError("export needs a classifier with a fixed input size")
+        self.size = tuple(int(v) for v in adapter.input_size)
+        adapter.resolve(np.zeros((1, *self.size, 1), np.float32))
+        self.classifier_model, self.inpainter_model = classifier, inpainter
+
+    def probability(self, image):
+        """``[B]``: p(class 1) for one sigmoid output, else the most probable class's probability."""
+        adapter = self.explainer.classifier
+        probabilities = adapter.probabilities(image)
+        if adapter.outputs == 1:
+            return probabilities[:, 0]
+        return tf.reduce_max(probabilities, axis=1)
+
+    def _lattice(self, organ_grid):
+        ex = self.explainer
+        dy, dx = ex._offsets(ex.lattice_step)
+        shape = tf.shape(organ_grid)
+        rows = tf.equal(tf.range(shape[1]) % ex.lattice_step, dy)[None, :, None, None]
+        cols = tf.equal(tf.range(shape[2]) % ex.lattice_step, dx)[None, None, :, None]
+        theta = tf.fill(shape, ex.init_logit)
+        if ex.init != "lattice":
+            return theta
+        return tf.where(rows & cols & (organ_grid > 0.5), -ex.init_logit, theta)
+
+    def _score(self, image, keep, targets):
+        adapter = self.explainer.classifier
+        counterfactual = keep * image + (1.0 - keep) * self.explainer.infiller.fill(image, keep)
+        return counterfactual, adapter.target_probability(adapter.probabilities(counterfactual), targets)
+
+    def explain(self, image, target, steps):
+        """The counterfactual explanation of ``image`` [B, H, W, 1] for ``target`` [B] in ``steps`` steps."""
+        ex = self.explainer
+        image = tf.ensure_shape(tf.convert_to_tensor(image, tf.float32), [None, *self.size, 1])
+        targets = tf.cast(target, tf.int32)
+        scores = ex.classifier.target_probability(ex.classifier.probabilities(image), targets)
+        organ = tf_organ_mask(image)
+        cell, grid_h, grid_w = ex._grid(self.size)
+        padded = tf.pad(organ, [[0, 0], [0, grid_h * cell - self.size[0]], [0, grid_w * cell - self.size[1]], [0, 0]])
+        organ_grid = tf.image.resize(padded, [grid_h, grid_w], "area")
+        fill = ex._precomputed_fill(image, organ)
+        theta, _ = ex._optimise(self._lattice(organ_grid), image, fill, organ, organ_grid, targets, scores,
+                                      tf.cast(steps, tf.int32), tf.constant(cell))
+        _, mask = ex._masks(theta, organ, organ_grid, cell)
+        keep = tf.where(organ > 0.5, tf.clip_by_value(mask, 0.0, 1.0), 1.0)
+        result = tf.cast((keep < ex.threshold) & (organ > 0.5), tf.float32)
+        counterfactual, after = self._score(image, 1.0 - result, targets)
+        step = max(1, round(cell / 2))
+        pending = (scores >= DECISION) & (after >= DECISION) & (tf.reduce_max(result, axis=[1, 2, 3]) > 0)
+        grown = result
+        for _ in range(ex.grow_steps):
+            widened = _dilate_cross(grown, step) * organ
+            grown = tf.where(pending[:, None, None, None], widened, grown)
+            trial, trial_after = self._score(image, 1.0 - grown, targets)
+            flipped = pending & (trial_after < DECISION)
+            result = tf.where(flipped[:, None, None, None], grown, result)
+            counterfactual = tf.where(flipped[:, None, None, None], trial, counterfactual)
+            after = tf.where(flipped, trial_after, after)
+            pending = pending & ~flipped
+        return {"saliency": 1.0 - keep, "mask": result, "counterfactual": counterfactual,
+                "score_original": scores, "score_counterfactual": after}
+
+
+def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int = 1, steps: int = 100,
+                     model_name: str = DEFAULT_MODEL_NAME, **options) -> Path:
+    """Write ``out/<version>/``: a SavedModel with ``serving_default``, ``classify`` and ``explain_steps``.
+
+    Returns:
+        The version folder.
+    """
+    module = ExplainModule(classifier, inpainter, steps=steps, **options)
+    height, width = module.size
+    image = tf.TensorSpec([None, height, width, 1], tf.float32, name="image")
+    target = tf.TensorSpec([None], tf.int32, name="target")
+    archive = keras.export.ExportArchive()
+    archive.track(classifier)
+    archive.track(inpainter)
+
+    def explain(image, target):
+        return module.explain(image, target, steps)
+
+    def explain_steps(image, target, steps):
+        return module.explain(image, target, steps)
+
+    def classify(image):
+        return {"probability": module.probability(image)}
+
+    archive.add_endpoint("serving_default", explain, input_signature=[image, target])
+    archive.add_endpoint("explain_steps", explain_steps,
+                         input_signature=[image, target, tf.TensorSpec([], tf.int32, name="steps")])
+    archive.add_endpoint("classify", classify, input_signature=[image])
+    folder = Path(out) / str(int(version))
+    archive.write_out(str(folder), verbose=False)
+    _write_warmup(folder, model_name, height, width)
+    return folder
+
+
+def _write_warmup(folder: Path, model_name: str, height: int, width: int) -> None:
+    """``assets.extra/tf_serving_warmup_requests``: one explain and one classify request."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    extra = folder / "assets.extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.where(((y - height / 2) / (0.45 * height)) ** 2 + (x / (0.8 * width)) ** 2 < 1, 0.5, 0.0)
+    image = image.astype(np.float32)[None, :, :, None]
+    with tf.io.TFRecordWriter(str(extra / "tf_serving_warmup_requests")) as writer:
+        for signature, inputs in (("serving_default", {"image": image, "target": np.ones(1, np.int32)}),
+                                  ("classify", {"image": image})):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model_name
+            request.model_spec.signature_name = signature
+            for name, value in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
