@@ -28,6 +28,8 @@ COMMANDS = {
     "explain": "tfsal.cli.cmd_explain:explain",
     "evaluate": "tfsal.cli.cmd_evaluate:evaluate",
     "export": "tfsal.cli.cmd_export:export",
+    "serve": "tfsal.cli.cmd_serve:serve",
+    "predict": "tfsal.cli.cmd_serve:predict",
 }
 
 
@@ -89,3 +91,7 @@ def _import_tensorflow_quietly() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="tfsal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""`tfsal serve` and `tfsal predict`: the PredictionService protocol over a tiny export."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+
+from tfsal.cli.main import cli
+from tfsal.export import export_explainer
+from tfsal.serving import GRPC_OPTIONS, ModelServer
+
+from .explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    export_explainer(base, _blob_classifier(), _mean_inpainter(), version=1, steps=5, cell=4)
+    shutil.copytree(base / "1", base / "2")  # the server must pick the highest version
+    return base
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    running = ModelServer(model_dir, port=0, model_name="tfsal", host="127.0.0.1", workers=4)
+    assert running.start() == 2  # both warm-up requests replayed
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture(scope="module")
+def stub(server):
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}", options=GRPC_OPTIONS)
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+def _request(signature="serving_default", model="tfsal", **inputs):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def _image(batch=1):
+    return np.stack([mammogram_like(i) for i in range(batch)])
+
+
+def test_predict_serves_the_highest_version_with_the_exports_outputs(stub, model_dir):
+    response = stub.Predict(_request(image=_image(2), target=np.array([1, 1], np.int32)))
+    assert response.model_spec.version.value == 2 and response.model_spec.signature_name == "serving_default"
+    local = tf.saved_model.load(str(model_dir / "2")).signatures["serving_default"](
+        image=tf.constant(_image(2)), target=tf.constant([1, 1]))
+    for name in ("saliency", "mask", "counterfactual", "score_original", "score_counterfactual"):
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs[name]), local[name].numpy(), atol=1e-5)
+    classify = stub.Predict(_request("classify", image=_image(2)))
+    np.testing.assert_allclose(tf.make_ndarray(classify.outputs["probability"]),
+                               _blob_classifier().predict(_image(2), verbose=0)[:, 0], atol=1e-5)
+
+
+def test_output_filter_and_metadata(stub):
+    request = _request(image=_image(), target=np.array([1], np.int32))
+    request.output_filter.append("score_original")
+    assert list(stub.Predict(request).outputs) == ["score_original"]
+    metadata_request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    metadata_request.model_spec.name = "tfsal"
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    stub.GetModelMetadata(metadata_request).metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def) == {"serving_default", "classify", "explain_steps"}
+
+
+@pytest.mark.parametrize("bad", [
+    {"image": _image().astype(np.float64), "target": np.array([1], np.int32)},  # wrong dtype
+    {"image": np.zeros((1, 32, 32, 1), np.float32), "target": np.array([1], np.int32)},  # wrong shape
+    {"image": _image()},  # a missing input
+])
+def test_malformed_requests_get_invalid_argument_and_the_server_goes_on(stub, bad):
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(_request(**bad))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    good = stub.Predict(_request("classify", image=_image()))
+    assert tf.make_ndarray(good.outputs["probability"]).shape == (1,)
+
+
+def test_unknown_model_and_signature(stub):
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(_request("classify", model="other", image=_image()))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(_request("nope", image=_image()))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_predict_command_writes_what_explain_writes(server, tmp_path):
+    image = tmp_path / "scan.png"
+    cv2.imwrite(str(image), (mammogram_like(0)[..., 0] * 65535).astype(np.uint16))
+    address = f"127.0.0.1:{server.port}"
+    result = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "scan.json").read_text())
+    assert record["method"] == "counterfactual" and record["score_original"] > 0.9
+    assert set(record["files"]) == {"scan_overlay.png", "scan_mask.png", "scan_counterfactual.png",
+                                    "scan_saliency.npy"}
+    classify = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "c"),
+                                        "--signature", "classify"])
+    assert classify.exit_code == 0 and json.loads((tmp_path / "c" / "scan.json").read_text())["probability"] > 0.9
+    wrong = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "w"),
+                                     "--model-name", "other"])
+    assert wrong.exit_code == 1 and "no model named 'other'" in wrong.output and "Traceback" not in wrong.output
+
+
+def test_predict_command_names_an_unreachable_server(tmp_path):
+    image = tmp_path / "scan.png"
+    cv2.imwrite(str(image), (mammogram_like(0)[..., 0] * 65535).astype(np.uint16))
+    result = CliRunner().invoke(cli, ["predict", str(image), "--server", "127.0.0.1:1", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "cannot reach a model server at 127.0.0.1:1" in result.output
+
+
+def test_serve_command_answers_then_stops_on_sigterm(model_dir):
+    process = subprocess.Popen([sys.executable, "-m", "tfsal.cli.main", "serve", "--model-dir", str(model_dir),
+                                "--port", "0", "--host", "127.0.0.1"], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        port = None
+        deadline = time.time() + 120
+        while port is None and time.time() < deadline:
+            line = process.stderr.readline()
+            match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
+            port = int(match.group(1)) if match else None
+        assert port, "the server did not start"
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
+        answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(_request("classify",
+                                                                                             image=_image()))
+        assert tf.make_ndarray(answer.outputs["probability"]).shape == (1,)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()

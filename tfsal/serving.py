@@ -1,0 +1,194 @@
+"""A TF-Serving-compatible gRPC server over an exported SavedModel, for development and tests.
+
+Production runs the official ``tensorflow/serving`` image on the same export; this server speaks
+the same ``tensorflow.serving.PredictionService`` protocol (the stubs of tensorflow-serving-api)
+so clients are the same: ``Predict`` (signature dispatch, ``output_filter``) and
+``GetModelMetadata`` (``signature_def``). It serves the highest version folder under the model
+base path, replays the export's warm-up requests at start, answers a request of the wrong model
+name NOT_FOUND and one of a wrong signature, input name, dtype or shape INVALID_ARGUMENT while
+it keeps serving, runs requests on a thread pool, and stops cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tfsal.errors import TfsalError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # mammograms at full size in float32 exceed gRPC's 4 MB default
+GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+
+__all__ = ["GRPC_OPTIONS", "ModelServer", "latest_version"]
+
+
+def latest_version(model_dir: str | Path) -> tuple[int, Path]:
+    """The highest numbered version folder holding a ``saved_model.pb`` (TF Serving's rule)."""
+    base = Path(model_dir)
+    versions = [(int(p.name), p) for p in base.iterdir()
+                if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists()] if base.is_dir() else []
+    if not versions:
+        raise TfsalError(f"{model_dir}: no version folder with a saved_model.pb (expected MODEL_DIR/1/ ...)")
+    return max(versions)
+
+
+class _BadRequest(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata over one loaded SavedModel."""
+
+    def __init__(self, model_dir: str | Path, model_name: str):
+        self.version, folder = latest_version(model_dir)
+        self.model_name = model_name
+        self.model = tf.saved_model.load(str(folder))
+        self.signatures = dict(self.model.signatures)
+        meta = saved_model_pb2.SavedModel.FromString((folder / "saved_model.pb").read_bytes())
+        self.signature_defs = {k: v for k, v in meta.meta_graphs[0].signature_def.items() if not k.startswith("__")}
+        self.folder = folder
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _check_name(self, spec) -> None:
+        if spec.name != self.model_name:
+            raise _BadRequest(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})")
+
+    def _inputs(self, signature_name: str, request) -> dict:
+        if signature_name not in self.signatures:
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"Serving signature name: \"{signature_name}\" not found in signature def")
+        specs = self.signatures[signature_name].structured_input_signature[1]
+        if set(request.inputs) != set(specs):
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"inputs {sorted(request.inputs)} do not match the signature's {sorted(specs)}")
+        values = {}
+        for name, spec in specs.items():
+            proto = request.inputs[name]
+            if proto.dtype != spec.dtype.as_datatype_enum:
+                raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                                  f"input {name!r}: expected dtype {spec.dtype.name}")
+            try:
+                value = tf.make_ndarray(proto)
+            except Exception as exc:  # a malformed TensorProto
+                raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: {exc}") from None
+            if not spec.shape.is_compatible_with(value.shape):
+                raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                                  f"input {name!r}: shape {list(value.shape)} is not {spec.shape}")
+            values[name] = tf.constant(value)
+        return values
+
+    def _abort(self, context, error: _BadRequest):
+        context.abort(error.code, str(error))
+
+    # -- the service ---------------------------------------------------------------------------
+    def predict(self, request) -> predict_pb2.PredictResponse:
+        """Answer one PredictRequest (raises _BadRequest for a bad one)."""
+        self._check_name(request.model_spec)
+        signature_name = request.model_spec.signature_name or "serving_default"
+        inputs = self._inputs(signature_name, request)  # first: it answers an unknown signature
+        outputs = self.signatures[signature_name](**inputs)
+        wanted = list(request.output_filter) or list(outputs)
+        unknown = sorted(set(wanted) - set(outputs))
+        if unknown:
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs {unknown}")
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = self.model_name
+        response.model_spec.version.value = self.version
+        response.model_spec.signature_name = signature_name
+        for name in wanted:
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name].numpy()))
+        return response
+
+    def Predict(self, request, context):
+        try:
+            return self.predict(request)
+        except _BadRequest as error:
+            self._abort(context, error)
+        except tf.errors.InvalidArgumentError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+
+    def GetModelMetadata(self, request, context):
+        try:
+            self._check_name(request.model_spec)
+        except _BadRequest as error:
+            self._abort(context, error)
+        if list(request.metadata_field) not in ([], ["signature_def"]):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only metadata_field 'signature_def' is served")
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.model_name
+        response.model_spec.version.value = self.version
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, definition in self.signature_defs.items():
+            signature_map.signature_def[name].CopyFrom(definition)
+        response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+    def warm_up(self) -> int:
+        """Replay ``assets.extra/tf_serving_warmup_requests``; returns how many ran."""
+        path = self.folder / "assets.extra" / "tf_serving_warmup_requests"
+        if not path.exists():
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)):
+            request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+            request.model_spec.name = self.model_name
+            self.predict(request)
+            count += 1
+        return count
+
+
+class ModelServer:
+    """The gRPC server: ``start()``, then ``wait()`` until SIGTERM/SIGINT or ``stop()``.
+
+    Args:
+        model_dir: the model base path (version folders below it).
+        port: the port to listen on (0 picks a free one; ``port`` tells which).
+        model_name: the name clients put in ``model_spec.name``.
+        host: the address to bind.
+        workers: threads answering requests.
+    """
+
+    def __init__(self, model_dir, port: int = 8500, model_name: str = "tfsal", host: str = "0.0.0.0",
+                 workers: int = 8):
+        self.service = PredictionService(model_dir, model_name)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=GRPC_OPTIONS)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self.service, self.server)
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise TfsalError(f"cannot listen on {host}:{port}")
+        self._stopped = threading.Event()
+
+    def start(self, warm_up: bool = True) -> int:
+        warmed = self.service.warm_up() if warm_up else 0
+        self.server.start()
+        log.info("serving %s version %d on port %d", self.service.model_name, self.service.version, self.port)
+        return warmed
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.server.stop(grace).wait()
+        self._stopped.set()
+
+    def wait(self) -> None:
+        """Block until stopped; SIGTERM and SIGINT stop the server gracefully (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: threading.Thread(target=self.stop, daemon=True).start())
+        self._stopped.wait()

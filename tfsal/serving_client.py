@@ -1,0 +1,111 @@
+"""``tfsal predict``: explain or classify image files through a TF Serving (or ``tfsal serve``)
+gRPC endpoint, writing what ``tfsal explain`` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+
+from tfsal import atomic
+from tfsal.data.image_io import read_image
+from tfsal.data.organ import breast_mask
+from tfsal.data.resize import PadResize
+from tfsal.errors import TfsalError
+from tfsal.explain.explanation import Explanation
+from tfsal.explain.files import FileResult, _to_image_size, unique_stems, write_outputs
+from tfsal.serving import GRPC_OPTIONS
+
+__all__ = ["PredictionClient", "predict_files"]
+
+EXPLAIN_SIGNATURES = ("serving_default", "explain_steps")
+
+
+class PredictionClient:
+    """A PredictionService stub with the model name, and one-line errors for the usual failures."""
+
+    def __init__(self, server: str, model_name: str = "tfsal", timeout: float = 600.0):
+        self.server, self.model_name, self.timeout = server, model_name, timeout
+        self.channel = grpc.insecure_channel(server, options=GRPC_OPTIONS)
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code()
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise TfsalError(f"cannot reach a model server at {self.server} ({code.name})") from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise TfsalError(f"{self.server} serves no model named {self.model_name!r}") from None
+            raise TfsalError(f"{self.server}: {code.name}: {error.details()}") from None
+
+    def input_size(self, signature: str) -> tuple[int, int]:
+        """``(H, W)`` of the signature's ``image`` input, from GetModelMetadata."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = self.model_name
+        response = self._call(self.stub.GetModelMetadata, request)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        if signature not in signatures.signature_def:
+            raise TfsalError(f"{self.server}: model {self.model_name!r} has no signature {signature!r} "
+                             f"(it has {sorted(signatures.signature_def)})")
+        dims = signatures.signature_def[signature].inputs["image"].tensor_shape.dim
+        return int(dims[1].size), int(dims[2].size)
+
+    def predict(self, signature: str, inputs: dict) -> dict:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = signature
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        response = self._call(self.stub.Predict, request)
+        return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
+
+
+def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
+                  target: int = 1, steps: int | None = None) -> list[FileResult]:
+    """Send each image to the server and write its outputs to ``out`` (as ``tfsal explain`` does).
+
+    Raises:
+        TfsalError: the server cannot be reached, or serves no such model or signature.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = client.input_size(signature)
+    paths = [str(p) for p in paths]
+    results = [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+    for result in results:
+        try:
+            image, _ = read_image(result.path)
+        except TfsalError as exc:
+            result.error = str(exc)
+            continue
+        fit = PadResize.fit(image.shape[:2], size) if tuple(image.shape[:2]) != size else None
+        working = (fit.apply(image) if fit else image)[None].astype(np.float32)
+        tick = time.time()
+        if signature == "classify":
+            probability = float(client.predict(signature, {"image": working})["probability"][0])
+            record = {"input": result.path, "signature": signature, "probability": round(probability, 6),
+                      "seconds": round(time.time() - tick, 3)}
+            atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
+            result.record, result.files = record, []
+            continue
+        inputs = {"image": working, "target": np.array([target], np.int32)}
+        if signature == "explain_steps":
+            inputs["steps"] = np.array(steps or 100, np.int32)
+        answer = client.predict(signature, inputs)
+        explanation = Explanation(
+            "counterfactual", target, answer["saliency"][0, ..., 0].astype(np.float32),
+            answer["mask"][0, ..., 0] > 0.5, breast_mask(working[0]), float(answer["score_original"][0]),
+            float(answer["score_counterfactual"][0]), answer["counterfactual"][0, ..., 0].astype(np.float32))
+        result.record = write_outputs(out, result.stem, result.path, image, _to_image_size(explanation, fit, image),
+                                      steps, time.time() - tick)
+        result.files = result.record["files"]
+    return results
