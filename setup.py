@@ -50,7 +50,7 @@ setup(
         "tqdm>=4.66",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "pyyaml>=6"],
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli.main:main"]},
 )
