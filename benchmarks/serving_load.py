@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent import futures
@@ -58,7 +59,7 @@ def main() -> None:
     expected = local(image=tf.constant(images))["probability"].numpy()
     server = subprocess.Popen([sys.executable, "-m", "tfsal.cli.main", "serve", "--model-dir", args.model_dir,
                                "--port", "0", "--host", "127.0.0.1"], stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tempfile.gettempdir())
     try:
         port = None
         while port is None:

@@ -128,10 +128,12 @@ def test_predict_command_names_an_unreachable_server(tmp_path):
     assert result.exit_code == 1 and "cannot reach a model server at 127.0.0.1:1" in result.output
 
 
-def test_serve_command_answers_then_stops_on_sigterm(model_dir):
+def test_serve_command_answers_then_stops_on_sigterm(model_dir, tmp_path):
+    # cwd away from the checkout: `python -m` puts the cwd first on sys.path, and the source
+    # folder tfsal/ there lacks tfsal.cli (installed from cli/)
     process = subprocess.Popen([sys.executable, "-m", "tfsal.cli.main", "serve", "--model-dir", str(model_dir),
                                 "--port", "0", "--host", "127.0.0.1"], stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
     try:
         port = None
         deadline = time.time() + 120
@@ -139,7 +141,7 @@ def test_serve_command_answers_then_stops_on_sigterm(model_dir):
             line = process.stderr.readline()
             match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
             port = int(match.group(1)) if match else None
-        assert port, "the server did not start"
+        assert port, f"the server did not start: {process.stderr.read() if process.poll() is not None else ''}"
         channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
         answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(_request("classify",
                                                                                              image=_image()))
