@@ -30,6 +30,7 @@ import numpy as np
 from tfsal import atomic
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
+from tfsal.metrics import DECISION_THRESHOLD as DECISION
 from tfsal.metrics import (
     centre_distance,
     hausdorff_distance,
@@ -46,7 +47,6 @@ OURS = ("ours", "ours-paper", "ours-ablation")
 BASELINES = ("cam", "sal", "gradcam")
 METHODS = OURS + BASELINES
 POSTS = ("raw", "largest")
-DECISION = 0.5
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfsal.explain import CounterfactualExplainer
+from tfsal.explain.counterfactual import grow_until_flipped
 
 __all__ = ["DEFAULT_MODEL_NAME", "ExplainModule", "export_explainer", "tf_organ_mask"]
 
 DEFAULT_MODEL_NAME = "tfsal"
-DECISION = 0.5
 
 
 def tf_organ_mask(images):
@@ -44,14 +44,6 @@ def tf_organ_mask(images):
     foreground = tf.cast((smooth > level) & ((high - low)[:, None, None, None] > 0), tf.float32)
     eroded = -tf.nn.max_pool2d(-foreground, 3, 1, "SAME")
     return tf.nn.max_pool2d(eroded, 3, 1, "SAME")
-
-
-def _dilate_cross(mask, iterations: int):
-    """Binary dilation with the 4-connected cross, ``iterations`` times (SciPy's default)."""
-    kernel = tf.constant([[0, 1, 0], [1, 1, 1], [0, 1, 0]], tf.float32)[:, :, None, None]
-    for _ in range(iterations):
-        mask = tf.cast(tf.nn.conv2d(mask, kernel, 1, "SAME") > 0.5, tf.float32)
-    return mask
 
 
 class ExplainModule(tf.Module):
@@ -81,17 +73,6 @@ class ExplainModule(tf.Module):
             return probabilities[:, 0]
         return tf.reduce_max(probabilities, axis=1)
 
-    def _lattice(self, organ_grid):
-        ex = self.explainer
-        dy, dx = ex._offsets(ex.lattice_step)
-        shape = tf.shape(organ_grid)
-        rows = tf.equal(tf.range(shape[1]) % ex.lattice_step, dy)[None, :, None, None]
-        cols = tf.equal(tf.range(shape[2]) % ex.lattice_step, dx)[None, None, :, None]
-        theta = tf.fill(shape, ex.init_logit)
-        if ex.init != "lattice":
-            return theta
-        return tf.where(rows & cols & (organ_grid > 0.5), -ex.init_logit, theta)
-
     def _score(self, image, keep, targets):
         adapter = self.explainer.classifier
         counterfactual = keep * image + (1.0 - keep) * self.explainer.infiller.fill(image, keep)
@@ -104,28 +85,18 @@ class ExplainModule(tf.Module):
         targets = tf.cast(target, tf.int32)
         scores = ex.classifier.target_probability(ex.classifier.probabilities(image), targets)
         organ = tf_organ_mask(image)
-        cell, grid_h, grid_w = ex._grid(self.size)
-        padded = tf.pad(organ, [[0, 0], [0, grid_h * cell - self.size[0]], [0, grid_w * cell - self.size[1]], [0, 0]])
-        organ_grid = tf.image.resize(padded, [grid_h, grid_w], "area")
+        cell = ex._grid(self.size)[0]
+        organ_grid = ex._organ_grid(organ, self.size)
         fill = ex._precomputed_fill(image, organ)
-        theta, _ = ex._optimise(self._lattice(organ_grid), image, fill, organ, organ_grid, targets, scores,
-                                      tf.cast(steps, tf.int32), tf.constant(cell))
+        theta, _ = ex._optimise(ex._initial_theta(organ_grid), image, fill, organ, organ_grid, targets, scores,
+                                tf.cast(steps, tf.int32), tf.constant(cell))
         _, mask = ex._masks(theta, organ, organ_grid, cell)
         keep = tf.where(organ > 0.5, tf.clip_by_value(mask, 0.0, 1.0), 1.0)
         result = tf.cast((keep < ex.threshold) & (organ > 0.5), tf.float32)
         counterfactual, after = self._score(image, 1.0 - result, targets)
-        step = max(1, round(cell / 2))
-        pending = (scores >= DECISION) & (after >= DECISION) & (tf.reduce_max(result, axis=[1, 2, 3]) > 0)
-        grown = result
-        for _ in range(ex.grow_steps):
-            widened = _dilate_cross(grown, step) * organ
-            grown = tf.where(pending[:, None, None, None], widened, grown)
-            trial, trial_after = self._score(image, 1.0 - grown, targets)
-            flipped = pending & (trial_after < DECISION)
-            result = tf.where(flipped[:, None, None, None], grown, result)
-            counterfactual = tf.where(flipped[:, None, None, None], trial, counterfactual)
-            after = tf.where(flipped, trial_after, after)
-            pending = pending & ~flipped
+        result, counterfactual, after = grow_until_flipped(
+            lambda masks: self._score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
+            max(1, round(cell / 2)), ex.grow_steps)
         return {"saliency": 1.0 - keep, "mask": result, "counterfactual": counterfactual,
                 "score_original": scores, "score_counterfactual": after}
 

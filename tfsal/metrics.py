@@ -13,6 +13,8 @@ import numpy as np
 from scipy import ndimage, stats
 from scipy.spatial.distance import directed_hausdorff
 
+DECISION_THRESHOLD = 0.5  # a score at or above it is the classifier calling the image positive
+
 
 def _check(labels, scores):
     labels = np.asarray(labels, dtype=np.float64).ravel()
@@ -55,7 +57,7 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, np.r_[np.inf, scores[distinct]]
 
 
-def sensitivity_specificity(labels, scores, threshold: float = 0.5) -> tuple[float, float]:
+def sensitivity_specificity(labels, scores, threshold: float = DECISION_THRESHOLD) -> tuple[float, float]:
     """Share of positives with score >= threshold, share of negatives below it."""
     positive, scores = _check(labels, scores)
     called = scores >= threshold

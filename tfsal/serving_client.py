@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -14,12 +13,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from tfsal import atomic
-from tfsal.data.image_io import read_image
 from tfsal.data.organ import breast_mask
-from tfsal.data.resize import PadResize
 from tfsal.errors import TfsalError
 from tfsal.explain.explanation import Explanation
-from tfsal.explain.files import FileResult, _to_image_size, unique_stems, write_outputs
+from tfsal.explain.files import FileResult, read_fitted, start_results, to_image_size, write_outputs
 from tfsal.serving import GRPC_OPTIONS
 
 __all__ = ["PredictionClient", "predict_files"]
@@ -76,19 +73,14 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     size = client.input_size(signature)
-    paths = [str(p) for p in paths]
-    results = [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+    out, results = start_results(paths, out)
     for result in results:
-        try:
-            image, _ = read_image(result.path)
-        except TfsalError as exc:
-            result.error = str(exc)
+        read = read_fitted(result, size)
+        if read is None:
             continue
-        fit = PadResize.fit(image.shape[:2], size) if tuple(image.shape[:2]) != size else None
-        working = (fit.apply(image) if fit else image)[None].astype(np.float32)
+        image, fit, working = read
+        working = working[None].astype(np.float32)
         tick = time.time()
         if signature == "classify":
             probability = float(client.predict(signature, {"image": working})["probability"][0])
@@ -105,7 +97,7 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
             "counterfactual", target, answer["saliency"][0, ..., 0].astype(np.float32),
             answer["mask"][0, ..., 0] > 0.5, breast_mask(working[0]), float(answer["score_original"][0]),
             float(answer["score_counterfactual"][0]), answer["counterfactual"][0, ..., 0].astype(np.float32))
-        result.record = write_outputs(out, result.stem, result.path, image, _to_image_size(explanation, fit, image),
+        result.record = write_outputs(out, result.stem, result.path, image, to_image_size(explanation, fit, image),
                                       steps, time.time() - tick)
         result.files = result.record["files"]
     return results

@@ -45,16 +45,16 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 
 from tfsal.explain.base import Batch, Explainer, resize_maps
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.infill import Infiller
+from tfsal.metrics import DECISION_THRESHOLD as DECISION
 
-__all__ = ["CounterfactualExplainer", "default_cell", "paper_cell", "paper_settings"]
+__all__ = ["CounterfactualExplainer", "default_cell", "dilate_cross", "grow_until_flipped", "paper_cell",
+           "paper_settings"]
 
 EPS = 1e-6
-DECISION = 0.5  # the classifier's decision threshold, for grow_steps
 AREAS = ("dice", "mean")
 INITS = ("lattice", "keep")
 
@@ -91,6 +91,44 @@ def _adam(theta, gradient, m, v, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8)
     m_hat = m / (1.0 - tf.pow(beta1, step))
     v_hat = v / (1.0 - tf.pow(beta2, step))
     return theta - lr * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+
+
+def dilate_cross(mask, iterations: int):
+    """Binary dilation of float 0/1 ``[B, H, W, 1]`` masks with the 4-connected cross, ``iterations``
+    times (SciPy's ``binary_dilation`` default), zero outside the image."""
+    kernel = tf.constant([[0, 1, 0], [1, 1, 1], [0, 1, 0]], tf.float32)[:, :, None, None]
+    for _ in range(iterations):
+        mask = tf.cast(tf.nn.conv2d(mask, kernel, 1, "SAME") > 0.5, tf.float32)
+    return mask
+
+
+def grow_until_flipped(score, result, organ, before, after, counterfactual, step: int, times: int):
+    """Dilate the result masks that leave a positive decision (``before`` >= 0.5) standing
+    (``after`` >= 0.5) by ``step`` pixels at a time, up to ``times`` times, inside the organ, and
+    keep the first mask whose counterfactual flips it; the others stay as they were.
+
+    Runs eagerly (stopping early once nothing is pending) and in graphs (the export).
+
+    Args:
+        score: ``masks [B, H, W, 1] -> (counterfactuals [B, H, W, 1], p(target) [B])``.
+        result, organ, counterfactual: float ``[B, H, W, 1]``; before, after: ``[B]``.
+
+    Returns:
+        ``(result, counterfactual, after)`` updated where a grown mask flipped the decision.
+    """
+    pending = (before >= DECISION) & (after >= DECISION) & (tf.reduce_max(result, axis=[1, 2, 3]) > 0)
+    grown = result
+    for _ in range(times):
+        if tf.executing_eagerly() and not bool(tf.reduce_any(pending)):
+            break
+        grown = tf.where(pending[:, None, None, None], dilate_cross(grown, step) * organ, grown)
+        trial, trial_after = score(grown)
+        flipped = pending & (trial_after < DECISION)
+        result = tf.where(flipped[:, None, None, None], grown, result)
+        counterfactual = tf.where(flipped[:, None, None, None], trial, counterfactual)
+        after = tf.where(flipped, trial_after, after)
+        pending = pending & ~flipped
+    return result, counterfactual, after
 
 
 class CounterfactualExplainer(Explainer):
@@ -177,15 +215,22 @@ class CounterfactualExplainer(Explainer):
         cell = self.cell or default_cell(size[0])
         return cell, math.ceil(size[0] / cell), math.ceil(size[1] / cell)
 
-    def _initial_theta(self, organ_grid: np.ndarray) -> np.ndarray:
-        theta = np.full(organ_grid.shape, self.init_logit, np.float32)
-        if self.init == "lattice":
-            dy, dx = self._offsets(self.lattice_step)
-            rows = (np.arange(organ_grid.shape[1]) % self.lattice_step) == dy
-            cols = (np.arange(organ_grid.shape[2]) % self.lattice_step) == dx
-            holes = rows[None, :, None, None] & cols[None, None, :, None] & (organ_grid > 0.5)
-            theta[holes] = -self.init_logit
-        return theta
+    def _organ_grid(self, organ, size):
+        """The organ's share of each mask cell, ``[B, grid_h, grid_w, 1]``."""
+        cell, grid_h, grid_w = self._grid(size)
+        padded = tf.pad(organ, [[0, 0], [0, grid_h * cell - size[0]], [0, grid_w * cell - size[1]], [0, 0]])
+        return tf.image.resize(padded, [grid_h, grid_w], "area")
+
+    def _initial_theta(self, organ_grid):
+        """Logits +init_logit (keep), and -init_logit on the lattice's organ cells for ``init="lattice"``."""
+        theta = tf.fill(tf.shape(organ_grid), self.init_logit)
+        if self.init != "lattice":
+            return theta
+        dy, dx = self._offsets(self.lattice_step)
+        shape = tf.shape(organ_grid)
+        rows = tf.equal(tf.range(shape[1]) % self.lattice_step, dy)[None, :, None, None]
+        cols = tf.equal(tf.range(shape[2]) % self.lattice_step, dx)[None, None, :, None]
+        return tf.where(rows & cols & (organ_grid > 0.5), -self.init_logit, theta)
 
     def _precomputed_fill(self, images, organ):
         """Every organ pixel in-filled once: blocks in 4 shifted passes, each from the others' context."""
@@ -257,32 +302,25 @@ class CounterfactualExplainer(Explainer):
         return keep * fill + (1.0 - keep) * tf.stop_gradient(self.infiller.fill(images, keep))
 
     def _grow_until_flipped(self, batch, originals, organ, results, counterfactuals, scores, cell):
-        """Dilate the result masks that do not flip the decision, half a cell at a time, and keep
-        the first that does (the smallest such region); masks that never flip stay as they were."""
+        """:func:`grow_until_flipped` at the image size (half a cell of the working size per step)."""
         step = max(1, round(cell / 2 * originals.shape[1] / batch.images.shape[1]))
-        pending = (batch.scores >= DECISION) & (scores >= DECISION) & results.any(axis=(1, 2))
-        grown = results.copy()
-        for _ in range(self.grow_steps):
-            if not pending.any():
-                break
-            grown = np.stack([ndimage.binary_dilation(g, iterations=step) & o if p else g
-                              for g, o, p in zip(grown, organ, pending, strict=True)])
-            trial_images, trial_scores = self.counterfactuals(self.infiller, batch, originals, grown)
-            flipped = pending & (trial_scores < DECISION)
-            results = np.where(flipped[:, None, None], grown, results)
-            counterfactuals = np.where(flipped[:, None, None], trial_images, counterfactuals)
-            scores = np.where(flipped, trial_scores, scores)
-            pending &= ~flipped
-        return results, counterfactuals, scores
+
+        def score(masks):
+            images, after = self.counterfactuals(self.infiller, batch, originals, masks.numpy()[..., 0] > 0.5)
+            return tf.constant(images[..., None]), tf.constant(after)
+
+        result, counterfactual, after = grow_until_flipped(
+            score, tf.constant(results[..., None], tf.float32), tf.constant(organ[..., None], tf.float32),
+            tf.constant(batch.scores, tf.float32), tf.constant(scores, tf.float32),
+            tf.constant(counterfactuals[..., None], tf.float32), step, self.grow_steps)
+        return result.numpy()[..., 0] > 0.5, counterfactual.numpy()[..., 0], after.numpy()
 
     # -- one batch ----------------------------------------------------------------------------
     def _explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
         size = tuple(batch.images.shape[1:3])
-        cell, grid_h, grid_w = self._grid(size)
-        organ_grid = tf.image.resize(tf.pad(batch.organ, [[0, 0], [0, grid_h * cell - size[0]],
-                                                          [0, grid_w * cell - size[1]], [0, 0]]),
-                                     [grid_h, grid_w], "area")
-        theta = tf.constant(self._initial_theta(organ_grid.numpy()))
+        cell = self._grid(size)[0]
+        organ_grid = self._organ_grid(batch.organ, size)
+        theta = self._initial_theta(organ_grid)
         fill = self._precomputed_fill(batch.images, batch.organ)
         theta, losses = self._optimise(theta, batch.images, fill, batch.organ, organ_grid,
                                        tf.constant(batch.targets), tf.constant(batch.scores, tf.float32),

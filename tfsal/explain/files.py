@@ -30,7 +30,8 @@ from tfsal.explain.explanation import Explanation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileResult", "expand_inputs", "explain_files", "unique_stems", "write_outputs"]
+__all__ = ["FileResult", "expand_inputs", "explain_files", "read_fitted", "start_results", "to_image_size",
+           "unique_stems", "write_outputs"]
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
 
@@ -104,7 +105,7 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
     return record
 
 
-def _to_image_size(explanation: Explanation, fit: PadResize | None, image: np.ndarray) -> Explanation:
+def to_image_size(explanation: Explanation, fit: PadResize | None, image: np.ndarray) -> Explanation:
     """The explanation mapped from the working canvas back onto the image's pixels."""
     if fit is None:
         return explanation
@@ -116,6 +117,27 @@ def _to_image_size(explanation: Explanation, fit: PadResize | None, image: np.nd
     return Explanation(explanation.method, explanation.target, fit.invert(explanation.saliency), mask, organ,
                        explanation.score_original, explanation.score_counterfactual, counterfactual,
                        explanation.loss)
+
+
+def start_results(paths, out: str | os.PathLike) -> tuple[Path, list[FileResult]]:
+    """The output folder (created) and one pending :class:`FileResult` per input, with unique stems."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [str(p) for p in paths]
+    return out, [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+
+
+def read_fitted(result: FileResult, size) -> tuple | None:
+    """``(image, fit, working)`` for one input: the image as read, the :class:`PadResize` onto
+    ``size`` (None when it already has that size or ``size`` is None) and the image on the working
+    canvas; None, with ``result.error`` set, when the file cannot be read."""
+    try:
+        image, _ = read_image(result.path)
+    except TfsalError as exc:
+        result.error = str(exc)
+        return None
+    fit = PadResize.fit(image.shape[:2], size) if size and tuple(image.shape[:2]) != tuple(size) else None
+    return image, fit, fit.apply(image) if fit else image
 
 
 def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = None, targets=None,
@@ -135,23 +157,12 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
     """
     from tqdm import tqdm
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [str(p) for p in paths]
-    results = [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+    out, results = start_results(paths, out)
     size = explainer.classifier.input_size
-    bar = tqdm(total=len(paths), unit="image", disable=not progress, leave=False)
+    bar = tqdm(total=len(results), unit="image", disable=not progress, leave=False)
     for start in range(0, len(results), explainer.batch_size):
         chunk = results[start:start + explainer.batch_size]
-        loaded = []
-        for result in chunk:
-            try:
-                image, _ = read_image(result.path)
-            except TfsalError as exc:
-                result.error = str(exc)
-                continue
-            fit = PadResize.fit(image.shape[:2], size) if size and tuple(image.shape[:2]) != tuple(size) else None
-            loaded.append((result, image, fit, fit.apply(image) if fit else image))
+        loaded = [(result, *read) for result in chunk if (read := read_fitted(result, size))]
         if loaded:
             _explain_chunk(loaded, out, explainer, steps, targets)
         bar.update(len(chunk))
@@ -171,7 +182,7 @@ def _explain_chunk(loaded, out, explainer, steps, targets) -> None:
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
         try:
             result.record = write_outputs(out, result.stem, result.path, image,
-                                          _to_image_size(explanation, fit, image), steps, seconds)
+                                          to_image_size(explanation, fit, image), steps, seconds)
             result.files = result.record["files"]
         except OSError as exc:
             result.error = f"{result.path}: cannot write outputs: {exc.strerror or exc}"
