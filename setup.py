@@ -50,7 +50,11 @@ setup(
         "tqdm>=4.66",
     ],
     extras_require={
-        "test": ["pytest>=8", "pyyaml>=6"],
+        # tfsal explain-batch: the Apache Beam pipeline (issue 9)
+        "beam": ["apache-beam>=2.70"],
+        # --dicom-out / --dicom-send: DICOM Segmentation and Secondary Capture, C-STORE (issue 9)
+        "dicom": ["highdicom>=0.28", "pynetdicom>=3"],
+        "test": ["pytest>=8", "pyyaml>=6", "apache-beam>=2.70", "highdicom>=0.28", "pynetdicom>=3"],
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli.main:main"]},
 )

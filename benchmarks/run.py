@@ -1,14 +1,22 @@
-"""Explanation speed against its compute floor, and peak memory (first part of issue 8).
+"""tfsal's benchmarks (issue 8): one command, JSON and markdown out.
 
-    python benchmarks/run.py --out bench/ [--sizes 256x192,576x448] [--batches 1,4,8,16] [--steps 100]
+    python benchmarks/run.py --out bench/ [--parts speed,profile,trials,peers,memory,training,cheaper]
+                             [--data DIR] [--sizes 256x192,576x448] [--batches 1,4,8,16] [--steps 100]
 
-For each size and batch size: the seconds per image of `CounterfactualExplainer.explain` (after
-one warm-up call), and its compute floor at the same batch size: `steps` compiled classifier
-forward + backward passes plus the inpainter passes the method makes (4 for the precomputed
-in-fill, one per refill, one for the final counterfactual). At 256x192 the shipped models are
-timed; at other sizes a MobileNet and a U-Net of that size with random weights (speed does not
-depend on the weights; the growth step, which depends on the decisions, is turned off there so
-that the runs stay comparable). Writes results.json and results.md to --out.
+Parts (all by default):
+- speed: explanation seconds per image against the compute floor, peak RSS (speed.py);
+- profile: where one explain call's time goes, stage by stage (speed.py);
+- trials: the optimisation loop under XLA and the models in mixed bfloat16 (speed.py);
+- peers: tfsal's explainers beside xplique's, seconds and D/H (peers.py; xplique from
+  requirements-peers.txt, else tfsal's rows only);
+- memory: RSS over 500 consecutive explanations (memory.py);
+- training: seconds per epoch of both trainings (training.py);
+- cheaper: options that make explanation cheaper, D and H on the validation split
+  (``docs/tune_explainer.py``'s scoring).
+
+``--data`` is a synthetic set (``tfsal data synth``); when the folder does not exist, the default
+set is written there. Writes ``results.json`` and ``results.md`` to ``--out`` (after each part,
+so an interrupted run keeps what it measured).
 """
 
 from __future__ import annotations
@@ -17,99 +25,160 @@ import argparse
 import json
 import os
 import platform
-import resource
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import tensorflow as tf
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "docs")]
 
-from tfsal.data.synthetic import make_mammogram
-from tfsal.explain import CounterfactualExplainer
-from tfsal.models.classifier import build_classifier, load_default_classifier
-from tfsal.models.inpainter import build_inpainter, load_default_inpainter
+import memory  # noqa: E402
+import peers  # noqa: E402
+import speed  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import training  # noqa: E402
 
-SHIPPED = (256, 192)
-
-
-def models_for(size):
-    if tuple(size) == SHIPPED:
-        return load_default_classifier(), load_default_inpainter(), {}
-    return build_classifier(size), build_inpainter(size), {"grow_steps": 0}
+PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper")  # the order they run in
+CHEAPER = [{}, {"steps": 50}, {"steps": 75}, {"cell": 12}, {"cell": 16}, {"stop_patience": 10},
+           {"batch_size": 1}, {"batch_size": 1, "stop_patience": 10}]
 
 
-def images_for(size, count: int) -> np.ndarray:
-    return np.stack([make_mammogram(seed, size, n_masses=seed % 2).image for seed in range(count)]).astype(
-        np.float32)[..., None]
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"platform": platform.platform(), "cpu": cpu, "cpus": len(os.sched_getaffinity(0)),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
+            "python": platform.python_version()}
 
 
-def floor_seconds(classifier, inpainter, images: np.ndarray, steps: int, inpainter_passes: int) -> dict:
-    """Seconds of `steps` compiled classifier forward+backward passes and of the inpainter passes."""
-    x = tf.constant(images)
-    keep = tf.ones_like(x)
+def ensure_data(folder: Path) -> Path:
+    if not (folder / "labels.csv").exists():
+        from tfsal.data.synthetic_dataset import write_dataset
 
-    @tf.function
-    def classifier_step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(classifier(x, training=False))
-        return tape.gradient(total, x)
+        write_dataset(folder, progress=True)
+    return folder
 
-    @tf.function
-    def inpainter_pass(x, keep):
-        return inpainter({"image": x * keep, "mask": keep}, training=False)
 
-    classifier_step(x), inpainter_pass(x, keep)  # trace
-    tick = time.perf_counter()
-    for _ in range(10):
-        classifier_step(x).numpy()
-    per_step = (time.perf_counter() - tick) / 10
-    tick = time.perf_counter()
-    for _ in range(3):
-        inpainter_pass(x, keep).numpy()
-    per_pass = (time.perf_counter() - tick) / 3
-    return {"classifier_step": per_step, "inpainter_pass": per_pass,
-            "floor": steps * per_step + inpainter_passes * per_pass}
+def cheaper_rows(data, classifier, inpainter, count: int, log) -> list[dict]:
+    from tune_explainer import score
+
+    from tfsal.data.manifest import read_manifest
+    from tfsal.inpainter_check import load_split
+
+    records = [r for r in read_manifest(data, split="val") if r.label == 1][:count]
+    split = load_split(records, tuple(classifier.input_shape[1:3]))
+    rows = []
+    for setting in CHEAPER:
+        rows.append({"setting": setting, **score(setting, classifier, inpainter, split)})
+        log(rows[-1])
+    return rows
+
+
+def _f(value, digits=2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    out = []
+    if rows := results.get("speed"):
+        out += ["## Speed against the compute floor", "",
+                "| size | batch | s/image | images/s | floor s/image | explain / floor | peak RSS MB |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['size']} | {r['batch']} | {r['seconds_per_image']:.3f} | {r['images_per_second']:.2f} | "
+                f"{r['floor_seconds_per_image']:.3f} | {r['overhead_ratio']:.2f} | {r['peak_rss_mb']:.0f} |"
+                for r in rows]
+    if rows := results.get("profile"):
+        out += ["", "## Where the time goes (seconds of one explain call)", "",
+                "| size | batch | total | organ masks | prepare | in-fill | optimise (its floor) | final "
+                "counterfactual | growth | other |", "|---|---|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['size']} | {r['batch']} | {r['total']:.2f} | {r['organ_of']:.3f} | {r['_prepare']:.3f} | "
+                f"{r['_precomputed_fill']:.3f} | {r['_optimise']:.2f} ({r['optimise_floor']:.2f}) | "
+                f"{r['counterfactuals']:.3f} | {r['_grow_until_flipped']:.3f} | {r['other']:.3f} |" for r in rows]
+    if rows := results.get("trials"):
+        out += ["", "## XLA and mixed precision", "", "| size | batch | variant | s/image | mask pixels as default |",
+                "|---|---|---|---|---|"]
+        out += [f"| {r['size']} | {r['batch']} | {r['variant']} | "
+                + (f"{r['seconds_per_image']:.3f} | {r['mask_agreement']:.3f} |" if "error" not in r
+                   else f"failed: {r['error']} | |") for r in rows]
+    if rows := results.get("peers"):
+        out += ["", "## Peers: same classifier, same images", "",
+                "| toolbox | method | mask | s/image | D | H | D largest | H largest | empty masks |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['toolbox']} | {r['method']} | {r['mask']} | {r['seconds_per_image']:.3f} | {r['D']:.1f} | "
+                f"{r['H']:.1f} | {r['D_largest']:.1f} | {r['H_largest']:.1f} | {r['empty']}/{r['images']} |"
+                for r in rows]
+    if row := results.get("memory"):
+        out += ["", "## Memory over consecutive explanations", "",
+                f"{row['explanations']} explanations of one image ({row['steps']} steps): RSS "
+                f"{row['rss_after_warm_up_mb']:.0f} MB after warm-up, {row['rss_at_end_mb']:.0f} MB at the end, "
+                f"growth {row['growth_percent']:+.2f} %."]
+    if rows := results.get("training"):
+        out += ["", "## Training", "", "| model | phase | s/epoch (last) | first epoch | batches/epoch |",
+                "|---|---|---|---|---|"]
+        out += [f"| {r['model']} | {r['phase']} | {r['seconds_per_epoch']:.1f} | {r['seconds_first_epoch']:.1f} | "
+                f"{r['batches_per_epoch']} |" for r in rows]
+    if rows := results.get("cheaper"):
+        out += ["", "## Cheaper options (validation split)", "",
+                "| setting | D | H | empty | flip | s/image |", "|---|---|---|---|---|---|"]
+        out += [f"| `{json.dumps(r['setting'], separators=(',', ':'))}` | {r['D']:.1f} | {r['H']:.1f} | {r['empty']} | "
+                f"{_f(r['flip'])} | {r['seconds_per_image']:.2f} |" for r in rows]
+    return "\n".join(out) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--data", type=Path, default=Path("data/synth"))
     parser.add_argument("--sizes", default="256x192,576x448")
     parser.add_argument("--batches", default="1,4,8,16")
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--images", type=int, default=48, help="mass images for the peers and cheaper parts")
+    parser.add_argument("--explanations", type=int, default=500, help="explanations in the memory part")
     args = parser.parse_args()
-    rows = []
-    for text in args.sizes.split(","):
-        size = tuple(int(v) for v in text.split("x"))
-        classifier, inpainter, options = models_for(size)
-        for batch in (int(b) for b in args.batches.split(",")):
-            images = images_for(size, batch)
-            explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=args.steps, batch_size=batch,
-                                                **options)
-            explainer.explain(images)  # warm-up: traces the graph
-            tick = time.perf_counter()
-            explainer.explain(images)
-            seconds = time.perf_counter() - tick
-            passes = 4 + -(-args.steps // explainer.refill_every) + 1 if explainer.refill_every else 5
-            floor = floor_seconds(classifier, inpainter, images, args.steps, passes)
-            rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "seconds_per_image": seconds / batch,
-                         "images_per_second": batch / seconds, "floor_seconds_per_image": floor["floor"] / batch,
-                         "overhead_ratio": seconds / floor["floor"], **{k: v for k, v in floor.items() if k != "floor"},
-                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
-            print(json.dumps(rows[-1]), flush=True)
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "cpus": len(os.sched_getaffinity(0)), "tensorflow": tf.__version__}
+    parts = args.parts.split(",")
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
+    sizes = [tuple(int(v) for v in text.split("x")) for text in args.sizes.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"machine": machine, "steps": args.steps, "rows": rows},
-                                                      indent=1) + "\n")
-    lines = ["| size | batch | s/image | images/s | floor s/image | explain / floor | peak RSS MB |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['size']} | {r['batch']} | {r['seconds_per_image']:.3f} | {r['images_per_second']:.2f} | "
-              f"{r['floor_seconds_per_image']:.3f} | {r['overhead_ratio']:.2f} | {r['peak_rss_mb']:.0f} |"
-              for r in rows]
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    # parts measured by an earlier run into the same folder stay, so one part can be rerun alone
+    previous = args.out / "results.json"
+    results = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update({"machine": machine(), "steps": args.steps})
+    results.setdefault("commands", {})
+
+    def log(row):
+        print(json.dumps(row), flush=True)
+
+    def save():
+        (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        (args.out / "results.md").write_text(markdown(results))
+
+    shipped = speed.models_for(speed.SHIPPED)[:2]
+    started = time.time()
+    for part in parts:
+        tick = time.time()
+        if part == "speed":
+            results[part] = speed.speed_rows(sizes, batches, args.steps, log)
+        elif part == "profile":
+            results[part] = [row for size in sizes for row in speed.profile_rows(size, batches, args.steps, log)]
+        elif part == "trials":
+            results[part] = speed.trial_rows(speed.SHIPPED, [1, 8], args.steps, log)
+        elif part == "peers":
+            results[part] = peers.peer_rows(ensure_data(args.data), *shipped, args.images, log)
+        elif part == "memory":  # in a process of its own, so that the other parts' memory does not count
+            results[part] = memory.in_subprocess(count=args.explanations, steps=args.steps)
+        elif part == "training":
+            results[part] = training.training_rows(ensure_data(args.data), log)
+        elif part == "cheaper":
+            results[part] = cheaper_rows(ensure_data(args.data), *shipped, args.images, log)
+        results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)
+        results["commands"][part] = " ".join(["python", *sys.argv])
+        save()
+    print(markdown(results))
+    print(f"{time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,15 @@ def test_every_option_changes_the_output(option, blob_classifier, mean_inpainter
     assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(base, changed, strict=True))
 
 
+def test_stop_patience_ends_the_optimisation_once_the_mask_settles(blob_classifier, mean_inpainter):
+    images = np.stack([mammogram_like(0)])
+    (full,) = _explain(blob_classifier, mean_inpainter, images, steps=120)
+    (early,) = _explain(blob_classifier, mean_inpainter, images, steps=120, stop_patience=5)
+    assert len(full.loss) == 120 and 5 < len(early.loss) < 120
+    np.testing.assert_array_equal(early.loss, full.loss[:len(early.loss)])  # the same path, cut short
+    assert early.score_counterfactual < 0.5 and (early.mask & blob_pixels()).sum() >= 0.9 * early.mask.sum()
+
+
 def test_saturated_scores_give_no_nan(mean_inpainter):
     def certain(x):  # probability exactly 1 and 0: logs and log-odds must stay finite
         return tf.concat([tf.ones([tf.shape(x)[0], 1]), tf.zeros([tf.shape(x)[0], 1])], axis=1)
@@ -90,7 +99,7 @@ def test_cells_scale_with_the_height():
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": 0}, {"area": "sum"}, {"init": "random"}, {"threshold": 1},
                                  {"cell": 0}, {"l2": -1}, {"score_floor": 1.0}, {"refill_every": -1},
-                                 {"grow_steps": -1}])
+                                 {"grow_steps": -1}, {"stop_patience": -1}, {"stop_patience": 1.5}])
 def test_bad_options_are_refused(bad, tiny_classifier, tiny_inpainter):
     with pytest.raises(ValueError):
         CounterfactualExplainer(tiny_classifier, inpainter=tiny_inpainter, **bad)

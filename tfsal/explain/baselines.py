@@ -62,8 +62,14 @@ class MapExplainer(Explainer):
             raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
         self.percentile = float(percentile)
         self.infiller = Infiller(inpainter) if inpainter is not None else None
+        self._compiled_maps = tf.function(self._map_graph, reduce_retracing=True)
 
     def _maps(self, batch: Batch) -> np.ndarray:
+        """``[B, h, w]`` maps at the working size."""
+        return self._compiled_maps(batch.images, tf.constant(batch.targets, tf.int32)).numpy()
+
+    def _map_graph(self, images, targets):
+        """The maps as a tensor, traced once per batch shape by :meth:`_maps`."""
         raise NotImplementedError
 
     def _explain_batch(self, batch, originals, organ):
@@ -83,14 +89,14 @@ class SaliencyExplainer(MapExplainer):
 
     method = "sal"
 
-    def _maps(self, batch):
-        x = self.classifier.model_input(batch.images)
+    def _map_graph(self, images, targets):
+        x = self.classifier.model_input(images)
         with tf.GradientTape() as tape:
             tape.watch(x)
             p = self.classifier.target_probability(self.classifier.to_probabilities(self.classifier.outputs_of(x)),
-                                                   batch.targets)
+                                                   targets)
         gradient = tape.gradient(p, x)
-        return tf.reduce_max(tf.abs(gradient), axis=-1).numpy()
+        return tf.reduce_max(tf.abs(gradient), axis=-1)
 
 
 class GradCAMExplainer(MapExplainer):
@@ -110,17 +116,17 @@ class GradCAMExplainer(MapExplainer):
         self.layer = graph.get_layer(layer) if layer else last_conv_layer(graph)
         self._features = keras.Model(graph.inputs, [self.layer.output, graph.outputs[0]])
 
-    def _maps(self, batch):
-        x = self.classifier.model_input(batch.images)
+    def _map_graph(self, images, targets):
+        x = self.classifier.model_input(images)
         with tf.GradientTape() as tape:
             features, y = self._features(x, training=False)
             tape.watch(features)
             p = self.classifier.target_probability(
-                self.classifier.to_probabilities(self.classifier.flat_outputs(y)), batch.targets)
+                self.classifier.to_probabilities(self.classifier.flat_outputs(y)), targets)
             score = _log_odds(p)
         gradient = tape.gradient(score, features)
         weights = tf.reduce_mean(gradient, axis=[1, 2], keepdims=True)
-        return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+        return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
 
 
 def _cam_head(model):
@@ -150,11 +156,11 @@ class CAMExplainer(MapExplainer):
         pool, self._dense = _cam_head(model)
         self._features = keras.Model(model.inputs, pool.input)
 
-    def _maps(self, batch):
-        features = tf.cast(self._features(self.classifier.model_input(batch.images), training=False), tf.float32)
+    def _map_graph(self, images, targets):
+        features = tf.cast(self._features(self.classifier.model_input(images), training=False), tf.float32)
         kernel = tf.cast(self._dense.kernel, tf.float32)  # [C, K]
         if kernel.shape[1] == 1:
-            weights = tf.where(batch.targets[:, None] == 1, kernel[:, 0][None], -kernel[:, 0][None])
+            weights = tf.where(targets[:, None] == 1, kernel[:, 0][None], -kernel[:, 0][None])
         else:
-            weights = tf.gather(tf.transpose(kernel), batch.targets)
-        return tf.einsum("bhwc,bc->bhw", features, weights).numpy()
+            weights = tf.gather(tf.transpose(kernel), targets)
+        return tf.einsum("bhwc,bc->bhw", features, weights)

@@ -71,6 +71,9 @@ class ClassifierAdapter:
         self.input_size = (height, width) if height and width else (tuple(input_size) if input_size else None)
         self.activation = activation if activation != "auto" else (_declared_activation(model) or "auto")
         self.outputs: int | None = None  # K, known after resolve()
+        # Keras models run as one compiled graph (eager dispatch costs more than a small model's pass)
+        self._forward = (tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+                         if isinstance(model, keras.Model) else model)
 
     def working_size(self, image_size) -> tuple[int, int]:
         """Where the explanation is computed: the model's input size, else the image's."""
@@ -95,7 +98,7 @@ class ClassifierAdapter:
 
     def outputs_of(self, x):
         """``[B, K]`` outputs for the model's own input ``x`` (see :meth:`model_input`)."""
-        y = self.model(x, training=False) if isinstance(self.model, keras.Model) else self.model(x)
+        y = self._forward(x)
         return self.flat_outputs(y)
 
     def _raw(self, images):

@@ -163,6 +163,10 @@ class CounterfactualExplainer(Explainer):
             below 0.5, dilate the mask by half a cell up to this many times and keep the first
             that does: the optimisation works with an approximate in-fill, and the real
             inpainting of a slightly larger region often completes the flip. 0 turns it off.
+        stop_patience: stop the optimisation once no image's binary mask (its cells below
+            ``threshold``) has changed for this many consecutive steps, counted from the first
+            change (the start's logits take a few steps to cross); 0 always runs ``steps``.
+            The loss history is then shorter than ``steps``.
         seed: picks the offsets of the initial lattice and of the fill blocks.
         batch_size, logits, activation, preprocess, input_size: as
             :class:`~tfsal.explain.base.Explainer`.
@@ -174,7 +178,7 @@ class CounterfactualExplainer(Explainer):
                  l2: float = 30.0, l3: float = 30.0, area: str = "dice", cell: int | None = None,
                  init: str = "lattice", init_logit: float = 2.0, lattice_step: int = 3, threshold: float = 0.5,
                  fill_block: int | None = None, refill_every: int = 10, straight_through: bool = True,
-                 score_floor: float = 0.25, grow_steps: int = 8, seed: int = 0, **kwargs):
+                 score_floor: float = 0.25, grow_steps: int = 8, stop_patience: int = 0, seed: int = 0, **kwargs):
         super().__init__(model, **kwargs)
         if area not in AREAS:
             raise ValueError(f"area must be one of {AREAS}. Received: area={area!r}")
@@ -204,6 +208,9 @@ class CounterfactualExplainer(Explainer):
         if isinstance(grow_steps, bool) or not isinstance(grow_steps, int) or grow_steps < 0:
             raise ValueError(f"grow_steps must be an int >= 0. Received: grow_steps={grow_steps!r}")
         self.grow_steps = grow_steps
+        if isinstance(stop_patience, bool) or not isinstance(stop_patience, int) or stop_patience < 0:
+            raise ValueError(f"stop_patience must be an int >= 0. Received: stop_patience={stop_patience!r}")
+        self.stop_patience = stop_patience
         self._optimise = tf.function(self._optimise_eager, reduce_retracing=True)
 
     # -- set-up of one batch (numpy / eager) -------------------------------------------------
@@ -279,8 +286,12 @@ class CounterfactualExplainer(Explainer):
     def _optimise_eager(self, theta, images, fill, organ, organ_grid, targets, scores, steps, cell):
         log_odds_original = _log_odds(tf.clip_by_value(scores, EPS, 1.0 - EPS))
         m, v = tf.zeros_like(theta), tf.zeros_like(theta)
-        losses = tf.TensorArray(tf.float32, size=steps)
+        losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        holes = theta < _log_odds(self.threshold)  # the binary mask on the grid, for stop_patience
+        unchanged = tf.constant(-1)  # steps without a change since the last one; -1 until the first
         for i in tf.range(steps):
+            if self.stop_patience and unchanged >= self.stop_patience:
+                break
             if self.refill_every > 0:
                 fill = tf.cond(i % self.refill_every == 0,
                                lambda fill=fill, theta=theta: self._refill(theta, images, fill, organ, organ_grid,
@@ -294,6 +305,10 @@ class CounterfactualExplainer(Explainer):
             gradient = tf.where(tf.math.is_finite(gradient), gradient, 0.0)  # no NaN may reach the mask
             theta, m, v = _adam(theta, gradient, m, v, tf.cast(i + 1, tf.float32), self.lr)
             losses = losses.write(i, loss)
+            if self.stop_patience:
+                now = theta < _log_odds(self.threshold)
+                unchanged = tf.where(tf.reduce_all(now == holes), tf.where(unchanged >= 0, unchanged + 1, -1), 0)
+                holes = now
         return theta, tf.transpose(losses.stack())
 
     def _refill(self, theta, images, fill, organ, organ_grid, cell):

@@ -19,6 +19,10 @@ class Infiller:
         shape = inpainter.input_shape
         shape = shape["image"] if isinstance(shape, dict) else shape[0] if isinstance(shape, list) else shape
         self.size = (shape[1], shape[2]) if shape[1] and shape[2] else None
+        # One compiled graph for the model's forward pass: called eagerly, a Keras model
+        # dispatches layer by layer, which cost more than the pass itself (docs/benchmarks.md).
+        self._predict = tf.function(lambda image, mask: inpainter({"image": image, "mask": mask}, training=False),
+                                    reduce_retracing=True)
 
     def fill(self, images, keep):
         """The inpainter's prediction ``[B, h, w, 1]`` for ``images`` with holes where ``keep`` is 0.
@@ -30,7 +34,7 @@ class Infiller:
         if self.size is not None:
             images = tf.image.resize(images, self.size, "bilinear")
             keep = tf.cast(tf.image.resize(keep, self.size, "bilinear") > 0.5, tf.float32)
-        prediction = tf.cast(self.inpainter({"image": images * keep, "mask": keep}, training=False), tf.float32)
+        prediction = tf.cast(self._predict(images * keep, keep), tf.float32)
         if self.size is not None:
             prediction = tf.image.resize(prediction, size, "bilinear")
         return prediction

@@ -1,0 +1,207 @@
+"""Explanation speed against its compute floor, where the time goes, and the XLA and
+mixed-precision trials.
+
+For each size and batch size: the seconds per image of `CounterfactualExplainer.explain` (after
+one warm-up call), and its compute floor at the same batch size: `steps` compiled classifier
+forward + backward passes plus the inpainter passes the method makes (4 for the precomputed
+in-fill, one per refill, one for the final counterfactual). At 256x192 the shipped models are
+timed; at other sizes a MobileNet and a U-Net of that size with random weights (speed does not
+depend on the weights; the growth step, which depends on the decisions, is turned off there so
+that the runs stay comparable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsal.data.synthetic import make_mammogram
+from tfsal.explain import CounterfactualExplainer
+from tfsal.explain import base as explain_base
+from tfsal.models.classifier import build_classifier, load_default_classifier
+from tfsal.models.inpainter import build_inpainter, load_default_inpainter
+
+SHIPPED = (256, 192)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def models_for(size):
+    if tuple(size) == SHIPPED:
+        return load_default_classifier(), load_default_inpainter(), {}
+    return build_classifier(size), build_inpainter(size), {"grow_steps": 0}
+
+
+def images_for(size, count: int) -> np.ndarray:
+    return np.stack([make_mammogram(seed, size, n_masses=seed % 2).image for seed in range(count)]).astype(
+        np.float32)[..., None]
+
+
+def floor_seconds(classifier, inpainter, images: np.ndarray, steps: int, inpainter_passes: int) -> dict:
+    """Seconds of `steps` compiled classifier forward+backward passes and of the inpainter passes."""
+    x = tf.constant(images)
+    keep = tf.ones_like(x)
+
+    @tf.function
+    def classifier_step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(classifier(x, training=False))
+        return tape.gradient(total, x)
+
+    @tf.function
+    def inpainter_pass(x, keep):
+        return inpainter({"image": x * keep, "mask": keep}, training=False)
+
+    classifier_step(x), inpainter_pass(x, keep)  # trace
+    tick = time.perf_counter()
+    for _ in range(10):
+        classifier_step(x).numpy()
+    per_step = (time.perf_counter() - tick) / 10
+    tick = time.perf_counter()
+    for _ in range(3):
+        inpainter_pass(x, keep).numpy()
+    per_pass = (time.perf_counter() - tick) / 3
+    return {"classifier_step": per_step, "inpainter_pass": per_pass,
+            "floor": steps * per_step + inpainter_passes * per_pass}
+
+
+def inpainter_passes(explainer: CounterfactualExplainer) -> int:
+    """Inpainter passes the method cannot avoid: 4 for the in-fill, the refills, 1 at the end."""
+    refills = -(-explainer.steps // explainer.refill_every) if explainer.refill_every else 0
+    return 4 + refills + 1
+
+
+def timed_explain(explainer, images: np.ndarray) -> float:
+    explainer.explain(images)  # warm-up: traces the graph
+    tick = time.perf_counter()
+    explainer.explain(images)
+    return time.perf_counter() - tick
+
+
+def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
+    rows = []
+    for size in sizes:
+        classifier, inpainter, options = models_for(size)
+        for batch in batches:
+            images = images_for(size, batch)
+            explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=batch,
+                                                **options)
+            seconds = timed_explain(explainer, images)
+            floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
+            rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "seconds_per_image": seconds / batch,
+                         "images_per_second": batch / seconds, "floor_seconds_per_image": floor["floor"] / batch,
+                         "overhead_ratio": seconds / floor["floor"],
+                         **{k: v for k, v in floor.items() if k != "floor"}, "peak_rss_mb": peak_rss_mb()})
+            log(rows[-1])
+    return rows
+
+
+# -- where the time goes -------------------------------------------------------------------
+PROFILED = ("_prepare", "_precomputed_fill", "_optimise", "counterfactuals", "_grow_until_flipped")
+
+
+@contextlib.contextmanager
+def stage_timer(explainer):
+    """Wall seconds spent in each stage of ``explainer.explain`` (instance methods wrapped, and
+    the organ masks computed in tfsal.explain.base); a stage called inside another (the growth
+    step's counterfactuals) counts for the outer one. What is left is numpy and Python glue."""
+    seconds = dict.fromkeys(("organ_of", *PROFILED), 0.0)
+    running = []
+
+    def wrap(name, function):
+        def timed(*args, **kwargs):
+            if running:
+                return function(*args, **kwargs)
+            running.append(name)
+            tick = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds[name] += time.perf_counter() - tick
+                running.pop()
+        return timed
+
+    for name in PROFILED:
+        setattr(explainer, name, wrap(name, getattr(explainer, name)))
+    original_organ_of = explain_base.organ_of
+    explain_base.organ_of = wrap("organ_of", original_organ_of)
+    try:
+        yield seconds
+    finally:
+        explain_base.organ_of = original_organ_of
+        for name in PROFILED:
+            delattr(explainer, name)
+
+
+def profile_rows(size, batches, steps: int, log=print) -> list[dict]:
+    """Per batch size: each stage's share of one explain call, beside the floor's parts."""
+    classifier, inpainter, options = models_for(size)
+    rows = []
+    for batch in batches:
+        images = images_for(size, batch)
+        explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=batch, **options)
+        explainer.explain(images)
+        with stage_timer(explainer) as seconds:
+            tick = time.perf_counter()
+            explainer.explain(images)
+            total = time.perf_counter() - tick
+        floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
+        # the fill's 4 passes, the refills inside the loop and the final pass, counted apart
+        loop_floor = steps * floor["classifier_step"] + (inpainter_passes(explainer) - 5) * floor["inpainter_pass"]
+        rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "total": total,
+                     **{f"{k}": v for k, v in seconds.items()}, "other": total - sum(seconds.values()),
+                     "optimise_floor": loop_floor, "classifier_step": floor["classifier_step"],
+                     "inpainter_pass": floor["inpainter_pass"]})
+        log(rows[-1])
+    return rows
+
+
+# -- XLA and mixed precision ---------------------------------------------------------------
+def _bfloat16_copy(model):
+    """The model rebuilt with every layer under the ``mixed_bfloat16`` policy (bfloat16 compute,
+    float32 weights), with the same weights. Each layer's config names its own dtype policy, so
+    the global policy alone would change nothing."""
+    def to_bfloat16(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "mixed_bfloat16"})
+
+    copy = keras.models.clone_model(model, clone_function=to_bfloat16)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def trial_rows(size, batches, steps: int, log=print) -> list[dict]:
+    """The explanation with the optimisation loop compiled by XLA, and with both models in
+    mixed bfloat16 precision, against the default, at the same batch sizes."""
+    classifier, inpainter, options = models_for(size)
+    variants = {"default": (classifier, inpainter, False), "xla": (classifier, inpainter, True),
+                "mixed_bfloat16": (_bfloat16_copy(classifier), _bfloat16_copy(inpainter), False)}
+    rows = []
+    for batch in batches:
+        images = images_for(size, batch)
+        reference = None
+        for name, (model, fill_model, xla) in variants.items():
+            explainer = CounterfactualExplainer(model, inpainter=fill_model, steps=steps, batch_size=batch, **options)
+            if xla:
+                explainer._optimise = tf.function(explainer._optimise_eager, jit_compile=True, reduce_retracing=True)
+            try:
+                seconds = timed_explain(explainer, images)
+            except Exception as exc:  # a variant the platform cannot run is reported, not fatal
+                rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "variant": name,
+                             "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
+                log(rows[-1])
+                continue
+            masks = np.stack([e.mask for e in explainer.explain(images)])
+            reference = masks if reference is None else reference
+            rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "variant": name,
+                         "seconds_per_image": seconds / batch,
+                         "mask_agreement": float(np.mean(masks == reference))})
+            log(rows[-1])
+    return rows
