@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tfsal.cli.params import check_dicom_extra, dicom_options
+
 METHODS = ("counterfactual", "sal", "cam", "gradcam")
 
 
@@ -44,14 +46,16 @@ DEMO_OUT = "tfsal-demo"
                    "unbounded, 8 px cells at 576 rows); see docs/explain.md.")
 @click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities.")
 @click.option("--demo", is_flag=True, help="Explain the shipped synthetic example mammograms.")
+@dicom_options
 def explain(images, out_dir, method, classifier_path, inpainter_path, target, steps, batch_size, seed, percentile,
-            preset, logits, demo) -> None:
+            preset, logits, demo, dicom_out, dicom_send) -> None:
     """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY,
     or a folder of them).
 
-    Writes per image <stem>.json, <stem>_overlay.png and <stem>_mask.png, and for the
-    counterfactual method <stem>_counterfactual.png and <stem>_saliency.npy. Exit code 1 when
-    any image failed (each named on stderr; the others are still written).
+    Writes per image <stem>.json, <stem>_overlay.png and <stem>_mask.png, for the
+    counterfactual method <stem>_counterfactual.png and <stem>_saliency.npy, and with
+    --dicom-out, for DICOM inputs, <stem>_seg.dcm and <stem>_overlay.dcm. Exit code 1 when any
+    image failed (each named on stderr; the others are still written).
     """
     from tfsal.explain import EXPLAINERS, paper_settings
     from tfsal.explain.files import expand_inputs, explain_files
@@ -67,6 +71,7 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
         raise click.UsageError("give at least one IMAGE (or a folder holding images), or --demo")
     if out_dir is None:
         raise click.UsageError("missing option '--out'")
+    check_dicom_extra(dicom_out, dicom_send)
     classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
     options = {"batch_size": batch_size, "logits": logits}
     if method == "counterfactual":
@@ -80,7 +85,8 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
     except ValueError as exc:
         raise click.ClickException(f"--method {method}: {exc}") from None
     results = explain_files(images, out_dir, explainer, steps=steps if method == "counterfactual" else None,
-                            targets=target, progress=len(images) > batch_size)
+                            targets=target, progress=len(images) > batch_size, dicom=dicom_out,
+                            dicom_send=dicom_send)
     for result in results:
         if result.ok:
             record = result.record

@@ -26,6 +26,7 @@ COMMANDS = {
     "evaluate-classifier": "tfsal.cli.cmd_evaluate_classifier:evaluate_classifier",
     "check-inpainter": "tfsal.cli.cmd_check_inpainter:check_inpainter",
     "explain": "tfsal.cli.cmd_explain:explain",
+    "explain-batch": "tfsal.cli.cmd_explain_batch:explain_batch",
     "evaluate": "tfsal.cli.cmd_evaluate:evaluate",
     "export": "tfsal.cli.cmd_export:export",
     "serve": "tfsal.cli.cmd_serve:serve",

@@ -22,3 +22,44 @@ class SizeType(click.ParamType):
 
 
 SIZE = SizeType()
+
+
+class DicomAddressType(click.ParamType):
+    """A DICOM node, ``HOST:PORT`` or ``AET@HOST:PORT``, as a :class:`tfsal.dicom_results.DicomAddress`."""
+
+    name = "[AET@]HOST:PORT"
+
+    def convert(self, value, param, ctx):
+        from tfsal.dicom_results import DicomAddress, parse_dicom_address
+
+        if isinstance(value, DicomAddress):
+            return value
+        try:
+            return parse_dicom_address(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def dicom_options(command):
+    """``--dicom-out`` and ``--dicom-send``, shared by ``tfsal explain`` and ``tfsal explain-batch``."""
+    command = click.option(
+        "--dicom-send", type=DicomAddressType(), default=None,
+        help="C-STORE the DICOM results to this node (AE title default ANY-SCP, ours TFSAL); implies "
+             "--dicom-out.")(command)
+    return click.option(
+        "--dicom-out", is_flag=True,
+        help="For DICOM inputs, also write <stem>_seg.dcm (a DICOM Segmentation of the result mask) and "
+             "<stem>_overlay.dcm (a Secondary Capture of the overlay), in the source's study as new series "
+             "(needs tfsal[dicom]).")(command)
+
+
+def check_dicom_extra(dicom_out: bool, dicom_send) -> None:
+    """One line naming the missing extra, before any work, when DICOM output is asked for."""
+    if dicom_out or dicom_send is not None:
+        from tfsal.dicom_results import require_dicom_extra
+        from tfsal.errors import TfsalError
+
+        try:
+            require_dicom_extra()
+        except TfsalError as exc:
+            raise click.ClickException(str(exc)) from None

@@ -28,12 +28,12 @@ from tfsal.dicom_results import (
 )
 from tfsal.errors import TfsalError
 
+from .conftest import SECONDARY_CAPTURE_STORAGE, SEGMENTATION_STORAGE
+
 hd = pytest.importorskip("highdicom")
 pynetdicom = pytest.importorskip("pynetdicom")
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-SECONDARY_CAPTURE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID12345"
 ROWS, COLS = 64, 48
@@ -315,42 +315,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class StorageSCP:
-    """A loopback storage SCP that keeps what it receives and answers ``status``."""
-
-    def __init__(self, sop_classes=(SEGMENTATION_STORAGE, SECONDARY_CAPTURE_STORAGE), status=0x0000,
-                 ae_title="STORESCP"):
-        self.received: list[Dataset] = []
-        self.status = status
-        ae = pynetdicom.AE(ae_title=ae_title)
-        ae.require_called_aet = True
-        for sop_class in sop_classes:
-            ae.add_supported_context(sop_class)
-        self.server = ae.start_server(("127.0.0.1", 0), block=False,
-                                      evt_handlers=[(pynetdicom.evt.EVT_C_STORE, self._store)])
-        self.port = self.server.server_address[1]
-
-    def _store(self, event) -> int:
-        self.received.append(event.dataset)
-        return self.status
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
-@pytest.fixture
-def scp_factory():
-    servers = []
-
-    def start(**kwargs) -> StorageSCP:
-        servers.append(StorageSCP(**kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def test_c_store_round_trip(written, scp_factory):

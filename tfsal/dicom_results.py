@@ -36,8 +36,8 @@ from tfsal.errors import TfsalError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DicomAddress", "DicomResultError", "DicomSendError", "parse_dicom_address", "send_dicom",
-           "write_dicom_results"]
+__all__ = ["DicomAddress", "DicomResultError", "DicomSendError", "parse_dicom_address", "require_dicom_extra",
+           "send_dicom", "write_dicom_results"]
 
 INSTALL_HINT = "DICOM output needs highdicom and pynetdicom; install tfsal[dicom] (pip install 'tfsal[dicom]')"
 SEGMENT_LABEL = "salient region"
@@ -84,7 +84,7 @@ class DicomAddress(NamedTuple):
 
 # --- optional dependencies and quiet libraries --------------------------------------------------
 
-def _require_dicom_extra():
+def require_dicom_extra():
     """The highdicom and pynetdicom modules, or a :class:`TfsalError` saying how to install them."""
     try:
         import highdicom
@@ -141,7 +141,7 @@ def write_dicom_results(source: str | os.PathLike, mask: np.ndarray, overlay_bgr
             ``source``) the source is not a usable DICOM image, the mask or overlay does not match
             its Rows x Columns, highdicom refuses to build either object, or a file cannot be written.
     """
-    hd, _ = _require_dicom_extra()
+    hd, _ = require_dicom_extra()
     with _quiet_libraries():
         header = _read_source(source)
         mask, rgb = _check_arrays(source, header, mask, overlay_bgr)
@@ -409,7 +409,7 @@ def send_dicom(paths: Iterable[str | os.PathLike], address: str | DicomAddress, 
             association, or a store returns a failure status. Messages name files, not patients.
     """
     node = address if isinstance(address, DicomAddress) else parse_dicom_address(address)
-    _, pynetdicom = _require_dicom_extra()
+    _, pynetdicom = require_dicom_extra()
     paths = [Path(p) for p in paths]
     if not paths:
         return

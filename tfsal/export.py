@@ -95,7 +95,7 @@ class ExplainModule(tf.Module):
         result = tf.cast((keep < ex.threshold) & (organ > 0.5), tf.float32)
         counterfactual, after = self._score(image, 1.0 - result, targets)
         result, counterfactual, after = grow_until_flipped(
-            lambda masks: self._score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
+            lambda masks, _: self._score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
             max(1, round(cell / 2)), ex.grow_steps)
         return {"saliency": 1.0 - keep, "mask": result, "counterfactual": counterfactual,
                 "score_original": scores, "score_counterfactual": after}

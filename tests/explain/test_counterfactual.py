@@ -82,6 +82,20 @@ def test_stop_patience_ends_the_optimisation_once_the_mask_settles(blob_classifi
     assert early.score_counterfactual < 0.5 and (early.mask & blob_pixels()).sum() >= 0.9 * early.mask.sum()
 
 
+def test_growth_completes_a_flip_the_optimisation_left_short(blob_classifier, mean_inpainter):
+    images = np.stack([mammogram_like(0), mammogram_like(1, blob=False), mammogram_like(2)])
+    short, _, _ = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=0)
+    grown, healthy, other = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=8)
+    assert short.score_counterfactual >= 0.5 and grown.score_counterfactual < 0.5  # 3 steps fall short
+    assert (grown.mask >= short.mask).all() and grown.mask.sum() > short.mask.sum()  # the same region, grown
+    assert grown.mask[~organ()].sum() == 0 and not healthy.mask.any()
+    # only the pending images are re-inpainted: each result as when explained alone
+    for image, batched in zip(images, (grown, healthy, other), strict=True):
+        (alone,) = _explain(blob_classifier, mean_inpainter, image[None], steps=3, grow_steps=8)
+        np.testing.assert_array_equal(alone.mask, batched.mask)
+        assert alone.score_counterfactual == pytest.approx(batched.score_counterfactual, abs=1e-5)
+
+
 def test_saturated_scores_give_no_nan(mean_inpainter):
     def certain(x):  # probability exactly 1 and 0: logs and log-odds must stay finite
         return tf.concat([tf.ones([tf.shape(x)[0], 1]), tf.zeros([tf.shape(x)[0], 1])], axis=1)

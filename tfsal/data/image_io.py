@@ -33,7 +33,7 @@ import numpy as np
 
 from tfsal.errors import ImageReadError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "read_image", "read_mask"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
 FORMATS = ("dicom", "png", "jpeg", "tiff", "npy")
@@ -159,6 +159,16 @@ def _read_bytes(path: Path) -> bytes:
     if not data:
         raise ImageReadError(path, "empty file (0 bytes)")
     return data
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """The format of the file at ``path`` named from its first bytes (as :func:`read_image`
+    decides it), or None for an unknown format or a file that cannot be opened."""
+    try:
+        with open(path, "rb") as handle:
+            return _sniff(handle.read(132))
+    except OSError:
+        return None
 
 
 def _sniff(data: bytes) -> str | None:

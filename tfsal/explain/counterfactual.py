@@ -110,7 +110,8 @@ def grow_until_flipped(score, result, organ, before, after, counterfactual, step
     Runs eagerly (stopping early once nothing is pending) and in graphs (the export).
 
     Args:
-        score: ``masks [B, H, W, 1] -> (counterfactuals [B, H, W, 1], p(target) [B])``.
+        score: ``(masks [B, H, W, 1], pending bool [B]) -> (counterfactuals [B, H, W, 1], p(target) [B])``;
+            only the pending rows' values are used, so it may leave the others uncomputed.
         result, organ, counterfactual: float ``[B, H, W, 1]``; before, after: ``[B]``.
 
     Returns:
@@ -122,7 +123,7 @@ def grow_until_flipped(score, result, organ, before, after, counterfactual, step
         if tf.executing_eagerly() and not bool(tf.reduce_any(pending)):
             break
         grown = tf.where(pending[:, None, None, None], dilate_cross(grown, step) * organ, grown)
-        trial, trial_after = score(grown)
+        trial, trial_after = score(grown, pending)
         flipped = pending & (trial_after < DECISION)
         result = tf.where(flipped[:, None, None, None], grown, result)
         counterfactual = tf.where(flipped[:, None, None, None], trial, counterfactual)
@@ -320,9 +321,15 @@ class CounterfactualExplainer(Explainer):
         """:func:`grow_until_flipped` at the image size (half a cell of the working size per step)."""
         step = max(1, round(cell / 2 * originals.shape[1] / batch.images.shape[1]))
 
-        def score(masks):
-            images, after = self.counterfactuals(self.infiller, batch, originals, masks.numpy()[..., 0] > 0.5)
-            return tf.constant(images[..., None]), tf.constant(after)
+        def score(masks, pending):  # the pending images only: growth is the explanation's costliest extra
+            rows = np.flatnonzero(pending.numpy())
+            part = Batch(tf.gather(batch.images, rows), tf.gather(batch.organ, rows), batch.targets[rows],
+                         batch.scores[rows])
+            images, after = self.counterfactuals(self.infiller, part, originals[rows],
+                                                 masks.numpy()[rows, ..., 0] > 0.5)
+            all_images, all_after = np.zeros(originals.shape[:3], np.float32), np.ones(len(originals), np.float32)
+            all_images[rows], all_after[rows] = images, after
+            return tf.constant(all_images[..., None]), tf.constant(all_after)
 
         result, counterfactual, after = grow_until_flipped(
             score, tf.constant(results[..., None], tf.float32), tf.constant(organ[..., None], tf.float32),

@@ -2,11 +2,15 @@
 
 Per image ``<stem>.json`` (input, method, target, scores, area, steps, seconds, files),
 ``<stem>_overlay.png``, ``<stem>_mask.png`` and, where the method makes them,
-``<stem>_counterfactual.png`` (16-bit) and ``<stem>_saliency.npy``; every file written
-atomically. Images are read as :func:`tfsal.data.image_io.read_image` does, fitted to the
-classifier's input with the same aspect-preserving padding as training
-(:class:`tfsal.data.resize.PadResize`), explained there, and every output is mapped back to the
-image's own pixels. A file that cannot be read or explained is reported and the others go on.
+``<stem>_counterfactual.png`` (16-bit) and ``<stem>_saliency.npy``; for DICOM inputs with
+``dicom=True``, ``<stem>_seg.dcm`` and ``<stem>_overlay.dcm`` too (:mod:`tfsal.dicom_results`);
+every file written atomically, the JSON last, so an image with a JSON is complete. Images are
+read as :func:`tfsal.data.image_io.read_image` does, fitted to the classifier's input with the
+same aspect-preserving padding as training (:class:`tfsal.data.resize.PadResize`), explained
+there, and every output is mapped back to the image's own pixels. A file that cannot be read or
+explained is reported and the others go on. One batch's explanation and writing
+(:func:`explain_chunk`) is shared with the Beam workers of ``tfsal explain-batch``
+(:mod:`tfsal.batch`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tfsal import atomic
-from tfsal.data.image_io import read_image
+from tfsal.data.image_io import file_format, read_image
 from tfsal.data.resize import PadResize
 from tfsal.drawing import encode_png, saliency_overlay
 from tfsal.errors import TfsalError
@@ -30,8 +34,8 @@ from tfsal.explain.explanation import Explanation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileResult", "expand_inputs", "explain_files", "read_fitted", "start_results", "to_image_size",
-           "unique_stems", "write_outputs"]
+__all__ = ["FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image", "read_fitted",
+           "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
 
@@ -82,9 +86,16 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanation: Explanation, steps: int | None,
-                  seconds: float) -> dict:
-    """Write one image's outputs (see the module docstring) and return its JSON record."""
-    files = {f"{stem}_overlay.png": encode_png(saliency_overlay(image, explanation.saliency, explanation.mask)),
+                  seconds: float, *, dicom: bool = False) -> dict:
+    """Write one image's outputs (see the module docstring) and return its JSON record.
+
+    Raises:
+        OSError: a file cannot be written.
+        TfsalError: with ``dicom``, the DICOM results cannot be made (see
+            :func:`tfsal.dicom_results.write_dicom_results`).
+    """
+    overlay = saliency_overlay(image, explanation.saliency, explanation.mask)
+    files = {f"{stem}_overlay.png": encode_png(overlay),
              f"{stem}_mask.png": encode_png(explanation.mask.astype(np.uint8) * 255)}
     if explanation.counterfactual is not None:
         counterfactual = np.clip(explanation.counterfactual, 0, 1) * 65535 + 0.5
@@ -93,13 +104,18 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
     for name, data in files.items():
         atomic.write_bytes(out / name, data)
+    names = sorted(files)
+    if dicom and file_format(source) == "dicom":
+        from tfsal.dicom_results import write_dicom_results
+
+        names = sorted([*names, *write_dicom_results(source, explanation.mask, overlay, out, stem)])
     record = {
         "input": source, "method": explanation.method, "target": explanation.target,
         "score_original": round(explanation.score_original, 6),
         "score_counterfactual": None if explanation.score_counterfactual is None
         else round(explanation.score_counterfactual, 6),
         "area_fraction": round(explanation.area_fraction, 6), "steps": steps, "seconds": round(seconds, 3),
-        "files": sorted(files),
+        "files": names,
     }
     atomic.write_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
     return record
@@ -136,12 +152,18 @@ def read_fitted(result: FileResult, size) -> tuple | None:
     except TfsalError as exc:
         result.error = str(exc)
         return None
+    return image, *fit_image(image, size)
+
+
+def fit_image(image: np.ndarray, size) -> tuple[PadResize | None, np.ndarray]:
+    """``(fit, working)``: the :class:`PadResize` of ``image`` onto ``size`` (None when it already
+    has that size or ``size`` is None) and the image on that working canvas."""
     fit = PadResize.fit(image.shape[:2], size) if size and tuple(image.shape[:2]) != tuple(size) else None
-    return image, fit, fit.apply(image) if fit else image
+    return fit, fit.apply(image) if fit else image
 
 
 def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = None, targets=None,
-                  progress: bool = False) -> list[FileResult]:
+                  progress: bool = False, dicom: bool = False, dicom_send=None) -> list[FileResult]:
     """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``.
 
     Args:
@@ -151,6 +173,9 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
         steps: recorded in each JSON (the counterfactual method's optimisation steps).
         targets: the class to explain for every image, or None for the default.
         progress: a progress bar on stderr.
+        dicom: for DICOM inputs, write a Segmentation and a Secondary Capture of the overlay too.
+        dicom_send: a :func:`tfsal.dicom_results.parse_dicom_address` address to C-STORE them
+            to (implies ``dicom``).
 
     Returns:
         One :class:`FileResult` per path, in order.
@@ -164,25 +189,65 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
         chunk = results[start:start + explainer.batch_size]
         loaded = [(result, *read) for result in chunk if (read := read_fitted(result, size))]
         if loaded:
-            _explain_chunk(loaded, out, explainer, steps, targets)
+            explain_chunk(loaded, out, explainer, steps, targets, dicom=dicom or dicom_send is not None)
+            if dicom_send is not None:
+                send_dicom_files([result for result, *_ in loaded], out, dicom_send)
         bar.update(len(chunk))
     bar.close()
     return results
 
 
-def _explain_chunk(loaded, out, explainer, steps, targets) -> None:
+def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets,
+                  **write_options) -> list[Explanation | None]:
+    """Explain one batch of read images together and write each one's outputs to ``out``.
+
+    Args:
+        loaded: ``(result, image, fit, working)`` per image: its pending :class:`FileResult`, the
+            image as read, and :func:`fit_image`'s pair.
+        out: the output folder (existing).
+        explainer: anything with ``explain(images, targets=...)`` returning working-size
+            :class:`Explanation` s.
+        steps, targets: as :func:`explain_files`.
+        **write_options: passed on to :func:`write_outputs`.
+
+    Returns:
+        Per image, its explanation at the image's size, or None where it failed: then its
+        ``result.error`` says why (``result.record`` and ``result.files`` are set otherwise).
+    """
     tick = time.time()
     try:
         explanations = explainer.explain([working for *_, working in loaded], targets=targets)
     except (ValueError, TfsalError) as exc:
         for result, *_ in loaded:
             result.error = f"{result.path}: cannot explain: {exc}"
-        return
+        return [None] * len(loaded)
     seconds = (time.time() - tick) / len(loaded)
+    sized: list[Explanation | None] = []
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
+        explanation = to_image_size(explanation, fit, image)
         try:
-            result.record = write_outputs(out, result.stem, result.path, image,
-                                          to_image_size(explanation, fit, image), steps, seconds)
+            result.record = write_outputs(out, result.stem, result.path, image, explanation, steps, seconds,
+                                          **write_options)
             result.files = result.record["files"]
+            sized.append(explanation)
         except OSError as exc:
             result.error = f"{result.path}: cannot write outputs: {exc.strerror or exc}"
+            sized.append(None)
+        except TfsalError as exc:  # its message names the file already
+            result.error = str(exc)
+            sized.append(None)
+    return sized
+
+
+def send_dicom_files(results: list[FileResult], out: Path, address) -> None:
+    """C-STORE the DICOM results of the written inputs to ``address``; an input whose objects
+    are not stored gets ``result.error`` (its other outputs stay written)."""
+    from tfsal.dicom_results import send_dicom
+
+    for result in results:  # one association per input, so that one refusal fails that input only
+        paths = [out / name for name in result.files if name.endswith(".dcm")] if result.ok else []
+        if paths:
+            try:
+                send_dicom(paths, address)
+            except TfsalError as exc:
+                result.error = f"{result.path}: DICOM results written but not sent: {exc}"
