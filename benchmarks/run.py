@@ -12,7 +12,9 @@ Parts (all by default):
 - memory: RSS over 500 consecutive explanations (memory.py);
 - training: seconds per epoch of both trainings (training.py);
 - cheaper: options that make explanation cheaper, D and H on the validation split
-  (``docs/tune_explainer.py``'s scoring).
+  (``docs/tune_explainer.py``'s scoring);
+- batch: ``tfsal explain-batch`` on Beam's DirectRunner (2 processes) against ``tfsal explain``
+  in one process, on the same 100 test images (batch_throughput.py).
 
 ``--data`` is a synthetic set (``tfsal data synth``); when the folder does not exist, the default
 set is written there. Writes ``results.json`` and ``results.md`` to ``--out`` (after each part,
@@ -32,13 +34,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "docs")]
 
+import batch_throughput  # noqa: E402
 import memory  # noqa: E402
 import peers  # noqa: E402
 import speed  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import training  # noqa: E402
 
-PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper")  # the order they run in
+PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper", "batch")  # the order they run in
 CHEAPER = [{}, {"steps": 50}, {"steps": 75}, {"cell": 12}, {"cell": 16}, {"stop_patience": 10},
            {"batch_size": 1}, {"batch_size": 1, "stop_patience": 10}]
 
@@ -123,6 +126,11 @@ def markdown(results: dict) -> str:
                 "| setting | D | H | empty | flip | s/image |", "|---|---|---|---|---|---|"]
         out += [f"| `{json.dumps(r['setting'], separators=(',', ':'))}` | {r['D']:.1f} | {r['H']:.1f} | {r['empty']} | "
                 f"{_f(r['flip'])} | {r['seconds_per_image']:.2f} |" for r in rows]
+    if rows := results.get("batch"):
+        out += ["", "## Beam against one process", "", "| command | images | batch | seconds | images/s |",
+                "|---|---|---|---|---|"]
+        out += [f"| {r['command']} | {r['images']} | {r['batch_size']} | {r['seconds']:.1f} | "
+                f"{r['images_per_second']:.2f} |" for r in rows]
     return "\n".join(out) + "\n"
 
 
@@ -174,6 +182,8 @@ def main() -> None:
             results[part] = training.training_rows(ensure_data(args.data), log)
         elif part == "cheaper":
             results[part] = cheaper_rows(ensure_data(args.data), *shipped, args.images, log)
+        elif part == "batch":
+            results[part] = batch_throughput.batch_rows(ensure_data(args.data), log=log)
         results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)
         results["commands"][part] = " ".join(["python", *sys.argv])
         save()

@@ -1,0 +1,29 @@
+"""`benchmarks/run.py` runs its parts end to end on tiny settings and writes its tables (speed is
+measured there, never asserted here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tfsal.data.synthetic_dataset import write_dataset
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def test_speed_profile_and_peers_parts_write_json_and_markdown(tmp_path):
+    write_dataset(tmp_path / "data", n_mass=8, n_healthy=2, seed=1)
+    out = tmp_path / "bench"
+    command = [sys.executable, str(RUN), "--out", str(out), "--data", str(tmp_path / "data"), "--sizes", "64x64",
+               "--batches", "1,2", "--steps", "2", "--images", "2"]
+    subprocess.run([*command, "--parts", "speed,profile"], check=True, capture_output=True)
+    subprocess.run([*command, "--parts", "peers"], check=True, capture_output=True)  # a second run keeps the first's
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["size"], r["batch"]) for r in results["speed"]] == [("64x64", 1), ("64x64", 2)]
+    assert all(r["seconds_per_image"] > 0 and r["overhead_ratio"] > 0 for r in results["speed"])
+    assert all(r["total"] >= r["_optimise"] > 0 for r in results["profile"])
+    tfsal_rows = [r for r in results["peers"] if r["toolbox"] == "tfsal"]
+    assert {r["method"] for r in tfsal_rows} == {"sal", "cam", "gradcam", "counterfactual"}
+    assert all(r["images"] == 2 for r in tfsal_rows)
+    markdown = (out / "results.md").read_text()
+    assert "## Speed against the compute floor" in markdown and "## Peers" in markdown
