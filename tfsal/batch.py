@@ -143,20 +143,14 @@ class ServerExplainer:
         self.input_size = self.client.input_size(self.signature)
 
     def explain(self, images, targets=None) -> list:
-        from tfsal.data.organ import breast_mask
-        from tfsal.explain.explanation import Explanation
+        from tfsal.serving_client import answer_explanations
 
         images = np.stack([np.asarray(image, np.float32) for image in images])
         target = 1 if targets is None else int(targets)
         inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
         if self.signature == "explain_steps":
             inputs["steps"] = np.array(self.steps, np.int32)
-        answer = self.client.predict(self.signature, inputs)
-        return [Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
-                            answer["mask"][i, ..., 0] > 0.5, breast_mask(images[i]),
-                            float(answer["score_original"][i]), float(answer["score_counterfactual"][i]),
-                            answer["counterfactual"][i, ..., 0].astype(np.float32))
-                for i in range(len(images))]
+        return answer_explanations(self.client.predict(self.signature, inputs), images, target)
 
     def close(self) -> None:
         self.client.channel.close()

@@ -19,7 +19,7 @@ from tfsal.explain.explanation import Explanation
 from tfsal.explain.files import FileResult, read_fitted, start_results, to_image_size, write_outputs
 from tfsal.serving import GRPC_OPTIONS
 
-__all__ = ["PredictionClient", "predict_files"]
+__all__ = ["PredictionClient", "answer_explanations", "predict_files"]
 
 EXPLAIN_SIGNATURES = ("serving_default", "explain_steps")
 
@@ -66,6 +66,16 @@ class PredictionClient:
         return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
 
 
+def answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[Explanation]:
+    """The explanations in an explain signature's answer for ``images`` ``[B, h, w, 1]`` (the organ
+    found as the export finds it is not returned, so it is found again here)."""
+    return [Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
+                        answer["mask"][i, ..., 0] > 0.5, breast_mask(images[i]), float(answer["score_original"][i]),
+                        float(answer["score_counterfactual"][i]),
+                        answer["counterfactual"][i, ..., 0].astype(np.float32))
+            for i in range(len(images))]
+
+
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
                   target: int = 1, steps: int | None = None) -> list[FileResult]:
     """Send each image to the server and write its outputs to ``out`` (as ``tfsal explain`` does).
@@ -92,11 +102,7 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
         inputs = {"image": working, "target": np.array([target], np.int32)}
         if signature == "explain_steps":
             inputs["steps"] = np.array(steps or 100, np.int32)
-        answer = client.predict(signature, inputs)
-        explanation = Explanation(
-            "counterfactual", target, answer["saliency"][0, ..., 0].astype(np.float32),
-            answer["mask"][0, ..., 0] > 0.5, breast_mask(working[0]), float(answer["score_original"][0]),
-            float(answer["score_counterfactual"][0]), answer["counterfactual"][0, ..., 0].astype(np.float32))
+        (explanation,) = answer_explanations(client.predict(signature, inputs), working, target)
         result.record = write_outputs(out, result.stem, result.path, image, to_image_size(explanation, fit, image),
                                       steps, time.time() - tick)
         result.files = result.record["files"]
