@@ -4,7 +4,6 @@ to the PNG mask and a Secondary Capture, in the source's study, stored by a loop
 import json
 
 import cv2
-import keras
 import numpy as np
 import pydicom
 import pytest
@@ -12,9 +11,8 @@ from click.testing import CliRunner
 
 from tfsal.cli.main import cli
 from tfsal.data.dicom import write_mammogram_dicom
-from tfsal.models.inpainter import build_inpainter
 
-from ..explain.conftest import _blob_classifier, mammogram_like
+from ..explain.conftest import mammogram_like
 
 hd = pytest.importorskip("highdicom")
 
@@ -23,15 +21,6 @@ OPTIONS = ["--steps", 20, "--batch-size", 1]
 
 def run(*args):
     return CliRunner().invoke(cli, list(map(str, args)))
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    keras.utils.set_random_seed(0)
-    _blob_classifier().save(folder / "classifier.keras")
-    build_inpainter((64, 64), 4, 8).save(folder / "inpainter.keras")
-    return ["--classifier", folder / "classifier.keras", "--inpainter", folder / "inpainter.keras"]
 
 
 @pytest.fixture(scope="module")
@@ -61,27 +50,27 @@ def assert_dicom_results(out, stem, source):
     assert {f"{stem}_seg.dcm", f"{stem}_overlay.dcm"} <= set(json.loads((out / f"{stem}.json").read_text())["files"])
 
 
-def test_explain_writes_seg_and_secondary_capture_for_dicom_inputs_only(tmp_path, scans, models):
+def test_explain_writes_seg_and_secondary_capture_for_dicom_inputs_only(tmp_path, scans, blob_models):
     result = run("explain", scans / "scan.dcm", scans / "plain.png", "--out", tmp_path, "--dicom-out", *OPTIONS,
-                 *models)
+                 *blob_models)
     assert result.exit_code == 0, result.output
     assert_dicom_results(tmp_path, "scan", scans / "scan.dcm")
     assert not list(tmp_path.glob("plain*.dcm"))  # nothing DICOM-native for a PNG input
 
 
-def test_explain_sends_both_objects_to_a_dicom_node(tmp_path, scans, models, scp_factory):
+def test_explain_sends_both_objects_to_a_dicom_node(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory()
     result = run("explain", scans / "scan.dcm", "--out", tmp_path, "--dicom-send", f"STORESCP@127.0.0.1:{scp.port}",
-                 *OPTIONS, *models)
+                 *OPTIONS, *blob_models)
     assert result.exit_code == 0, result.output
     written = {pydicom.dcmread(tmp_path / name).SOPInstanceUID for name in ("scan_seg.dcm", "scan_overlay.dcm")}
     assert {dataset.SOPInstanceUID for dataset in scp.received} == written
 
 
-def test_a_node_that_refuses_fails_the_input_in_one_line(tmp_path, scans, models, scp_factory):
+def test_a_node_that_refuses_fails_the_input_in_one_line(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory(status=0xA700)  # out of resources
     result = run("explain", scans / "scan.dcm", "--out", tmp_path, "--dicom-send", f"STORESCP@127.0.0.1:{scp.port}",
-                 *OPTIONS, *models)
+                 *OPTIONS, *blob_models)
     assert result.exit_code == 1 and "Traceback" not in result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert "scan.dcm" in line and "not sent" in line
@@ -93,10 +82,10 @@ def test_a_bad_address_is_a_usage_error(tmp_path, scans):
     assert result.exit_code == 2 and "--dicom-send" in result.output
 
 
-def test_explain_batch_writes_the_same_dicom_results(tmp_path, scans, models, scp_factory):
+def test_explain_batch_writes_the_same_dicom_results(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory()
     result = run("explain-batch", "--input", scans, "--out", tmp_path, "--dicom-send",
-                 f"STORESCP@127.0.0.1:{scp.port}", "--direct-running-mode", "in_memory", *OPTIONS, *models)
+                 f"STORESCP@127.0.0.1:{scp.port}", "--direct-running-mode", "in_memory", *OPTIONS, *blob_models)
     assert result.exit_code == 0, result.output
     assert_dicom_results(tmp_path, "scan", scans / "scan.dcm")
     assert len(scp.received) == 2 and not list(tmp_path.glob("plain*.dcm"))

@@ -7,7 +7,6 @@ import shutil
 import sys
 
 import cv2
-import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -15,7 +14,6 @@ from scipy import ndimage
 
 from tfsal.cli.main import cli
 from tfsal.export import export_explainer
-from tfsal.models.inpainter import build_inpainter
 from tfsal.serving import ModelServer
 
 from ..explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
@@ -80,19 +78,10 @@ def images(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    keras.utils.set_random_seed(0)
-    _blob_classifier().save(folder / "classifier.keras")
-    build_inpainter((64, 64), 4, 8).save(folder / "inpainter.keras")
-    return ["--classifier", folder / "classifier.keras", "--inpainter", folder / "inpainter.keras"]
-
-
-@pytest.fixture(scope="module")
-def batch_run(images, models, tmp_path_factory):
+def batch_run(images, blob_models, tmp_path_factory):
     """One run with the DirectRunner's default: 2 worker processes."""
     out = tmp_path_factory.mktemp("batch")
-    result = run("explain-batch", "--input", images, "--out", out, *OPTIONS, *models,
+    result = run("explain-batch", "--input", images, "--out", out, *OPTIONS, *blob_models,
                  "--direct_num_workers=2", "--direct_running_mode=multi_processing")
     return out, result
 
@@ -126,25 +115,25 @@ def test_rows_ok_and_dead_letters_named_without_stopping_the_pipeline(batch_run,
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
-def test_outputs_identical_to_tfsal_explain(batch_run, images, models, tmp_path):
+def test_outputs_identical_to_tfsal_explain(batch_run, images, blob_models, tmp_path):
     out, _ = batch_run
-    reference = run("explain", images, "--out", tmp_path, *OPTIONS, *models)
+    reference = run("explain", images, "--out", tmp_path, *OPTIONS, *blob_models)
     assert reference.exit_code == 1 and len(errors(reference)) == 2
     names = {p.name for p in tmp_path.iterdir()}
     assert {p.name for p in out.iterdir()} - TABLES == names and len(names) == 8 * 5
     assert_same_outputs(out, tmp_path, sorted(names))
 
 
-def test_a_rerun_writes_nothing(batch_run, images, models):
+def test_a_rerun_writes_nothing(batch_run, images, blob_models):
     out, _ = batch_run
     before = snapshot(out)
-    result = run("explain-batch", "--input", images, "--out", out, *OPTIONS, *models, *IN_MEMORY)
+    result = run("explain-batch", "--input", images, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY)
     assert result.exit_code == 1 and len(errors(result)) == 2  # the bad files are tried again, and fail again
     assert "0 explained, 8 already done, 2 failed" in result.output
     assert snapshot(out) == before
 
 
-def test_resumes_after_an_output_is_deleted_and_takes_a_manifest(batch_run, images, models, tmp_path):
+def test_resumes_after_an_output_is_deleted_and_takes_a_manifest(batch_run, images, blob_models, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(batch_run[0], out)
     done = snapshot(out)
@@ -153,7 +142,7 @@ def test_resumes_after_an_output_is_deleted_and_takes_a_manifest(batch_run, imag
     manifest = tmp_path / "list.csv"  # absolute paths, in the folder's order: the same inputs and stems
     manifest.write_text("path,label\n" + "".join(f"{images / n},1\n" for n in ["garbage.dcm", *GOOD,
                                                                                 "truncated.png"]))
-    result = run("explain-batch", "--input", manifest, "--out", out, *OPTIONS, *models, *IN_MEMORY)
+    result = run("explain-batch", "--input", manifest, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY)
     assert result.exit_code == 1 and "1 explained, 7 already done, 2 failed" in result.output
     now = snapshot(out)
     assert set(now) == set(done)
@@ -165,8 +154,8 @@ def test_resumes_after_an_output_is_deleted_and_takes_a_manifest(batch_run, imag
     assert rows[str(images / "scan3.png")]["status"] == "ok"
 
 
-def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(images, models, tmp_path):
-    result = run("explain-batch", "--input", images, "--out", tmp_path, *OPTIONS, *models, *IN_MEMORY,
+def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(images, blob_models, tmp_path):
+    result = run("explain-batch", "--input", images, "--out", tmp_path, *OPTIONS, *blob_models, *IN_MEMORY,
                  "--target", 5)  # the classifier has one sigmoid output: classes 0 and 1
     assert result.exit_code == 1 and "0 explained, 0 already done, 10 failed" in result.output
     assert sum("cannot explain: target 5 is out of range" in line for line in errors(result)) == 8
