@@ -31,8 +31,9 @@ OCCLUSION = {"patch_size": 32, "patch_stride": 16}  # a large mass's size at 256
 RISE_SAMPLES = 1000  # xplique's default is 4000; a quarter keeps the benchmark under an hour on 2 cores
 
 
-def mass_images(data, size, count: int) -> dict:
-    records = [r for r in read_manifest(data, split="test") if r.label == 1][:count]
+def mass_images(data, size, count: int, split: str = "test") -> dict:
+    """The first ``count`` mass images of a split, with their breast and mass masks, at ``size``."""
+    records = [r for r in read_manifest(data, split=split) if r.label == 1][:count]
     return load_split(records, size)
 
 

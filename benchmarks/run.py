@@ -41,6 +41,8 @@ import speed  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import training  # noqa: E402
 
+from tfsal import atomic  # noqa: E402
+
 PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper", "batch")  # the order they run in
 CHEAPER = [{}, {"steps": 50}, {"steps": 75}, {"cell": 12}, {"cell": 16}, {"stop_patience": 10},
            {"batch_size": 1}, {"batch_size": 1, "stop_patience": 10}]
@@ -55,6 +57,11 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
+def shipped() -> tuple:
+    """The shipped classifier and inpainter (loaded once: ``speed.models_for`` caches them)."""
+    return speed.models_for(speed.SHIPPED)[:2]
+
+
 def ensure_data(folder: Path) -> Path:
     if not (folder / "labels.csv").exists():
         from tfsal.data.synthetic_dataset import write_dataset
@@ -66,11 +73,7 @@ def ensure_data(folder: Path) -> Path:
 def cheaper_rows(data, classifier, inpainter, count: int, log) -> list[dict]:
     from tune_explainer import score
 
-    from tfsal.data.manifest import read_manifest
-    from tfsal.inpainter_check import load_split
-
-    records = [r for r in read_manifest(data, split="val") if r.label == 1][:count]
-    split = load_split(records, tuple(classifier.input_shape[1:3]))
+    split = peers.mass_images(data, tuple(classifier.input_shape[1:3]), count, split="val")
     rows = []
     for setting in CHEAPER:
         rows.append({"setting": setting, **score(setting, classifier, inpainter, split)})
@@ -82,56 +85,57 @@ def _f(value, digits=2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _section(title: str, columns: list[str], rows) -> list[str]:
+    """A markdown section: its title and a table of ``rows`` (lists of cells)."""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+
+
 def markdown(results: dict) -> str:
     out = []
     if rows := results.get("speed"):
-        out += ["## Speed against the compute floor", "",
-                "| size | batch | s/image | images/s | floor s/image | explain / floor | peak RSS MB |",
-                "|---|---|---|---|---|---|---|"]
-        out += [f"| {r['size']} | {r['batch']} | {r['seconds_per_image']:.3f} | {r['images_per_second']:.2f} | "
-                f"{r['floor_seconds_per_image']:.3f} | {r['overhead_ratio']:.2f} | {r['peak_rss_mb']:.0f} |"
-                for r in rows]
+        out += _section("Speed against the compute floor",
+                        ["size", "batch", "s/image", "images/s", "floor s/image", "explain / floor", "peak RSS MB"],
+                        ([r["size"], r["batch"], f"{r['seconds_per_image']:.3f}", f"{r['images_per_second']:.2f}",
+                          f"{r['floor_seconds_per_image']:.3f}", f"{r['overhead_ratio']:.2f}",
+                          f"{r['peak_rss_mb']:.0f}"] for r in rows))
     if rows := results.get("profile"):
-        out += ["", "## Where the time goes (seconds of one explain call)", "",
-                "| size | batch | total | organ masks | prepare | in-fill | optimise (its floor) | final "
-                "counterfactual | growth | other |", "|---|---|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r['size']} | {r['batch']} | {r['total']:.2f} | {r['organ_of']:.3f} | {r['_prepare']:.3f} | "
-                f"{r['_precomputed_fill']:.3f} | {r['_optimise']:.2f} ({r['optimise_floor']:.2f}) | "
-                f"{r['counterfactuals']:.3f} | {r['_grow_until_flipped']:.3f} | {r['other']:.3f} |" for r in rows]
+        out += _section("Where the time goes (seconds of one explain call)",
+                        ["size", "batch", "total", "organ masks", "prepare", "in-fill", "optimise (its floor)",
+                         "final counterfactual", "growth", "other"],
+                        ([r["size"], r["batch"], f"{r['total']:.2f}", f"{r['organ_of']:.3f}", f"{r['_prepare']:.3f}",
+                          f"{r['_precomputed_fill']:.3f}", f"{r['_optimise']:.2f} ({r['optimise_floor']:.2f})",
+                          f"{r['counterfactuals']:.3f}", f"{r['_grow_until_flipped']:.3f}", f"{r['other']:.3f}"]
+                         for r in rows))
     if rows := results.get("trials"):
-        out += ["", "## XLA and mixed precision", "", "| size | batch | variant | s/image | mask pixels as default |",
-                "|---|---|---|---|---|"]
-        out += [f"| {r['size']} | {r['batch']} | {r['variant']} | "
-                + (f"{r['seconds_per_image']:.3f} | {r['mask_agreement']:.3f} |" if "error" not in r
-                   else f"failed: {r['error']} | |") for r in rows]
+        out += _section("XLA and mixed precision", ["size", "batch", "variant", "s/image", "mask pixels as default"],
+                        ([r["size"], r["batch"], r["variant"],
+                          *([f"{r['seconds_per_image']:.3f}", f"{r['mask_agreement']:.3f}"] if "error" not in r
+                            else [f"failed: {r['error']}", ""])] for r in rows))
     if rows := results.get("peers"):
-        out += ["", "## Peers: same classifier, same images", "",
-                "| toolbox | method | mask | s/image | D | H | D largest | H largest | empty masks |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r['toolbox']} | {r['method']} | {r['mask']} | {r['seconds_per_image']:.3f} | {r['D']:.1f} | "
-                f"{r['H']:.1f} | {r['D_largest']:.1f} | {r['H_largest']:.1f} | {r['empty']}/{r['images']} |"
-                for r in rows]
+        out += _section("Peers: same classifier, same images",
+                        ["toolbox", "method", "mask", "s/image", "D", "H", "D largest", "H largest", "empty masks"],
+                        ([r["toolbox"], r["method"], r["mask"], f"{r['seconds_per_image']:.3f}", f"{r['D']:.1f}",
+                          f"{r['H']:.1f}", f"{r['D_largest']:.1f}", f"{r['H_largest']:.1f}",
+                          f"{r['empty']}/{r['images']}"] for r in rows))
     if row := results.get("memory"):
         out += ["", "## Memory over consecutive explanations", "",
                 f"{row['explanations']} explanations of one image ({row['steps']} steps): RSS "
                 f"{row['rss_after_warm_up_mb']:.0f} MB after warm-up, {row['rss_at_end_mb']:.0f} MB at the end, "
                 f"growth {row['growth_percent']:+.2f} %."]
     if rows := results.get("training"):
-        out += ["", "## Training", "", "| model | phase | s/epoch (last) | first epoch | batches/epoch |",
-                "|---|---|---|---|---|"]
-        out += [f"| {r['model']} | {r['phase']} | {r['seconds_per_epoch']:.1f} | {r['seconds_first_epoch']:.1f} | "
-                f"{r['batches_per_epoch']} |" for r in rows]
+        out += _section("Training", ["model", "phase", "s/epoch (last)", "first epoch", "batches/epoch"],
+                        ([r["model"], r["phase"], f"{r['seconds_per_epoch']:.1f}", f"{r['seconds_first_epoch']:.1f}",
+                          r["batches_per_epoch"]] for r in rows))
     if rows := results.get("cheaper"):
-        out += ["", "## Cheaper options (validation split)", "",
-                "| setting | D | H | empty | flip | s/image |", "|---|---|---|---|---|---|"]
-        out += [f"| `{json.dumps(r['setting'], separators=(',', ':'))}` | {r['D']:.1f} | {r['H']:.1f} | {r['empty']} | "
-                f"{_f(r['flip'])} | {r['seconds_per_image']:.2f} |" for r in rows]
+        out += _section("Cheaper options (validation split)", ["setting", "D", "H", "empty", "flip", "s/image"],
+                        ([f"`{json.dumps(r['setting'], separators=(',', ':'))}`", f"{r['D']:.1f}", f"{r['H']:.1f}",
+                          r["empty"], _f(r["flip"]), f"{r['seconds_per_image']:.2f}"] for r in rows))
     if rows := results.get("batch"):
-        out += ["", "## Beam against one process", "", "| command | images | batch | seconds | images/s |",
-                "|---|---|---|---|---|"]
-        out += [f"| {r['command']} | {r['images']} | {r['batch_size']} | {r['seconds']:.1f} | "
-                f"{r['images_per_second']:.2f} |" for r in rows]
-    return "\n".join(out) + "\n"
+        out += _section("Beam against one process", ["command", "images", "batch", "seconds", "images/s"],
+                        ([r["command"], r["images"], r["batch_size"], f"{r['seconds']:.1f}",
+                          f"{r['images_per_second']:.2f}"] for r in rows))
+    return "\n".join(out).strip("\n") + "\n"
 
 
 def main() -> None:
@@ -161,10 +165,9 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     def save():
-        (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-        (args.out / "results.md").write_text(markdown(results))
+        atomic.write_text(args.out / "results.json", json.dumps(results, indent=1) + "\n")
+        atomic.write_text(args.out / "results.md", markdown(results))
 
-    shipped = speed.models_for(speed.SHIPPED)[:2]
     started = time.time()
     for part in parts:
         tick = time.time()
@@ -175,13 +178,13 @@ def main() -> None:
         elif part == "trials":
             results[part] = speed.trial_rows(speed.SHIPPED, [1, 8], args.steps, log)
         elif part == "peers":
-            results[part] = peers.peer_rows(ensure_data(args.data), *shipped, args.images, log)
+            results[part] = peers.peer_rows(ensure_data(args.data), *shipped(), args.images, log)
         elif part == "memory":  # in a process of its own, so that the other parts' memory does not count
             results[part] = memory.in_subprocess(count=args.explanations, steps=args.steps)
         elif part == "training":
             results[part] = training.training_rows(ensure_data(args.data), log)
         elif part == "cheaper":
-            results[part] = cheaper_rows(ensure_data(args.data), *shipped, args.images, log)
+            results[part] = cheaper_rows(ensure_data(args.data), *shipped(), args.images, log)
         elif part == "batch":
             results[part] = batch_throughput.batch_rows(ensure_data(args.data), log=log)
         results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)

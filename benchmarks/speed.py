@@ -13,6 +13,7 @@ that the runs stay comparable).
 from __future__ import annotations
 
 import contextlib
+import functools
 import resource
 import time
 
@@ -33,6 +34,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@functools.cache  # every part times the same models: load or build them once per size
 def models_for(size):
     if tuple(size) == SHIPPED:
         return load_default_classifier(), load_default_inpainter(), {}
@@ -86,11 +88,12 @@ def inpainter_passes(explainer: CounterfactualExplainer) -> int:
     return 4 + refills + 1
 
 
-def timed_explain(explainer, images: np.ndarray) -> float:
-    explainer.explain(images)  # warm-up: traces the graph
-    tick = time.perf_counter()
+def timed_explain(explainer, images: np.ndarray) -> tuple[float, list]:
+    """Seconds of one explain call after a warm-up call (which traces the graphs), and its explanations."""
     explainer.explain(images)
-    return time.perf_counter() - tick
+    tick = time.perf_counter()
+    explanations = explainer.explain(images)
+    return time.perf_counter() - tick, explanations
 
 
 def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
@@ -101,7 +104,7 @@ def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
             images = images_for(size, batch)
             explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=batch,
                                                 **options)
-            seconds = timed_explain(explainer, images)
+            seconds, _ = timed_explain(explainer, images)
             floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
             rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "seconds_per_image": seconds / batch,
                          "images_per_second": batch / seconds, "floor_seconds_per_image": floor["floor"] / batch,
@@ -164,7 +167,7 @@ def profile_rows(size, batches, steps: int, log=print) -> list[dict]:
         # the fill's 4 passes, the refills inside the loop and the final pass, counted apart
         loop_floor = steps * floor["classifier_step"] + (inpainter_passes(explainer) - 5) * floor["inpainter_pass"]
         rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "total": total,
-                     **{f"{k}": v for k, v in seconds.items()}, "other": total - sum(seconds.values()),
+                     **seconds, "other": total - sum(seconds.values()),
                      "optimise_floor": loop_floor, "classifier_step": floor["classifier_step"],
                      "inpainter_pass": floor["inpainter_pass"]})
         log(rows[-1])
@@ -199,13 +202,13 @@ def trial_rows(size, batches, steps: int, log=print) -> list[dict]:
             if xla:
                 explainer._optimise = tf.function(explainer._optimise_eager, jit_compile=True, reduce_retracing=True)
             try:
-                seconds = timed_explain(explainer, images)
+                seconds, explanations = timed_explain(explainer, images)
             except Exception as exc:  # a variant the platform cannot run is reported, not fatal
                 rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "variant": name,
                              "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
                 log(rows[-1])
                 continue
-            masks = np.stack([e.mask for e in explainer.explain(images)])
+            masks = np.stack([e.mask for e in explanations])
             reference = masks if reference is None else reference
             rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "variant": name,
                          "seconds_per_image": seconds / batch,

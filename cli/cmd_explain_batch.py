@@ -86,7 +86,7 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
         out=str(out_dir), batch_size=batch_size, steps=steps or (None if server else batch.DEFAULT_STEPS),
         seed=seed or 0, target=target, classifier=str(classifier_path) if classifier_path else None,
         inpainter=str(inpainter_path) if inpainter_path else None, server=server, model_name=model_name,
-        dicom_out=dicom_out or dicom_send is not None, dicom_send=dicom_send)
+        dicom_out=dicom_out, dicom_send=dicom_send)
     try:  # here, once: bad model files or an unreachable server give one line, not a failed pipeline
         batch.check_settings(settings)
     except ValueError as exc:

@@ -69,24 +69,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2 and ctx.invoked_subcommand not in COMMANDS_WITHOUT_TENSORFLOW:
-        _import_tensorflow_quietly()
+        from tfsal.data.image_io import import_tensorflow_quietly
 
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up lines (CUDA probing, oneDNN notices) kept off stderr.
-
-    TF_CPP_MIN_LOG_LEVEL set from Python comes too late for TensorFlow 2.21's absl logging,
-    so file descriptor 2 is redirected while TensorFlow loads and probes its devices (where a
-    machine without a GPU logs a cuInit error); -vv shows the lines.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    from tfsal.data.image_io import quiet_stderr
-
-    with quiet_stderr():
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()
+        import_tensorflow_quietly()  # -vv shows TensorFlow's start-up lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from tfsal.data.manifest import read_manifest
 from tfsal.explain import EXPLAINERS
 from tfsal.inpainter_check import load_split
-from tfsal.metrics import centre_distance, hausdorff_distance
+from tfsal.metrics import DECISION_THRESHOLD, centre_distance, hausdorff_distance
 from tfsal.models.classifier import load_classifier, load_default_classifier
 from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
@@ -36,10 +36,10 @@ def score(setting: dict, classifier, inpainter, data: dict) -> dict:
     explanations = explainer.explain(data["image"], organ_masks=data["organ"][..., 0] > 0.5)
     seconds = (time.time() - tick) / len(explanations)
     truths = [m[..., 0] > 0.5 for m in data["mass"]]
-    positive = [e for e in explanations if e.score_original >= 0.5]
+    called = np.array([e.score_original >= DECISION_THRESHOLD for e in explanations])
+    positive = [e for e, c in zip(explanations, called, strict=True) if c]
     d = np.array([centre_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
     h = np.array([hausdorff_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
-    called = np.array([e.score_original >= 0.5 for e in explanations])
     return {
         "method": method, **setting,
         "D": float(np.nanmedian(d)), "H": float(np.nanmedian(h)),
@@ -48,7 +48,8 @@ def score(setting: dict, classifier, inpainter, data: dict) -> dict:
         "hit": float(np.mean([(t & e.mask).any() for t, e in zip(truths, explanations, strict=True)])),
         "A": float(np.mean([e.area_fraction for e in explanations])),
         "components": float(np.mean([_count(e.mask) for e in explanations])),
-        "flip": float(np.mean([e.score_counterfactual < 0.5 for e in positive])) if positive else float("nan"),
+        "flip": (float(np.mean([e.score_counterfactual < DECISION_THRESHOLD for e in positive])) if positive
+                 else float("nan")),
         "drop": float(np.mean([e.score_original - e.score_counterfactual for e in positive])) if positive else 0.0,
         "positives": len(positive), "seconds_per_image": round(seconds, 3),
     }

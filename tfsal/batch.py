@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -36,20 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from tfsal import atomic
+from tfsal.data.manifest import resolve_path
 from tfsal.errors import ImageReadError, ManifestError
+from tfsal.metrics import count_components
 
 # TensorFlow (through tfsal.explain) is imported where it is needed, so that a worker unpickling
 # the DoFns does not load it before ExplainImages.setup() does, quietly.
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RESULT_FIELDS", "BatchReport", "BatchSettings", "ExplainImages", "ReadImage", "ServerExplainer",
-           "build_pipeline", "check_settings", "components", "is_direct", "list_inputs",
+__all__ = ["RESULT_FIELDS", "BatchReport", "BatchSettings", "ExplainImages", "ReadImage",
+           "build_pipeline", "check_settings", "is_direct", "list_inputs",
            "make_explainer", "new_pipeline", "pipeline_options", "run_batch", "unknown_beam_args"]
 
 RESULTS, DEAD_LETTERS = "results.csv", "dead_letters.csv"
@@ -96,8 +96,7 @@ def _manifest_paths(path: Path) -> list[Path]:
     column = next((c for c in ("image", "path") if c in columns), None)
     if column is None:
         raise ManifestError(f"{path}: a manifest needs an 'image' or 'path' column (it has {', '.join(columns)})")
-    values = [(row.get(column) or "").strip() for row in reader]
-    return [p if p.is_absolute() else path.parent / p for p in map(Path, filter(None, values))]
+    return [p for row in reader if (p := resolve_path(path.parent, row.get(column) or ""))]
 
 
 # -- settings and explainers, on the workers -------------------------------------------------------
@@ -124,56 +123,26 @@ class BatchSettings:
     dicom_send: tuple | None = None  # a tfsal.dicom_results.DicomAddress to C-STORE them to
 
 
-class ServerExplainer:
-    """The explainer interface :func:`~tfsal.explain.files.explain_chunk` needs, over the exported
-    counterfactual explainer on a TF Serving (or ``tfsal serve``) gRPC endpoint.
-
-    One request per batch; explanations come back at the signature's input size
-    (``input_size``), as from a local explainer, with the organ found as ``tfsal predict`` finds it.
-    """
-
-    method = "counterfactual"
-
-    def __init__(self, server: str, model_name: str = "tfsal", steps: int | None = None):
-        from tfsal.serving_client import PredictionClient
-
-        self.client = PredictionClient(server, model_name)
-        self.steps = steps
-        self.signature = "explain_steps" if steps else "serving_default"
-        self.input_size = self.client.input_size(self.signature)
-
-    def explain(self, images, targets=None) -> list:
-        from tfsal.serving_client import answer_explanations
-
-        images = np.stack([np.asarray(image, np.float32) for image in images])
-        target = 1 if targets is None else int(targets)
-        inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
-        if self.signature == "explain_steps":
-            inputs["steps"] = np.array(self.steps, np.int32)
-        return answer_explanations(self.client.predict(self.signature, inputs), images, target)
-
-    def close(self) -> None:
-        self.client.channel.close()
-
-
 def make_explainer(settings: BatchSettings):
     """``(explainer, working size)``: the counterfactual explainer over the models of ``settings``
-    (the shipped ones by default), or a :class:`ServerExplainer` with ``settings.server``.
+    (the shipped ones by default), or a :class:`~tfsal.serving_client.ServerExplainer` with
+    ``settings.server``.
 
     Raises:
         TfsalError: a model file cannot be loaded, or the server cannot be reached.
         ValueError: the explainer rejects the settings.
     """
     if settings.server:
+        from tfsal.serving_client import ServerExplainer
+
         explainer = ServerExplainer(settings.server, settings.model_name, settings.steps)
         return explainer, explainer.input_size
     from tfsal.explain import CounterfactualExplainer
     from tfsal.models.classifier import load_classifier, load_default_classifier
-    from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
     classifier = load_classifier(settings.classifier) if settings.classifier else load_default_classifier()
-    inpainter = load_inpainter(settings.inpainter) if settings.inpainter else load_default_inpainter()
-    explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=settings.steps or DEFAULT_STEPS,
+    # the explainer loads the inpainter file given, or the shipped one for None
+    explainer = CounterfactualExplainer(classifier, inpainter=settings.inpainter, steps=settings.steps or DEFAULT_STEPS,
                                         seed=settings.seed, batch_size=settings.batch_size)
     return explainer, explainer.classifier.input_size
 
@@ -184,16 +153,13 @@ def check_settings(settings: BatchSettings) -> None:
     Raises:
         TfsalError, ValueError: as :func:`make_explainer`.
     """
-    explainer, _ = make_explainer(settings)
-    if isinstance(explainer, ServerExplainer):
+    _close(make_explainer(settings)[0])
+
+
+def _close(explainer) -> None:
+    """Close a server explainer's channel (local explainers hold nothing to close)."""
+    if hasattr(explainer, "close"):
         explainer.close()
-
-
-def components(mask: np.ndarray) -> int:
-    """Connected components of a binary mask, 8-connectivity."""
-    from scipy import ndimage
-
-    return int(ndimage.label(mask, structure=np.ones((3, 3), bool))[1])
 
 
 def _row(path: str, status: str, record: dict | None = None, count: int | None = None, error: str = "") -> dict:
@@ -239,18 +205,20 @@ class ExplainImages(beam.DoFn):
         self._explainer = self._size = None
 
     def setup(self) -> None:
-        _import_tensorflow_quietly()
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):  # at debug level TensorFlow's lines show
+            from tfsal.data.image_io import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
         self._explainer, self._size = make_explainer(self.settings)
 
     def process(self, batch: list) -> Iterator[dict]:
-        from tfsal.explain.files import FileResult, explain_chunk, fit_image, send_dicom_files
+        from tfsal.explain.files import FileResult, explain_chunk, fit_image
 
         loaded = [(FileResult(path, stem), image, *fit_image(image, self._size)) for path, stem, image in batch]
         try:
             explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.steps,
-                                         self.settings.target, dicom=self.settings.dicom_out)
-            if self.settings.dicom_send is not None:
-                send_dicom_files([result for result, *_ in loaded], Path(self.settings.out), self.settings.dicom_send)
+                                         self.settings.target, dicom=self.settings.dicom_out,
+                                         dicom_send=self.settings.dicom_send)
         except Exception as exc:  # e.g. a TensorFlow error on one batch: its inputs fail, the others go on
             log.warning("cannot explain a batch of %d (%s): %s", len(loaded), type(exc).__name__,
                         ", ".join(result.path for result, *_ in loaded))
@@ -259,13 +227,12 @@ class ExplainImages(beam.DoFn):
             explanations = [None] * len(loaded)
         for (result, *_), explanation in zip(loaded, explanations, strict=True):
             if result.ok:
-                yield _row(result.path, "ok", result.record, components(explanation.mask))
+                yield _row(result.path, "ok", result.record, count_components(explanation.mask))
             else:
                 yield _row(result.path, "error", error=result.error.removeprefix(f"{result.path}: "))
 
     def teardown(self) -> None:
-        if isinstance(self._explainer, ServerExplainer):
-            self._explainer.close()
+        _close(self._explainer)
 
 
 def build_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], settings: BatchSettings,
@@ -356,19 +323,6 @@ def _runner(options: PipelineOptions):
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow in a worker with its start-up lines (CUDA probing, oneDNN notices) kept
-    off stderr, as the ``tfsal`` command does on the launcher; at debug level they show."""
-    if "tensorflow" in sys.modules or logging.getLogger().isEnabledFor(logging.DEBUG):
-        return
-    from tfsal.data.image_io import quiet_stderr
-
-    with quiet_stderr():
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()
-
-
 # -- the run and the results table -------------------------------------------------------------------
 
 @dataclass
@@ -394,8 +348,9 @@ def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipelin
     out.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(inputs)
     existing = set(os.listdir(out))
-    pending = [(p, s) for p, s in zip(inputs, stems, strict=True) if f"{s}.json" not in existing]
-    done = [(p, s) for p, s in zip(inputs, stems, strict=True) if f"{s}.json" in existing]
+    pending, done = [], []
+    for path, stem in zip(inputs, stems, strict=True):
+        (done if f"{stem}.json" in existing else pending).append((path, stem))
     log.info("%d inputs: %d to explain, %d already done", len(inputs), len(pending), len(done))
     rows = _run_pipeline(pipeline, pending, settings) if pending else []
     table = _merge(inputs, _read_table(out / RESULTS), done, rows, out)
@@ -403,7 +358,7 @@ def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipelin
     _write_csv(out / DEAD_LETTERS, DEAD_LETTER_FIELDS,
                [{"input": row["input"], "reason": row["error"]} for row in table if row["status"] != "ok"])
     order = {path: i for i, (path, _) in enumerate(pending)}
-    return BatchReport(sorted(rows, key=lambda row: order.get(row["input"], len(order))), len(done), table)
+    return BatchReport(sorted(rows, key=lambda row: order[row["input"]]), len(done), table)
 
 
 def _run_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], settings: BatchSettings) -> list[dict]:
@@ -414,9 +369,10 @@ def _run_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], setti
         temp = pipeline.options.view_as(GoogleCloudOptions).temp_location
         folder = FileSystems.join(temp or settings.out, f".tfsal-batch-{uuid.uuid4().hex}")
     try:
-        build_pipeline(pipeline, pending, settings, FileSystems.join(folder, "rows"))
+        prefix = FileSystems.join(folder, "rows")
+        build_pipeline(pipeline, pending, settings, prefix)
         pipeline.run().wait_until_finish()
-        return _read_rows(FileSystems.join(folder, "rows"))
+        return _read_rows(prefix)
     finally:
         if direct:
             shutil.rmtree(folder, ignore_errors=True)
@@ -449,7 +405,7 @@ def _row_from_outputs(out: Path, path: str, stem: str) -> dict:
         mask = cv2.imread(str(out / f"{stem}_mask.png"), cv2.IMREAD_UNCHANGED)
     except (OSError, ValueError) as exc:
         return _row(path, "error", error=f"cannot read its earlier outputs: {exc}")
-    return _row(path, "ok", record, None if mask is None else components(mask > 0))
+    return _row(path, "ok", record, None if mask is None else count_components(mask > 0))
 
 
 def _merge(inputs: list[str], earlier: dict[str, dict], done: list[tuple[str, str]], rows: list[dict],

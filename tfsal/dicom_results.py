@@ -19,12 +19,10 @@ functions run.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +30,7 @@ import numpy as np
 
 from tfsal import atomic
 from tfsal._version import __version__
+from tfsal.data.dicom import quiet_libraries
 from tfsal.errors import TfsalError
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DicomAddress", "DicomResultError", "DicomSendError", "parse_dicom_address", "require_dicom_extra",
            "send_dicom", "write_dicom_results"]
 
+LIBRARIES = ("highdicom", "pydicom", "pynetdicom")  # they quote header values in warnings and logs
 INSTALL_HINT = "DICOM output needs highdicom and pynetdicom; install tfsal[dicom] (pip install 'tfsal[dicom]')"
 SEGMENT_LABEL = "salient region"
 SEG_SERIES_NUMBER = 9001
@@ -94,31 +94,6 @@ def require_dicom_extra():
     return highdicom, pynetdicom
 
 
-@contextlib.contextmanager
-def _quiet_libraries() -> Iterator[None]:
-    """Drop the log records and warnings of highdicom, pydicom and pynetdicom while running.
-
-    They quote header values (highdicom warns about the form of a patient's name, and logs the
-    source's SOP Instance UID), and patient data must stay inside the DICOM files. Filters do not
-    propagate to child loggers, so each library logger that exists is given its own filter.
-    """
-    def drop(record: logging.LogRecord) -> bool:
-        return False
-
-    names = [name for name in list(logging.root.manager.loggerDict)
-             if name.split(".")[0] in ("highdicom", "pydicom", "pynetdicom")]
-    loggers = [logging.getLogger(name) for name in names]
-    for logger in loggers:
-        logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(drop)
-
-
 # --- Segmentation and Secondary Capture -----------------------------------------------------------
 
 def write_dicom_results(source: str | os.PathLike, mask: np.ndarray, overlay_bgr: np.ndarray,
@@ -142,7 +117,7 @@ def write_dicom_results(source: str | os.PathLike, mask: np.ndarray, overlay_bgr
             its Rows x Columns, highdicom refuses to build either object, or a file cannot be written.
     """
     hd, _ = require_dicom_extra()
-    with _quiet_libraries():
+    with quiet_libraries(*LIBRARIES):
         header = _read_source(source)
         mask, rgb = _check_arrays(source, header, mask, overlay_bgr)
         try:
@@ -373,7 +348,7 @@ def parse_dicom_address(text: str) -> DicomAddress:
     text = str(text).strip()
     ae_title, at, rest = text.rpartition("@")
     ae_title = ae_title.strip() if at else DEFAULT_CALLED_AE
-    if not _AE_TITLE.match(ae_title) or not ae_title.strip():
+    if not _AE_TITLE.match(ae_title):
         raise ValueError(f"invalid DICOM address {text!r}: the AE title must be 1 to 16 printable characters "
                          f"without backslash; {expected}")
     match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<port>\d{1,5})|(?P<host>[^:\[\]]+):(?P<port2>\d{1,5})", rest)
@@ -413,7 +388,7 @@ def send_dicom(paths: Iterable[str | os.PathLike], address: str | DicomAddress, 
     paths = [Path(p) for p in paths]
     if not paths:
         return
-    with _quiet_libraries():
+    with quiet_libraries(*LIBRARIES):
         datasets = [_read_for_sending(path) for path in paths]
         ae = pynetdicom.AE(ae_title=calling_ae)
         for sop_class, syntaxes in _contexts(datasets).items():

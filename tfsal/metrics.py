@@ -80,6 +80,11 @@ def _centres(mask: np.ndarray) -> np.ndarray:
     return np.array(ndimage.center_of_mass(mask, labels, range(1, count + 1)), float).reshape(count, 2)
 
 
+def count_components(mask: np.ndarray) -> int:
+    """The number of 8-connected components of a bool mask."""
+    return int(ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))[1])
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a bool mask (the whole empty mask when empty)."""
     labels, count = ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))

@@ -28,12 +28,10 @@ from tensorflow_serving.apis import (
 )
 
 from tfsal.errors import TfsalError
+from tfsal.serving_client import GRPC_OPTIONS  # the client's and the server's message limits
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # mammograms at full size in float32 exceed gRPC's 4 MB default
-GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 
 __all__ = ["GRPC_OPTIONS", "ModelServer", "latest_version"]
 

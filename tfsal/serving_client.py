@@ -17,11 +17,14 @@ from tfsal.data.organ import breast_mask
 from tfsal.errors import TfsalError
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.files import FileResult, read_fitted, start_results, to_image_size, write_outputs
-from tfsal.serving import GRPC_OPTIONS
 
-__all__ = ["PredictionClient", "answer_explanations", "predict_files"]
+__all__ = ["GRPC_OPTIONS", "PredictionClient", "ServerExplainer", "predict_files"]
 
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # mammograms at full size in float32 exceed gRPC's 4 MB default
+GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 EXPLAIN_SIGNATURES = ("serving_default", "explain_steps")
+DEFAULT_STEPS = 100  # the explain_steps signature's steps when none are given
 
 
 class PredictionClient:
@@ -31,6 +34,9 @@ class PredictionClient:
         self.server, self.model_name, self.timeout = server, model_name, timeout
         self.channel = grpc.insecure_channel(server, options=GRPC_OPTIONS)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
 
     def _call(self, method, request):
         try:
@@ -66,7 +72,7 @@ class PredictionClient:
         return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
 
 
-def answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[Explanation]:
+def _answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[Explanation]:
     """The explanations in an explain signature's answer for ``images`` ``[B, h, w, 1]`` (the organ
     found as the export finds it is not returned, so it is found again here)."""
     return [Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
@@ -76,6 +82,34 @@ def answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[E
             for i in range(len(images))]
 
 
+class ServerExplainer:
+    """The explainer interface :func:`~tfsal.explain.files.explain_chunk` needs, over the exported
+    counterfactual explainer on a TF Serving (or ``tfsal serve``) gRPC endpoint.
+
+    One request per batch; explanations come back at the signature's input size
+    (``input_size``), as from a local explainer, with the organ found as ``tfsal predict`` finds it.
+    """
+
+    method = "counterfactual"
+
+    def __init__(self, server: str | PredictionClient, model_name: str = "tfsal", steps: int | None = None):
+        self.client = server if isinstance(server, PredictionClient) else PredictionClient(server, model_name)
+        self.steps = steps
+        self.signature = "explain_steps" if steps else "serving_default"
+        self.input_size = self.client.input_size(self.signature)
+
+    def explain(self, images, targets=None) -> list[Explanation]:
+        images = np.stack([np.asarray(image, np.float32) for image in images])
+        target = 1 if targets is None else int(targets)
+        inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
+        if self.signature == "explain_steps":
+            inputs["steps"] = np.array(self.steps, np.int32)
+        return _answer_explanations(self.client.predict(self.signature, inputs), images, target)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
                   target: int = 1, steps: int | None = None) -> list[FileResult]:
     """Send each image to the server and write its outputs to ``out`` (as ``tfsal explain`` does).
@@ -83,7 +117,12 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
-    size = client.input_size(signature)
+    explainer = None
+    if signature == "classify":
+        size = client.input_size(signature)
+    else:
+        explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
+        size = explainer.input_size
     out, results = start_results(paths, out)
     for result in results:
         read = read_fitted(result, size)
@@ -99,10 +138,7 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
             atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
             result.record, result.files = record, []
             continue
-        inputs = {"image": working, "target": np.array([target], np.int32)}
-        if signature == "explain_steps":
-            inputs["steps"] = np.array(steps or 100, np.int32)
-        (explanation,) = answer_explanations(client.predict(signature, inputs), working, target)
+        (explanation,) = explainer.explain(working, target)
         result.record = write_outputs(out, result.stem, result.path, image, to_image_size(explanation, fit, image),
                                       steps, time.time() - tick)
         result.files = result.record["files"]

@@ -56,7 +56,7 @@ def read_dicom(path: str | os.PathLike, *, max_pixels: int, raw: bool = False) -
     from tfsal.data.image_io import check_size
 
     path = Path(path)
-    with _quiet_pydicom():
+    with quiet_libraries("pydicom"):
         ds = _read_header(path)
         rows, cols = _check_header(path, ds)
         check_size(path, rows, cols, max_pixels)
@@ -295,20 +295,27 @@ def _meta_fields(ds, rows: int, cols: int) -> dict:
 
 
 @contextlib.contextmanager
-def _quiet_pydicom():
-    """Keep pydicom's own warnings and log lines off stderr while reading one file."""
-    logger = logging.getLogger("pydicom")
+def quiet_libraries(*packages: str):
+    """Drop the log records and warnings of these packages' loggers (e.g. ``"pydicom"``) while running.
 
+    They quote header values, which must stay off stderr and out of logs. Filters do not propagate
+    to child loggers, so each existing logger of the packages gets its own filter (this call's own:
+    removing it cannot undo another's).
+    """
     def drop(record: logging.LogRecord) -> bool:
         return False
 
-    logger.addFilter(drop)  # this call's own filter: removing it cannot undo another's
+    loggers = [logging.getLogger(name) for name in [*packages, *logging.root.manager.loggerDict]
+               if name.split(".")[0] in packages]
+    for logger in dict.fromkeys(loggers):
+        logger.addFilter(drop)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.removeFilter(drop)
+        for logger in dict.fromkeys(loggers):
+            logger.removeFilter(drop)
 
 
 def write_mammogram_dicom(

@@ -24,6 +24,7 @@ import dataclasses
 import io
 import os
 import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -412,3 +413,18 @@ class _StderrSilencer:
 
 
 quiet_stderr = _StderrSilencer()  # ``with quiet_stderr() as said:`` silences and captures fd 2
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up lines (CUDA probing, oneDNN notices) kept off stderr.
+
+    TF_CPP_MIN_LOG_LEVEL set from Python comes too late for TensorFlow 2.21's absl logging,
+    so file descriptor 2 is redirected while TensorFlow loads and probes its devices (where a
+    machine without a GPU logs a cuInit error). Used by the ``tfsal`` command and the Beam workers.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    with quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()

@@ -36,7 +36,8 @@ class Record:
     extra: dict = field(default_factory=dict, compare=False)
 
 
-def _resolve(root: Path, value: str) -> Path | None:
+def resolve_path(root: Path, value: str) -> Path | None:
+    """A manifest cell as a path: None when empty, absolute as given, else under ``root``."""
     value = value.strip()
     if not value:
         return None
@@ -88,15 +89,15 @@ def read_manifest(
             raise ManifestError(f"{where}: split must be one of {', '.join(SPLITS)}, got {row_split!r}")
         if wanted is not None and row_split not in wanted:
             continue
-        image = _resolve(root, row["image"] or "")
+        image = resolve_path(root, row["image"] or "")
         if image is None:
             raise ManifestError(f"{where}: empty image path")
         record = Record(
             image=image,
             label=int(label),
-            mask=_resolve(root, row["mask"] or ""),
+            mask=resolve_path(root, row["mask"] or ""),
             split=row_split,
-            organ=_resolve(root, row.get("organ") or ""),
+            organ=resolve_path(root, row.get("organ") or ""),
             extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k},
         )
         if check_files:

@@ -34,8 +34,8 @@ from tfsal.explain.explanation import Explanation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image", "read_fitted",
-           "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
+__all__ = ["IMAGE_SUFFIXES", "FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image",
+           "read_fitted", "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
 
@@ -189,16 +189,14 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
         chunk = results[start:start + explainer.batch_size]
         loaded = [(result, *read) for result in chunk if (read := read_fitted(result, size))]
         if loaded:
-            explain_chunk(loaded, out, explainer, steps, targets, dicom=dicom or dicom_send is not None)
-            if dicom_send is not None:
-                send_dicom_files([result for result, *_ in loaded], out, dicom_send)
+            explain_chunk(loaded, out, explainer, steps, targets, dicom=dicom, dicom_send=dicom_send)
         bar.update(len(chunk))
     bar.close()
     return results
 
 
-def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets,
-                  **write_options) -> list[Explanation | None]:
+def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets, dicom: bool = False,
+                  dicom_send=None) -> list[Explanation | None]:
     """Explain one batch of read images together and write each one's outputs to ``out``.
 
     Args:
@@ -207,8 +205,7 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets,
         out: the output folder (existing).
         explainer: anything with ``explain(images, targets=...)`` returning working-size
             :class:`Explanation` s.
-        steps, targets: as :func:`explain_files`.
-        **write_options: passed on to :func:`write_outputs`.
+        steps, targets, dicom, dicom_send: as :func:`explain_files`.
 
     Returns:
         Per image, its explanation at the image's size, or None where it failed: then its
@@ -227,7 +224,7 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets,
         explanation = to_image_size(explanation, fit, image)
         try:
             result.record = write_outputs(out, result.stem, result.path, image, explanation, steps, seconds,
-                                          **write_options)
+                                          dicom=dicom or dicom_send is not None)
             result.files = result.record["files"]
             sized.append(explanation)
         except OSError as exc:
@@ -236,6 +233,8 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets,
         except TfsalError as exc:  # its message names the file already
             result.error = str(exc)
             sized.append(None)
+    if dicom_send is not None:
+        send_dicom_files([result for result, *_ in loaded], out, dicom_send)
     return sized
 
 
