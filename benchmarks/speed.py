@@ -188,19 +188,23 @@ def _bfloat16_copy(model):
 
 
 def trial_rows(size, batches, steps: int, log=print) -> list[dict]:
-    """The explanation with the optimisation loop compiled by XLA, and with both models in
-    mixed bfloat16 precision, against the default, at the same batch sizes."""
+    """The explanation with the optimisation loop compiled by XLA (``xla``), with only the mask and
+    composite of each step compiled by XLA (``xla_masks``: the convolutions stay oneDNN's), and with
+    both models in mixed bfloat16 precision, against the default, at the same batch sizes."""
     classifier, inpainter, options = models_for(size)
-    variants = {"default": (classifier, inpainter, False), "xla": (classifier, inpainter, True),
-                "mixed_bfloat16": (_bfloat16_copy(classifier), _bfloat16_copy(inpainter), False)}
+    variants = {"default": (classifier, inpainter, None), "xla": (classifier, inpainter, "_optimise"),
+                "xla_masks": (classifier, inpainter, "_masks"),
+                "mixed_bfloat16": (_bfloat16_copy(classifier), _bfloat16_copy(inpainter), None)}
     rows = []
     for batch in batches:
         images = images_for(size, batch)
         reference = None
         for name, (model, fill_model, xla) in variants.items():
             explainer = CounterfactualExplainer(model, inpainter=fill_model, steps=steps, batch_size=batch, **options)
-            if xla:
+            if xla == "_optimise":
                 explainer._optimise = tf.function(explainer._optimise_eager, jit_compile=True, reduce_retracing=True)
+            elif xla == "_masks":
+                explainer._masks = tf.function(explainer._masks, jit_compile=True)
             try:
                 seconds, explanations = timed_explain(explainer, images)
             except Exception as exc:  # a variant the platform cannot run is reported, not fatal
