@@ -16,6 +16,9 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "tfsal" / "_version.py").read_text(), re.M
 ).group(1)
 
+# the packages under tfsal/, one per stage of the pipeline (docs/architecture.md)
+STAGES = ("data", "models", "train", "explain", "outputs", "evaluation", "serving", "batch", "util")
+
 setup(
     name="tfsal",
     version=VERSION,
@@ -26,8 +29,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["tfsal", "tfsal.data", "tfsal.explain", "tfsal.models", "tfsal.train", "tfsal.examples", "tfsal.cli",
-              "tfsal.saved_models"],
+    packages=["tfsal", *(f"tfsal.{name}" for name in STAGES), "tfsal.examples", "tfsal.cli", "tfsal.saved_models"],
     package_dir={
         "tfsal": "tfsal",
         "tfsal.cli": "cli",

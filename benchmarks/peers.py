@@ -5,7 +5,7 @@ The images are the first N mass images of a synthetic set's test split at the cl
 size. Every map is thresholded as the paper thresholds SAL and CAM: the top 10 % of its values
 inside the breast (``percentile_mask(map, breast, 90)``). The counterfactual method is also
 scored with its own result mask (``M < 0.5``), which is what ``tfsal explain`` writes. D and H
-(``tfsal.metrics``) are in working-size pixels, the median over images whose mask is not
+(``tfsal.evaluation.metrics``) are in working-size pixels, the median over images whose mask is not
 empty; "largest" keeps the mask's largest connected component, as the paper's evaluation does.
 
 xplique (2.0.2) is imported only here and runs in the benchmark's own environment
@@ -19,12 +19,12 @@ import time
 import numpy as np
 
 from tfsal.data.manifest import read_manifest
-from tfsal.explain import EXPLAINERS
-from tfsal.explain.base import resize_maps
+from tfsal.evaluation.inpainter_check import load_split
+from tfsal.evaluation.metrics import centre_distance, hausdorff_distance, largest_component
+from tfsal.explain import registry
 from tfsal.explain.baselines import last_conv_layer
 from tfsal.explain.explanation import percentile_mask
-from tfsal.inpainter_check import load_split
-from tfsal.metrics import centre_distance, hausdorff_distance, largest_component
+from tfsal.explain.scoring import resize_maps
 
 PERCENTILE = 90.0
 OCCLUSION = {"patch_size": 32, "patch_stride": 16}  # a large mass's size at 256 rows, half overlapping
@@ -38,7 +38,7 @@ def mass_images(data, size, count: int, split: str = "test") -> dict:
 
 
 def _tfsal_methods(classifier, inpainter) -> dict:
-    return {name: (lambda name=name: EXPLAINERS[name](classifier, batch_size=16,
+    return {name: (lambda name=name: registry.get(name).load()(classifier, batch_size=16,
                                                         **({"inpainter": inpainter} if name == "counterfactual"
                                                            else {})))
             for name in ("sal", "cam", "gradcam", "counterfactual")}

@@ -41,7 +41,7 @@ import speed  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import training  # noqa: E402
 
-from tfsal import atomic  # noqa: E402
+from tfsal.util import atomic  # noqa: E402
 
 PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper", "batch")  # the order they run in
 CHEAPER = [{}, {"steps": 50}, {"steps": 75}, {"cell": 12}, {"cell": 16}, {"stop_patience": 10},
@@ -103,9 +103,9 @@ def markdown(results: dict) -> str:
         out += _section("Where the time goes (seconds of one explain call)",
                         ["size", "batch", "total", "organ masks", "prepare", "in-fill", "optimise (its floor)",
                          "final counterfactual", "growth", "other"],
-                        ([r["size"], r["batch"], f"{r['total']:.2f}", f"{r['organ_of']:.3f}", f"{r['_prepare']:.3f}",
-                          f"{r['_precomputed_fill']:.3f}", f"{r['_optimise']:.2f} ({r['optimise_floor']:.2f})",
-                          f"{r['counterfactuals']:.3f}", f"{r['_grow_until_flipped']:.3f}", f"{r['other']:.3f}"]
+                        ([r["size"], r["batch"], f"{r['total']:.2f}", f"{r['organ_of']:.3f}", f"{r['prepare']:.3f}",
+                          f"{r['precomputed_fill']:.3f}", f"{r['optimise']:.2f} ({r['optimise_floor']:.2f})",
+                          f"{r['counterfactuals']:.3f}", f"{r['grow']:.3f}", f"{r['other']:.3f}"]
                          for r in rows))
     if rows := results.get("trials"):
         out += _section("XLA and mixed precision", ["size", "batch", "variant", "s/image", "mask pixels as default"],

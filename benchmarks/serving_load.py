@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfsal.serving import GRPC_OPTIONS, latest_version
+from tfsal.serving.options import GRPC_OPTIONS
+from tfsal.serving.server import latest_version
 
 
 def rss_mb(pid: int) -> float:

@@ -84,7 +84,8 @@ def floor_seconds(classifier, inpainter, images: np.ndarray, steps: int, inpaint
 
 def inpainter_passes(explainer: CounterfactualExplainer) -> int:
     """Inpainter passes the method cannot avoid: 4 for the in-fill, the refills, 1 at the end."""
-    refills = -(-explainer.steps // explainer.refill_every) if explainer.refill_every else 0
+    every = explainer.settings.refill_every
+    refills = -(-explainer.steps // every) if every else 0
     return 4 + refills + 1
 
 
@@ -115,14 +116,17 @@ def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
 
 
 # -- where the time goes -------------------------------------------------------------------
-PROFILED = ("_prepare", "_precomputed_fill", "_optimise", "counterfactuals", "_grow_until_flipped")
+# stage -> where it is: the explainer's or its mask optimiser's public methods
+PROFILED = {"prepare": "explainer", "precomputed_fill": "optimiser", "optimise": "optimiser",
+            "counterfactuals": "explainer", "grow": "explainer"}
 
 
 @contextlib.contextmanager
 def stage_timer(explainer):
-    """Wall seconds spent in each stage of ``explainer.explain`` (instance methods wrapped, and
-    the organ masks computed in tfsal.explain.base); a stage called inside another (the growth
-    step's counterfactuals) counts for the outer one. What is left is numpy and Python glue."""
+    """Wall seconds spent in each stage of ``explainer.explain`` (the public methods of the explainer
+    and of its :class:`~tfsal.explain.mask.MaskOptimiser` wrapped on the instances, and the organ
+    masks computed in tfsal.explain.base); a stage called inside another (the growth step's
+    counterfactuals) counts for the outer one. What is left is numpy and Python glue."""
     seconds = dict.fromkeys(("organ_of", *PROFILED), 0.0)
     running = []
 
@@ -139,16 +143,17 @@ def stage_timer(explainer):
                 running.pop()
         return timed
 
-    for name in PROFILED:
-        setattr(explainer, name, wrap(name, getattr(explainer, name)))
+    owners = {"explainer": explainer, "optimiser": explainer.optimiser}
+    for name, owner in PROFILED.items():
+        setattr(owners[owner], name, wrap(name, getattr(owners[owner], name)))
     original_organ_of = explain_base.organ_of
     explain_base.organ_of = wrap("organ_of", original_organ_of)
     try:
         yield seconds
     finally:
         explain_base.organ_of = original_organ_of
-        for name in PROFILED:
-            delattr(explainer, name)
+        for name, owner in PROFILED.items():
+            delattr(owners[owner], name)
 
 
 def profile_rows(size, batches, steps: int, log=print) -> list[dict]:
@@ -192,19 +197,18 @@ def trial_rows(size, batches, steps: int, log=print) -> list[dict]:
     composite of each step compiled by XLA (``xla_masks``: the convolutions stay oneDNN's), and with
     both models in mixed bfloat16 precision, against the default, at the same batch sizes."""
     classifier, inpainter, options = models_for(size)
-    variants = {"default": (classifier, inpainter, None), "xla": (classifier, inpainter, "_optimise"),
-                "xla_masks": (classifier, inpainter, "_masks"),
+    variants = {"default": (classifier, inpainter, None), "xla": (classifier, inpainter, "optimise"),
+                "xla_masks": (classifier, inpainter, "masks"),
                 "mixed_bfloat16": (_bfloat16_copy(classifier), _bfloat16_copy(inpainter), None)}
     rows = []
     for batch in batches:
         images = images_for(size, batch)
         reference = None
         for name, (model, fill_model, xla) in variants.items():
-            explainer = CounterfactualExplainer(model, inpainter=fill_model, steps=steps, batch_size=batch, **options)
-            if xla == "_optimise":
-                explainer._optimise = tf.function(explainer._optimise_eager, jit_compile=True, reduce_retracing=True)
-            elif xla == "_masks":
-                explainer._masks = tf.function(explainer._masks, jit_compile=True)
+            explainer = CounterfactualExplainer(model, inpainter=fill_model, steps=steps, batch_size=batch,
+                                                jit_compile=xla == "optimise", **options)
+            if xla == "masks":  # the optimiser calls its public masks(); compiled alone here
+                explainer.optimiser.masks = tf.function(explainer.optimiser.masks, jit_compile=True)
             try:
                 seconds, explanations = timed_explain(explainer, images)
             except Exception as exc:  # a variant the platform cannot run is reported, not fatal

@@ -13,9 +13,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tfsal.resources import saved_model_path
 from tfsal.train.classifier import ClassifierSettings, train_classifier
 from tfsal.train.inpainter import InpainterSettings, train_inpainter
+from tfsal.util.resources import saved_model_path
 
 
 def training_rows(data, log=print) -> list[dict]:

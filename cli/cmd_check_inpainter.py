@@ -23,13 +23,13 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 def check_inpainter(data, out_dir, classifier_path, inpainter_path, split, runs, limit, seed) -> None:
     """Classifier ROC on originals, with healthy tissue inpainted and with masses inpainted."""
-    from tfsal import atomic
     from tfsal.data.manifest import read_manifest
     from tfsal.errors import TfsalError
-    from tfsal.inpainter_check import FAMILY_NAMES, infill_score_shift, plot_fig2
-    from tfsal.inpainter_check import check_inpainter as check
+    from tfsal.evaluation.inpainter_check import FAMILY_NAMES, infill_score_shift, plot_fig2
+    from tfsal.evaluation.inpainter_check import check_inpainter as check
     from tfsal.models.classifier import load_classifier, load_default_classifier
     from tfsal.models.inpainter import load_default_inpainter, load_inpainter
+    from tfsal.util import atomic
 
     classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
     inpainter = load_inpainter(inpainter_path) if inpainter_path else load_default_inpainter()
@@ -41,8 +41,8 @@ def check_inpainter(data, out_dir, classifier_path, inpainter_path, split, runs,
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_dir / "results.json", json.dumps(result, indent=1) + "\n")
     plot_fig2(result, out_dir / "fig2.png", runs)
-    from tfsal.drawing import write_grid
-    from tfsal.inpainter_check import example_rows
+    from tfsal.evaluation.inpainter_check import example_rows
+    from tfsal.outputs.drawing import write_grid
 
     write_grid(example_rows(inpainter, records, tuple(classifier.input_shape[1:3]), seed=seed),
                out_dir / "examples.png")

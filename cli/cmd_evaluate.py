@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.cmd_explain import load_models
-
-METHOD_CHOICES = ("ours", "ours-paper", "ours-ablation", "cam", "sal", "gradcam")
+from tfsal.cli.params import MethodChoice, load_models
+from tfsal.explain import registry
 
 
 def _lambda(value: str):
@@ -28,14 +27,14 @@ def _lambda(value: str):
               help="Folder for results.json, results.md, roc.png, cases.png and the per-image cache.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N mass images.")
-@click.option("--method", "methods", multiple=True, type=click.Choice(METHOD_CHOICES),
+@click.option("--method", "methods", multiple=True, type=MethodChoice(lambda: tuple(registry.evaluation_rows())),
               help="Evaluate only these methods (repeatable) [default: all].")
 @click.option("--lambda", "lambdas", multiple=True, help="Override l1, l2 or l3 of 'ours', e.g. --lambda l2=1.")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A Keras classifier file [default: the shipped one].")
 @click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A .keras inpainter [default: the shipped one].")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=registry.DEFAULT_STEPS, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--fig2-runs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Runs of the Fig. 2 inpainter check for roc.png (0: skip).")
@@ -43,15 +42,15 @@ def _lambda(value: str):
 def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inpainter_path, steps, batch_size,
              fig2_runs, cases) -> None:
     """Localisation (D, H), area (A), overlap (O) and faithfulness of ours, CAM, SAL and Grad-CAM."""
-    from tfsal import atomic
     from tfsal.data.manifest import read_manifest
-    from tfsal.evaluate import METHODS, EvaluationSettings
-    from tfsal.evaluate import evaluate as run
-    from tfsal.evaluate_report import write_cases, write_json, write_markdown
-    from tfsal.inpainter_check import check_inpainter, plot_fig2
+    from tfsal.evaluation.evaluate import EvaluationSettings
+    from tfsal.evaluation.evaluate import evaluate as run
+    from tfsal.evaluation.inpainter_check import check_inpainter, plot_fig2
+    from tfsal.evaluation.report import write_cases, write_json, write_markdown
+    from tfsal.util import atomic
 
     try:
-        settings = EvaluationSettings(split=split, methods=tuple(methods) or METHODS,
+        settings = EvaluationSettings(split=split, methods=tuple(methods) or tuple(registry.evaluation_rows()),
                                       lambdas=tuple(_lambda(v) for v in lambdas), steps=steps, batch_size=batch_size)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

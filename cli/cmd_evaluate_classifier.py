@@ -19,10 +19,10 @@ import click
               help="Folder for metrics.json and roc.png.")
 def evaluate_classifier(data, classifier_path, split, threshold, out_dir) -> None:
     """Measure how well a classifier separates mass from healthy images."""
-    from tfsal import atomic
-    from tfsal.classifier_metrics import evaluate_classifier as evaluate
+    from tfsal.evaluation.classifier_metrics import evaluate_classifier as evaluate
     from tfsal.models.classifier import load_classifier, load_default_classifier
-    from tfsal.plots import plot_roc
+    from tfsal.outputs.plots import plot_roc
+    from tfsal.util import atomic
 
     model = load_classifier(classifier_path) if classifier_path else load_default_classifier()
     result = evaluate(model, data, split, threshold)

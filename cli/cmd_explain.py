@@ -6,18 +6,9 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import check_dicom_extra, dicom_options
+from tfsal.cli.params import MethodChoice, check_dicom_extra, dicom_options
+from tfsal.explain import registry
 
-METHODS = ("counterfactual", "sal", "cam", "gradcam")
-
-
-def load_models(classifier_path, inpainter_path):
-    """The classifier and inpainter files given, else the shipped ones."""
-    from tfsal.models.classifier import load_classifier, load_default_classifier
-    from tfsal.models.inpainter import load_default_inpainter, load_inpainter
-
-    classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
-    return classifier, load_inpainter(inpainter_path) if inpainter_path else load_default_inpainter()
 DEMO_OUT = "tfsal-demo"
 
 
@@ -25,7 +16,8 @@ DEMO_OUT = "tfsal-demo"
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Output folder [required, except with --demo: ./{DEMO_OUT}].")
-@click.option("--method", type=click.Choice(METHODS), default="counterfactual", show_default=True)
+@click.option("--method", type=MethodChoice(registry.names), default="counterfactual", show_default=True,
+              help="The explanation method (tfsal.explain.registry).")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A Keras classifier file [default: the shipped one].")
 @click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -33,7 +25,7 @@ DEMO_OUT = "tfsal-demo"
                                  "to inpaint and score their masks].")
 @click.option("--target", type=click.IntRange(min=0), default=None,
               help="Class to explain [default: 1 for one sigmoid output, else the predicted class].")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=registry.DEFAULT_STEPS, show_default=True,
               help="Optimisation steps (counterfactual method).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images explained together.")
@@ -57,11 +49,10 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
     --dicom-out, for DICOM inputs, <stem>_seg.dcm and <stem>_overlay.dcm. Exit code 1 when any
     image failed (each named on stderr; the others are still written).
     """
-    from tfsal.explain import EXPLAINERS, paper_settings
-    from tfsal.explain.files import expand_inputs, explain_files
     from tfsal.models.classifier import load_classifier, load_default_classifier
     from tfsal.models.inpainter import load_inpainter
-    from tfsal.resources import example_images
+    from tfsal.outputs.files import expand_inputs, explain_files
+    from tfsal.util.resources import example_images
 
     if demo:
         images = (*images, *example_images())
@@ -73,20 +64,14 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
         raise click.UsageError("missing option '--out'")
     check_dicom_extra(dicom_out, dicom_send)
     classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
-    options = {"batch_size": batch_size, "logits": logits}
-    if method == "counterfactual":
-        options.update(inpainter=load_inpainter(inpainter_path) if inpainter_path else None, steps=steps, seed=seed)
-        if preset == "paper":
-            options.update(paper_settings(classifier.input_shape[1] or 256))
-    else:
-        options.update(percentile=percentile, inpainter=load_inpainter(inpainter_path) if inpainter_path else None)
-    try:
-        explainer = EXPLAINERS[method](classifier, **options)
+    try:  # each method takes the options it names in the registry
+        explainer = registry.get(method).build(
+            classifier, batch_size=batch_size, logits=logits, steps=steps, seed=seed, percentile=percentile,
+            preset=preset, inpainter=load_inpainter(inpainter_path) if inpainter_path else None)
     except ValueError as exc:
         raise click.ClickException(f"--method {method}: {exc}") from None
-    results = explain_files(images, out_dir, explainer, steps=steps if method == "counterfactual" else None,
-                            targets=target, progress=len(images) > batch_size, dicom=dicom_out,
-                            dicom_send=dicom_send)
+    results = explain_files(images, out_dir, explainer, targets=target, progress=len(images) > batch_size,
+                            dicom=dicom_out, dicom_send=dicom_send)
     for result in results:
         if result.ok:
             record = result.record

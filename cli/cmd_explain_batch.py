@@ -55,35 +55,16 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
     any input failed (each named on stderr).
     """
     _import_beam()
-    from tfsal import batch
-    from tfsal.errors import TfsalError
+    from tfsal.batch import pipeline as batch
+    from tfsal.batch.results import RESULTS
+    from tfsal.explain.registry import DEFAULT_STEPS
 
-    beam_args = list(ctx.args)
     _check_server_options(ctx, server, classifier_path, inpainter_path, seed)
     check_dicom_extra(dicom_out, dicom_send)
-    inputs = []
-    for spec in specs:
-        try:
-            found = batch.list_inputs([spec])
-        except TfsalError as exc:
-            raise click.BadParameter(str(exc), ctx, param_hint="--input") from None
-        if not found:
-            raise click.BadParameter(f"no image files found in {spec}", ctx, param_hint="--input")
-        inputs += found
-    if direct_num_workers is None:
-        direct_num_workers = 1 if direct_running_mode == "in_memory" else 2
-    try:
-        unknown = batch.unknown_beam_args(beam_args)
-        if unknown and batch.is_direct(runner):  # other runners may take options of their own
-            raise click.UsageError(f"unknown option(s) or argument(s): {' '.join(unknown)}", ctx)
-        pipeline = batch.new_pipeline(batch.pipeline_options(runner, beam_args, direct_num_workers,
-                                                             direct_running_mode))
-    except ValueError as exc:  # a bad value of a Beam option, an unknown runner, options the runner rejects
-        raise click.UsageError(" ".join(str(exc).split()), ctx) from None
-    except ImportError as exc:
-        raise click.ClickException(f"--runner {runner}: {exc}") from None
+    inputs = _list_inputs(ctx, specs)
+    pipeline = _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode)
     settings = batch.BatchSettings(
-        out=str(out_dir), batch_size=batch_size, steps=steps or (None if server else batch.DEFAULT_STEPS),
+        out=str(out_dir), batch_size=batch_size, steps=steps or (None if server else DEFAULT_STEPS),
         seed=seed or 0, target=target, classifier=str(classifier_path) if classifier_path else None,
         inpainter=str(inpainter_path) if inpainter_path else None, server=server, model_name=model_name,
         dicom_out=dicom_out, dicom_send=dicom_send)
@@ -103,9 +84,45 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
         click.echo(f"Error: {row['input']}: {row['error']}", err=True)
     explained = len(report.rows) - len(report.failed)
     click.echo(f"{explained} explained, {report.skipped} already done, {len(report.failed)} failed "
-               f"-> {out_dir / batch.RESULTS}")
+               f"-> {out_dir / RESULTS}")
     if report.failed:
         raise SystemExit(1)
+
+
+def _list_inputs(ctx, specs) -> list[str]:
+    """The image files of every --input, each of which must name some."""
+    from tfsal.batch.inputs import list_inputs
+    from tfsal.errors import TfsalError
+
+    inputs = []
+    for spec in specs:
+        try:
+            found = list_inputs([spec])
+        except TfsalError as exc:
+            raise click.BadParameter(str(exc), ctx, param_hint="--input") from None
+        if not found:
+            raise click.BadParameter(f"no image files found in {spec}", ctx, param_hint="--input")
+        inputs += found
+    return inputs
+
+
+def _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode):
+    """The Beam pipeline on ``runner``, with the command's unknown options passed to Beam."""
+    from tfsal.batch import runner as beam_runner
+
+    beam_args = list(ctx.args)
+    if direct_num_workers is None:
+        direct_num_workers = 1 if direct_running_mode == "in_memory" else 2
+    try:
+        unknown = beam_runner.unknown_beam_args(beam_args)
+        if unknown and beam_runner.is_direct(runner):  # other runners may take options of their own
+            raise click.UsageError(f"unknown option(s) or argument(s): {' '.join(unknown)}", ctx)
+        return beam_runner.new_pipeline(beam_runner.pipeline_options(runner, beam_args, direct_num_workers,
+                                                                     direct_running_mode))
+    except ValueError as exc:  # a bad value of a Beam option, an unknown runner, options the runner rejects
+        raise click.UsageError(" ".join(str(exc).split()), ctx) from None
+    except ImportError as exc:
+        raise click.ClickException(f"--runner {runner}: {exc}") from None
 
 
 def _check_server_options(ctx, server, classifier_path, inpainter_path, seed) -> None:

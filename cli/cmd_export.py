@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.cmd_explain import load_models
+from tfsal.cli.params import load_models
+from tfsal.explain import registry
 
 
 @click.command()
@@ -17,13 +18,13 @@ from tfsal.cli.cmd_explain import load_models
               default=None, help="A Keras classifier file with a fixed input size [default: the shipped one].")
 @click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A .keras inpainter [default: the shipped one].")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=registry.DEFAULT_STEPS, show_default=True,
               help="Optimisation steps of serving_default (explain_steps takes them per request).")
 @click.option("--model-name", default="tfsal", show_default=True, help="Model name in the warm-up requests.")
 def export(out_dir, version, classifier_path, inpainter_path, steps, model_name) -> None:
     """Write a SavedModel with the signatures serving_default (explain), classify and explain_steps."""
     from tfsal.errors import TfsalError
-    from tfsal.export import export_explainer
+    from tfsal.serving.export import export_explainer
 
     folder = out_dir / str(version)
     if folder.exists():

@@ -19,7 +19,7 @@ def serve(model_dir, port, model_name, host, workers) -> None:
 
     For development and tests; production runs the tensorflow/serving image (see serving/).
     """
-    from tfsal.serving import ModelServer
+    from tfsal.serving.server import ModelServer
 
     server = ModelServer(model_dir, port=port, model_name=model_name, host=host, workers=workers)
     warmed = server.start()
@@ -39,8 +39,8 @@ def serve(model_dir, port, model_name, host, workers) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="For explain_steps [default: 100].")
 def predict(images, server, out_dir, signature, model_name, target, steps) -> None:
     """Explain (or classify) IMAGES through a model server; writes what tfsal explain writes."""
-    from tfsal.explain.files import expand_inputs
-    from tfsal.serving_client import PredictionClient, predict_files
+    from tfsal.outputs.files import expand_inputs
+    from tfsal.serving.client import PredictionClient, predict_files
 
     images = expand_inputs(images)
     if not images:

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from tfsal._version import __version__
+from tfsal import __version__
 
 # Commands that never load TensorFlow (all others do, so it is imported up front, quietly).
 COMMANDS_WITHOUT_TENSORFLOW = {"data"}
@@ -69,7 +69,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2 and ctx.invoked_subcommand not in COMMANDS_WITHOUT_TENSORFLOW:
-        from tfsal.data.image_io import import_tensorflow_quietly
+        from tfsal.util.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # -vv shows TensorFlow's start-up lines
 

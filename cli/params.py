@@ -1,4 +1,4 @@
-"""Parameter types shared by the commands."""
+"""Parameter types and helpers shared by the commands."""
 
 from __future__ import annotations
 
@@ -24,13 +24,47 @@ class SizeType(click.ParamType):
 SIZE = SizeType()
 
 
+class MethodChoice(click.Choice):
+    """A choice among names read from :mod:`tfsal.explain.registry` when asked (so a method
+    registered after this module was imported is offered too). Loads no TensorFlow.
+
+    Args:
+        names: a function returning the current names (e.g. ``registry.names``).
+    """
+
+    def __init__(self, names):
+        self._names = names
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns it; the names are always read live
+        pass
+
+
+def load_models(classifier_path, inpainter_path):
+    """The classifier and inpainter files given, else the shipped ones.
+
+    Raises:
+        TfsalError: a file cannot be loaded as a Keras model.
+    """
+    from tfsal.models.classifier import load_classifier, load_default_classifier
+    from tfsal.models.inpainter import load_default_inpainter, load_inpainter
+
+    classifier = load_classifier(classifier_path) if classifier_path else load_default_classifier()
+    return classifier, load_inpainter(inpainter_path) if inpainter_path else load_default_inpainter()
+
+
 class DicomAddressType(click.ParamType):
-    """A DICOM node, ``HOST:PORT`` or ``AET@HOST:PORT``, as a :class:`tfsal.dicom_results.DicomAddress`."""
+    """A DICOM node, ``HOST:PORT`` or ``AET@HOST:PORT``, as a :class:`tfsal.outputs.dicom_send.DicomAddress`."""
 
     name = "[AET@]HOST:PORT"
 
     def convert(self, value, param, ctx):
-        from tfsal.dicom_results import DicomAddress, parse_dicom_address
+        from tfsal.outputs.dicom_send import DicomAddress, parse_dicom_address
 
         if isinstance(value, DicomAddress):
             return value
@@ -56,8 +90,8 @@ def dicom_options(command):
 def check_dicom_extra(dicom_out: bool, dicom_send) -> None:
     """One line naming the missing extra, before any work, when DICOM output is asked for."""
     if dicom_out or dicom_send is not None:
-        from tfsal.dicom_results import require_dicom_extra
         from tfsal.errors import TfsalError
+        from tfsal.outputs.dicom_results import require_dicom_extra
 
         try:
             require_dicom_extra()

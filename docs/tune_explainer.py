@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from tfsal.data.manifest import read_manifest
-from tfsal.explain import EXPLAINERS
-from tfsal.inpainter_check import load_split
-from tfsal.metrics import DECISION_THRESHOLD, centre_distance, hausdorff_distance
+from tfsal.evaluation.inpainter_check import load_split
+from tfsal.evaluation.metrics import DECISION_THRESHOLD, centre_distance, hausdorff_distance
+from tfsal.explain import registry
 from tfsal.models.classifier import load_classifier, load_default_classifier
 from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
@@ -30,7 +30,7 @@ from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 def score(setting: dict, classifier, inpainter, data: dict) -> dict:
     setting = dict(setting)
     method = setting.pop("method", "counterfactual")
-    explainer = EXPLAINERS[method](classifier, inpainter=inpainter, **{"batch_size": 16, **setting})
+    explainer = registry.get(method).load()(classifier, inpainter=inpainter, **{"batch_size": 16, **setting})
     explainer.explain(data["image"][:explainer.batch_size])  # warm-up: the seconds leave out tracing
     tick = time.time()
     explanations = explainer.explain(data["image"], organ_masks=data["organ"][..., 0] > 0.5)

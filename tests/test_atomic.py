@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tfsal import atomic
+from tfsal.util import atomic
 
 
 def test_write_text_creates_file_with_usual_permissions(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of tfsal.dicom_results: the Segmentation and Secondary Capture written for a DICOM source,
+"""Tests of tfsal.outputs.dicom_results: the Segmentation and Secondary Capture written for a DICOM source,
 C-STORE to a loopback storage SCP, addresses, and errors that name files but never patients."""
 
 from __future__ import annotations
@@ -17,16 +17,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
-from tfsal import dicom_results
-from tfsal.dicom_results import (
-    DicomAddress,
-    DicomResultError,
-    DicomSendError,
-    parse_dicom_address,
-    send_dicom,
-    write_dicom_results,
-)
 from tfsal.errors import TfsalError
+from tfsal.outputs import dicom_results
+from tfsal.outputs.dicom_results import DicomResultError, write_dicom_results
+from tfsal.outputs.dicom_send import DicomAddress, DicomSendError, parse_dicom_address, send_dicom
 
 from .conftest import SECONDARY_CAPTURE_STORAGE, SEGMENTATION_STORAGE
 

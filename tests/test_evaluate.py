@@ -10,7 +10,7 @@ from tfsal.cli.main import cli
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
 from tfsal.errors import TfsalError
-from tfsal.evaluate import EvaluationSettings, evaluate, method_keys
+from tfsal.evaluation.evaluate import EvaluationSettings, evaluate, method_keys
 from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import build_inpainter
 

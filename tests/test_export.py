@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tfsal.cli.main import cli
 from tfsal.explain import CounterfactualExplainer
-from tfsal.export import export_explainer, tf_organ_mask
+from tfsal.serving.export import export_explainer, tf_organ_mask
 
 from .explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 from .explain.conftest import organ as true_organ

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from tfsal.cli.main import cli
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
-from tfsal.inpainter_check import (
+from tfsal.evaluation.inpainter_check import (
     check_inpainter,
     fraction_hole_masks,
     healthy_hole_masks,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfsal.metrics import (
+from tfsal.evaluation.metrics import (
     centre_distance,
     hausdorff_distance,
     largest_component,

@@ -51,7 +51,7 @@ def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
 
     _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *(["-e"] if editable else []), copy, cwd=tmp_path)
 
-    code = "import tfsal.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"
+    code = "import tfsal.util.resources as r, tfsal.cli.main; print(r.saved_model_path('placeholder.keras'))"
     where = _run(python, "-c", code, cwd=tmp_path).strip()
     expected_root = copy if editable else purelib
     assert Path(where).is_relative_to(expected_root), where

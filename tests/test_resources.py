@@ -1,6 +1,6 @@
 import pytest
 
-from tfsal import resources
+from tfsal.util import resources
 from tfsal.errors import TfsalError
 
 

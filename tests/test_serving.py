@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from tfsal.cli.main import cli
-from tfsal.export import export_explainer
-from tfsal.serving import GRPC_OPTIONS, ModelServer
+from tfsal.serving.export import export_explainer
+from tfsal.serving.options import GRPC_OPTIONS
+from tfsal.serving.server import ModelServer
 
 from .explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 

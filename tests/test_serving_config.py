@@ -8,7 +8,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfsal.export import DEFAULT_MODEL_NAME
+from tfsal.serving.export import DEFAULT_MODEL_NAME
 
 SERVING = Path(__file__).resolve().parents[1] / "serving"
 # tensorflow.serving.BatchingParameters (session_bundle_config.proto; not in tensorflow-serving-api)

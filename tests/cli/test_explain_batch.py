@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from scipy import ndimage
 
 from tfsal.cli.main import cli
-from tfsal.export import export_explainer
-from tfsal.serving import ModelServer
+from tfsal.serving.export import export_explainer
+from tfsal.serving.server import ModelServer
 
 from ..explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 
@@ -164,7 +164,7 @@ def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(imag
 
 
 def test_list_inputs_takes_a_manifest_a_folder_a_file_and_a_glob(images, tmp_path):
-    from tfsal.batch import list_inputs  # needs Apache Beam, which the last test hides
+    from tfsal.batch.pipeline import list_inputs  # needs Apache Beam, which the last test hides
 
     (tmp_path / "labels.csv").write_text("image,label,mask,split\nscans/a.png,1,,test\n\n")
     assert list_inputs([tmp_path / "labels.csv"]) == [str(tmp_path / "scans" / "a.png")]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsal.explain import EXPLAINERS, CounterfactualExplainer, SaliencyExplainer
+from tfsal.explain import CounterfactualExplainer, SaliencyExplainer, registry
 from tfsal.explain.classifier_adapter import ClassifierAdapter
 
 from .conftest import blob_pixels, mammogram_like, organ
@@ -49,7 +49,7 @@ def test_sequential_and_subclassed_models_and_plain_callables(mean_inpainter):
         (e,) = SaliencyExplainer(model).explain(image)
         assert np.isfinite(e.saliency).all()
     with pytest.raises(ValueError, match="functional or Sequential"):
-        EXPLAINERS["gradcam"](subclassed)
+        registry.get("gradcam").load()(subclassed)
 
 
 def test_output_kinds_and_default_targets():
@@ -101,7 +101,7 @@ def test_three_channel_model_and_other_input_size(blob_classifier, mean_inpainte
         np.stack([mammogram_like(0), mammogram_like(1)]))
     assert all(e.saliency.shape == e.counterfactual.shape == (64, 64) for e in explanations)
     for name in ("sal", "cam", "gradcam"):
-        (e,) = EXPLAINERS[name](model).explain(mammogram_like(0)[None])
+        (e,) = registry.get(name).load()(model).explain(mammogram_like(0)[None])
         assert e.saliency.shape == (64, 64)
 
 
@@ -139,12 +139,12 @@ def rgb_softmax_models(size=64):
 
 
 @pytest.mark.parametrize("kind", ["sequential", "functional"])
-@pytest.mark.parametrize("name", list(EXPLAINERS))
+@pytest.mark.parametrize("name", list(registry.names()))
 def test_rgb_softmax_three_classes_explained_for_a_chosen_class(kind, name, mean_inpainter):
     model = rgb_softmax_models()[kind]
     options = {"inpainter": mean_inpainter, "steps": 3, "cell": 4} if name == "counterfactual" else {}
     rgb = np.repeat(np.stack([mammogram_like(0), mammogram_like(1)]), 3, axis=-1)  # a user's RGB images
-    explanations = EXPLAINERS[name](model, **options).explain(rgb, targets=[2, 0])
+    explanations = registry.get(name).load()(model, **options).explain(rgb, targets=[2, 0])
     expected = model.predict(rgb, verbose=0)
     assert [e.target for e in explanations] == [2, 0]
     assert explanations[0].score_original == pytest.approx(float(expected[0, 2]), abs=1e-5)

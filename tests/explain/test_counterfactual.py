@@ -6,7 +6,8 @@ import tensorflow as tf
 from scipy import ndimage
 
 from tfsal.explain import CounterfactualExplainer
-from tfsal.explain.counterfactual import default_cell, paper_cell, paper_settings
+from tfsal.explain.counterfactual import paper_settings
+from tfsal.explain.mask import default_cell, paper_cell
 
 from .conftest import blob_pixels, mammogram_like, organ
 

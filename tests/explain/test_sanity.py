@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfsal.explain import EXPLAINERS
+from tfsal.explain import registry
 
 from .conftest import mammogram_like, organ
 
@@ -18,12 +18,12 @@ def _similarity(a, b, inside):
     return float(np.corrcoef(a, b)[0, 1])
 
 
-@pytest.mark.parametrize("name", list(EXPLAINERS))
+@pytest.mark.parametrize("name", list(registry.names()))
 def test_a_reinitialised_classifier_gives_a_different_map(name, blob_classifier, mean_inpainter):
     keras.utils.set_random_seed(1)
     random = keras.models.clone_model(blob_classifier)  # same architecture, fresh random weights
     options = {"inpainter": mean_inpainter, "steps": 40, "cell": 2} if name == "counterfactual" else {}
     image, inside = mammogram_like(0)[None], organ()
-    trained = EXPLAINERS[name](blob_classifier, **options).explain(image, organ_masks=[inside])[0]
-    reinitialised = EXPLAINERS[name](random, **options).explain(image, organ_masks=[inside])[0]
+    trained = registry.get(name).load()(blob_classifier, **options).explain(image, organ_masks=[inside])[0]
+    reinitialised = registry.get(name).load()(random, **options).explain(image, organ_masks=[inside])[0]
     assert _similarity(trained.saliency, reinitialised.saliency, inside) < 0.5

@@ -6,10 +6,10 @@ above chance; saved_models/README.md gives the full-size figures and the command
 
 import numpy as np
 
-from tfsal.classifier_metrics import predict_manifest
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
-from tfsal.metrics import roc_auc
+from tfsal.evaluation.classifier_metrics import predict_manifest
+from tfsal.evaluation.metrics import roc_auc
 from tfsal.models import load_default_classifier
 
 

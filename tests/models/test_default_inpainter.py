@@ -4,7 +4,7 @@ import numpy as np
 
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
-from tfsal.inpainter_check import inpaint, load_split, mass_hole_masks, scores_of
+from tfsal.evaluation.inpainter_check import inpaint, load_split, mass_hole_masks, scores_of
 from tfsal.models import load_default_classifier, load_default_inpainter
 
 

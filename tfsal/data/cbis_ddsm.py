@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal import atomic
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.errors import CbisDdsmError, ImageReadError
+from tfsal.util import atomic
 
 __all__ = ["REQUIRED_COLUMNS", "build_manifest"]
 

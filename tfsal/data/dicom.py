@@ -16,16 +16,14 @@ single frame, grayscale, size) run before any pixel is decoded.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from tfsal import atomic
 from tfsal.errors import ImageReadError
+from tfsal.util import atomic
+from tfsal.util.quiet import quiet_libraries
 
 __all__ = ["modality_step", "photometric_step", "read_dicom", "voi_step", "write_mammogram_dicom"]
 
@@ -129,7 +127,7 @@ def _int(value, default: int) -> int:
 
 def _decode(path: Path, ds, rows: int, cols: int) -> np.ndarray:
     """Decode the pixel data of ``ds``; refuse missing decoders and wrong shapes."""
-    from tfsal.data.image_io import quiet_stderr
+    from tfsal.util.quiet import quiet_stderr
 
     tsyntax = _transfer_syntax(path, ds)
     _check_decoder(path, tsyntax)
@@ -292,30 +290,6 @@ def _meta_fields(ds, rows: int, cols: int) -> dict:
         "photometric": str(ds.get("PhotometricInterpretation", "")).strip().upper() or None,
         "bits_stored": int(bits) if bits is not None else None,
     }
-
-
-@contextlib.contextmanager
-def quiet_libraries(*packages: str):
-    """Drop the log records and warnings of these packages' loggers (e.g. ``"pydicom"``) while running.
-
-    They quote header values, which must stay off stderr and out of logs. Filters do not propagate
-    to child loggers, so each existing logger of the packages gets its own filter (this call's own:
-    removing it cannot undo another's).
-    """
-    def drop(record: logging.LogRecord) -> bool:
-        return False
-
-    loggers = [logging.getLogger(name) for name in [*packages, *logging.root.manager.loggerDict]
-               if name.split(".")[0] in packages]
-    for logger in dict.fromkeys(loggers):
-        logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger in dict.fromkeys(loggers):
-            logger.removeFilter(drop)
 
 
 def write_mammogram_dicom(

@@ -19,20 +19,16 @@ true colour is refused. :class:`ImageMeta` never holds patient identifiers.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import os
 import struct
-import sys
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from tfsal.errors import ImageReadError
+from tfsal.util.quiet import quiet_stderr
 
 __all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask"]
 
@@ -368,63 +364,3 @@ def _normalise(raw: np.ndarray) -> np.ndarray:
 def _min_max(values: np.ndarray) -> np.ndarray:
     low, high = values.min(), values.max()
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
-
-
-# --- silencing C-level stderr -------------------------------------------------------------
-
-class _StderrSilencer:
-    """Redirect file descriptor 2 to a temporary file while any decoder runs.
-
-    Decoders such as libpng and libjpeg print warnings straight to fd 2, which would break
-    the one-line-error rule. The redirect is process-wide, so it is reference counted under
-    a lock: threads decoding at the same time share one redirect, and the first one in
-    saves fd 2 while the last one out restores it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved_fd: int | None = None
-        self._sink = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[list[str]]:
-        captured: list[str] = []  # what was written to fd 2 meanwhile, filled on exit
-        with self._lock:
-            if self._depth == 0:
-                self._sink = tempfile.TemporaryFile()  # noqa: SIM115 - held until the last user leaves
-                self._saved_fd = os.dup(2)
-                os.dup2(self._sink.fileno(), 2)
-            self._depth += 1
-            start = os.lseek(self._sink.fileno(), 0, os.SEEK_END)
-        try:
-            yield captured
-        finally:
-            with self._lock:
-                sink = self._sink
-                end = os.lseek(sink.fileno(), 0, os.SEEK_END)
-                captured.append(os.pread(sink.fileno(), end - start, start).decode("utf-8", "replace"))
-                self._depth -= 1
-                if self._depth == 0:
-                    os.dup2(self._saved_fd, 2)
-                    os.close(self._saved_fd)
-                    sink.close()
-                    self._saved_fd, self._sink = None, None
-
-
-quiet_stderr = _StderrSilencer()  # ``with quiet_stderr() as said:`` silences and captures fd 2
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up lines (CUDA probing, oneDNN notices) kept off stderr.
-
-    TF_CPP_MIN_LOG_LEVEL set from Python comes too late for TensorFlow 2.21's absl logging,
-    so file descriptor 2 is redirected while TensorFlow loads and probes its devices (where a
-    machine without a GPU logs a cuInit error). Used by the ``tfsal`` command and the Beam workers.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    with quiet_stderr():
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()

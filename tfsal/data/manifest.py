@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfsal import atomic
 from tfsal.errors import ManifestError
+from tfsal.util import atomic
 
 REQUIRED_COLUMNS = ("image", "label", "mask", "split")
 OPTIONAL_COLUMNS = ("organ",)

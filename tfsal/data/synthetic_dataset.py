@@ -26,9 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tfsal import atomic
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.data.synthetic import SynthConfig, make_mammogram
+from tfsal.util import atomic
 
 PAPER_TRAIN = {1: 1231, 0: 2000}
 PAPER_TEST = {1: 334, 0: 778}

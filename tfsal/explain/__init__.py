@@ -1,20 +1,33 @@
 """Explainers with one API: ``Explainer(model, ...).explain(images, targets, organ_masks)``.
 
-``CounterfactualExplainer`` is the method of Major et al. 2020; ``SaliencyExplainer`` (SAL),
-``CAMExplainer`` and ``GradCAMExplainer`` are the paper's baselines. Drawing is separate
-(:mod:`tfsal.drawing`).
+``CounterfactualExplainer`` is the method of Major et al. 2020 (its optimiser is
+:mod:`tfsal.explain.mask`); ``SaliencyExplainer`` (SAL), ``CAMExplainer`` and ``GradCAMExplainer``
+are the paper's baselines. :mod:`tfsal.explain.registry` lists them all; drawing and writing files
+are :mod:`tfsal.outputs`. Names are imported on first use, so ``import tfsal.explain.registry``
+loads no TensorFlow.
 """
 
-from tfsal.explain.baselines import CAMExplainer, GradCAMExplainer, SaliencyExplainer
-from tfsal.explain.counterfactual import CounterfactualExplainer, paper_settings
-from tfsal.explain.explanation import Explanation, percentile_mask
-
-EXPLAINERS = {
-    "counterfactual": CounterfactualExplainer,
-    "sal": SaliencyExplainer,
-    "cam": CAMExplainer,
-    "gradcam": GradCAMExplainer,
+# public name -> module that defines it; imported on first attribute access
+_LAZY = {
+    "CounterfactualExplainer": "tfsal.explain.counterfactual",
+    "paper_settings": "tfsal.explain.counterfactual",
+    "SaliencyExplainer": "tfsal.explain.baselines",
+    "CAMExplainer": "tfsal.explain.baselines",
+    "GradCAMExplainer": "tfsal.explain.baselines",
+    "Explainer": "tfsal.explain.base",
+    "Explanation": "tfsal.explain.explanation",
+    "percentile_mask": "tfsal.explain.explanation",
+    "ImageExplainer": "tfsal.explain.interface",
 }
 
-__all__ = ["EXPLAINERS", "CAMExplainer", "CounterfactualExplainer", "Explanation", "GradCAMExplainer",
-           "SaliencyExplainer", "paper_settings", "percentile_mask"]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tfsal.explain' has no attribute {name!r}")

@@ -16,22 +16,16 @@ from tfsal.data.organ import breast_mask
 from tfsal.explain.classifier_adapter import ClassifierAdapter
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.inputs import as_images, as_organs, as_targets, same_shape_batches
+from tfsal.explain.scoring import inpaint_and_score
+from tfsal.util.checks import check_int
 
-__all__ = ["Batch", "Explainer", "inpaint_and_score", "organ_of", "resize_maps"]
+__all__ = ["Batch", "Explainer", "organ_of"]
 
 
 def organ_of(image: np.ndarray) -> np.ndarray:
     """The breast mask of an ``[H, W, 1]`` image; the whole image where none is found."""
     organ = breast_mask(image[:, :, 0])
     return organ if organ.any() else np.ones(image.shape[:2], bool)
-
-
-def resize_maps(maps, size, method="bilinear") -> np.ndarray:
-    """``[B, h, w]`` maps resized to ``size`` = ``(H, W)``, as float32 numpy."""
-    maps = tf.convert_to_tensor(maps, tf.float32)[..., None]
-    if tuple(maps.shape[1:3]) != tuple(size):
-        maps = tf.image.resize(maps, size, method)
-    return maps.numpy()[..., 0]
 
 
 @dataclass
@@ -49,7 +43,8 @@ class Batch:
 
 
 class Explainer:
-    """Base of all explainers. Subclasses set ``method`` and implement ``_explain_batch``.
+    """Base of all local explainers (they meet :class:`~tfsal.explain.interface.ImageExplainer`).
+    Subclasses set ``method`` and implement :meth:`explain_batch`.
 
     Args:
         model: a Keras classifier or callable (see :class:`ClassifierAdapter`).
@@ -58,13 +53,17 @@ class Explainer:
     """
 
     method = "base"
+    steps = None  # one-pass methods; the optimising ones set their steps
 
     def __init__(self, model, batch_size: int = 8, logits: bool = False, activation: str = "auto",
                  preprocess=None, input_size=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+        self.batch_size = check_int("batch_size", batch_size)
         self.classifier = ClassifierAdapter(model, logits, activation, preprocess, input_size)
-        self.batch_size = batch_size
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The classifier's ``(H, W)`` that files are fitted to, or None for a model of any size."""
+        return self.classifier.input_size
 
     def explain(self, images, targets=None, organ_masks=None) -> list[Explanation]:
         """Explain each image's classification.
@@ -91,11 +90,12 @@ class Explainer:
         for indices in same_shape_batches(images, self.batch_size):
             originals = np.stack([images[i] for i in indices])
             organ = np.stack([organs[i] for i in indices])
-            batch = self._prepare(originals, organ, None if targets is None else targets[indices])
-            results.extend(self._explain_batch(batch, originals, organ))
+            batch = self.prepare(originals, organ, None if targets is None else targets[indices])
+            results.extend(self.explain_batch(batch, originals, organ))
         return results
 
-    def _prepare(self, originals: np.ndarray, organ: np.ndarray, targets) -> Batch:
+    def prepare(self, originals: np.ndarray, organ: np.ndarray, targets) -> Batch:
+        """The batch at the working size, with its targets (checked, or the defaults) and scores."""
         size = self.classifier.working_size(originals.shape[1:3])
         images = tf.convert_to_tensor(originals)
         if tuple(images.shape[1:3]) != size:
@@ -108,38 +108,19 @@ class Explainer:
         scores = self.classifier.target_probability(probabilities, targets).numpy()
         return Batch(images, organ_w, np.asarray(targets, np.int32), scores)
 
-    def _explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
+    def explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
+        """A method's work on one prepared batch (the hook a new method implements).
+
+        Args:
+            batch: the images at the working size with targets and scores.
+            originals: float32 ``[B, H, W, 1]`` as given; organ: bool ``[B, H, W]``.
+
+        Returns:
+            One :class:`Explanation` per image at the size of ``originals``.
+        """
         raise NotImplementedError
 
     def counterfactuals(self, infiller, batch: Batch, originals: np.ndarray, masks: np.ndarray):
         """:func:`inpaint_and_score` for a prepared batch."""
         return inpaint_and_score(self.classifier, infiller, batch.images, originals, masks, batch.targets)
 
-
-def inpaint_and_score(classifier: ClassifierAdapter, infiller, working, originals: np.ndarray, masks: np.ndarray,
-                      targets):
-    """Inpaint each image's result mask and score it.
-
-    Args:
-        classifier: the :class:`ClassifierAdapter`.
-        infiller: a :class:`~tfsal.explain.infill.Infiller`.
-        working: float32 ``[B, h, w, 1]``, the images at the working size.
-        originals: float32 ``[B, H, W, 1]`` at the image size (may be ``working`` itself).
-        masks: bool ``[B, H, W]``, the regions to delete.
-        targets: int ``[B]``.
-
-    Returns:
-        ``(counterfactuals float32 [B, H, W], scores float32 [B])``: the images with the masks
-        inpainted at the working size (kept pixels are the originals'), and p(target) for them.
-    """
-    size = tuple(working.shape[1:3])
-    keep = 1.0 - masks[..., None].astype(np.float32)
-    keep_w = tf.image.resize(keep, size, "nearest") if keep.shape[1:3] != size else tf.constant(keep)
-    fill = resize_maps(infiller.fill(tf.convert_to_tensor(working, tf.float32), keep_w)[..., 0],
-                       originals.shape[1:3])[..., None]
-    counterfactual = keep * originals + (1.0 - keep) * fill
-    seen = tf.convert_to_tensor(counterfactual)
-    if tuple(seen.shape[1:3]) != size:
-        seen = tf.image.resize(seen, size, "bilinear", antialias=True)
-    scores = classifier.target_probability(classifier.probabilities(seen), targets)
-    return counterfactual[..., 0], scores.numpy()

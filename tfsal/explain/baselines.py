@@ -1,5 +1,17 @@
 """The paper's baselines with the uniform API: SAL (input gradients), CAM and Grad-CAM.
 
+    SAL       S = max_channels |d p(c | I) / d I|
+    CAM       S = sum_k w_{k,c} A_k                   (A_k the last conv features, w the dense weights)
+    Grad-CAM  S = ReLU(sum_k a_k A_k),  a_k = mean_{x,y} d logodds(p(c | I)) / d A_k(x, y)
+
+References: K. Simonyan, A. Vedaldi, A. Zisserman, "Deep inside convolutional networks:
+visualising image classification models and saliency maps", ICLR Workshop, 2014. B. Zhou,
+A. Khosla, A. Lapedriza, A. Oliva, A. Torralba, "Learning deep features for discriminative
+localization", IEEE Conference on Computer Vision and Pattern Recognition (CVPR), 2016.
+R. R. Selvaraju, M. Cogswell, A. Das, R. Vedantam, D. Parikh, D. Batra, "Grad-CAM: visual
+explanations from deep networks via gradient-based localization", IEEE International
+Conference on Computer Vision (ICCV), 2017.
+
 Each computes a raw map at the classifier's working size, brings it back to the image's size
 and thresholds it at the ``percentile``-th percentile inside the organ (the paper's P = 50, 75,
 90). With an inpainter, each also inpaints its result mask and scores the counterfactual, so
@@ -12,19 +24,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsal.explain.base import Batch, Explainer, resize_maps
+from tfsal.explain.base import Batch, Explainer
 from tfsal.explain.explanation import Explanation, percentile_mask
 from tfsal.explain.infill import Infiller
+from tfsal.explain.scoring import EPS, log_odds, resize_maps
 
 __all__ = ["CAMExplainer", "GradCAMExplainer", "MapExplainer", "SaliencyExplainer", "last_conv_layer"]
 
-EPS = 1e-6
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Reshape, keras.layers.Flatten, keras.layers.Activation)
-
-
-def _log_odds(p):
-    p = tf.clip_by_value(p, EPS, 1.0 - EPS)
-    return tf.math.log(p) - tf.math.log1p(-p)
 
 
 def _graph_model(model, what: str):
@@ -62,17 +69,18 @@ class MapExplainer(Explainer):
             raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
         self.percentile = float(percentile)
         self.infiller = Infiller(inpainter) if inpainter is not None else None
-        self._compiled_maps = tf.function(self._map_graph, reduce_retracing=True)
+        self._compiled_maps = tf.function(self.saliency_maps, reduce_retracing=True)
 
     def _maps(self, batch: Batch) -> np.ndarray:
         """``[B, h, w]`` maps at the working size."""
         return self._compiled_maps(batch.images, tf.constant(batch.targets, tf.int32)).numpy()
 
-    def _map_graph(self, images, targets):
-        """The maps as a tensor, traced once per batch shape by :meth:`_maps`."""
+    def saliency_maps(self, images, targets):
+        """``[B, h, w]`` maps of working-size ``images`` ``[B, h, w, 1]`` for ``targets`` ``[B]``, as a
+        tensor (the hook a new map method implements; traced once per batch shape)."""
         raise NotImplementedError
 
-    def _explain_batch(self, batch, originals, organ):
+    def explain_batch(self, batch, originals, organ):
         maps = resize_maps(self._maps(batch), originals.shape[1:3])
         masks = np.stack([percentile_mask(m, o, self.percentile) for m, o in zip(maps, organ, strict=True)])
         counterfactuals = scores = [None] * len(maps)
@@ -89,7 +97,7 @@ class SaliencyExplainer(MapExplainer):
 
     method = "sal"
 
-    def _map_graph(self, images, targets):
+    def saliency_maps(self, images, targets):
         x = self.classifier.model_input(images)
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -116,14 +124,14 @@ class GradCAMExplainer(MapExplainer):
         self.layer = graph.get_layer(layer) if layer else last_conv_layer(graph)
         self._features = keras.Model(graph.inputs, [self.layer.output, graph.outputs[0]])
 
-    def _map_graph(self, images, targets):
+    def saliency_maps(self, images, targets):
         x = self.classifier.model_input(images)
         with tf.GradientTape() as tape:
             features, y = self._features(x, training=False)
             tape.watch(features)
             p = self.classifier.target_probability(
                 self.classifier.to_probabilities(self.classifier.flat_outputs(y)), targets)
-            score = _log_odds(p)
+            score = log_odds(tf.clip_by_value(p, EPS, 1.0 - EPS))
         gradient = tape.gradient(score, features)
         weights = tf.reduce_mean(gradient, axis=[1, 2], keepdims=True)
         return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
@@ -156,7 +164,7 @@ class CAMExplainer(MapExplainer):
         pool, self._dense = _cam_head(model)
         self._features = keras.Model(model.inputs, pool.input)
 
-    def _map_graph(self, images, targets):
+    def saliency_maps(self, images, targets):
         features = tf.cast(self._features(self.classifier.model_input(images), training=False), tf.float32)
         kernel = tf.cast(self._dense.kernel, tf.float32)  # [C, K]
         if kernel.shape[1] == 1:

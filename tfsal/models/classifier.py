@@ -70,6 +70,6 @@ def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Mod
 
 def load_default_classifier() -> keras.Model:
     """The shipped classifier, ``saved_models/classifier.keras`` (see its README)."""
-    from tfsal.resources import DEFAULT_CLASSIFIER, saved_model_path
+    from tfsal.util.resources import DEFAULT_CLASSIFIER, saved_model_path
 
     return load_classifier(saved_model_path(DEFAULT_CLASSIFIER))

@@ -292,6 +292,6 @@ def load_inpainter(path: str | os.PathLike, compile: bool = False) -> keras.Mode
 
 def load_default_inpainter() -> keras.Model:
     """The shipped inpainter, ``saved_models/inpainter.keras`` (see its README)."""
-    from tfsal.resources import DEFAULT_INPAINTER, saved_model_path
+    from tfsal.util.resources import DEFAULT_INPAINTER, saved_model_path
 
     return load_inpainter(saved_model_path(DEFAULT_INPAINTER))

@@ -24,7 +24,7 @@ import numpy as np
 from tfsal.data import pipelines
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
-from tfsal.metrics import roc_auc
+from tfsal.evaluation.metrics import roc_auc
 from tfsal.models.classifier import DEFAULT_ALPHA, DEFAULT_SIZE, build_classifier
 from tfsal.train import common
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfsal import atomic
 from tfsal.errors import TfsalError
+from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 

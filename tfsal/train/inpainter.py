@@ -27,13 +27,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsal import atomic
 from tfsal.data import pipelines
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.models.inpainter import build_inpainter, composite, freeze_encoder_batch_norm
 from tfsal.models.inpainter_loss import DEFAULT_FEATURE_LAYERS, InpaintingLoss, classifier_feature_extractor
 from tfsal.train import common
+from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from tfsal import atomic
 from tfsal.data.organ import breast_mask
 from tfsal.errors import TfsalError
 from tfsal.explain.explanation import Explanation
-from tfsal.explain.files import FileResult, read_fitted, start_results, to_image_size, write_outputs
+from tfsal.explain.registry import DEFAULT_STEPS
+from tfsal.outputs.files import FileResult, explain_files, read_fitted, start_results
+from tfsal.serving.options import GRPC_OPTIONS
+from tfsal.util import atomic
+from tfsal.util.checks import check_int
 
-__all__ = ["GRPC_OPTIONS", "PredictionClient", "ServerExplainer", "predict_files"]
+__all__ = ["PredictionClient", "ServerExplainer", "classify_files", "predict_files"]
 
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # mammograms at full size in float32 exceed gRPC's 4 MB default
-GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-EXPLAIN_SIGNATURES = ("serving_default", "explain_steps")
-DEFAULT_STEPS = 100  # the explain_steps signature's steps when none are given
 
 
 class PredictionClient:
@@ -83,22 +81,37 @@ def _answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[
 
 
 class ServerExplainer:
-    """The explainer interface :func:`~tfsal.explain.files.explain_chunk` needs, over the exported
-    counterfactual explainer on a TF Serving (or ``tfsal serve``) gRPC endpoint.
+    """An :class:`~tfsal.explain.interface.ImageExplainer` over the exported counterfactual
+    explainer on a TF Serving (or ``tfsal serve``) gRPC endpoint.
 
-    One request per batch; explanations come back at the signature's input size
+    One request per :meth:`explain` call; explanations come back at the signature's input size
     (``input_size``), as from a local explainer, with the organ found as ``tfsal predict`` finds it.
+
+    Args:
+        server: ``HOST:PORT`` or a :class:`PredictionClient`.
+        model_name: the served model's name.
+        steps: None for ``serving_default`` (the export's steps), else ``explain_steps`` with these.
+        batch_size: images per request.
     """
 
     method = "counterfactual"
 
-    def __init__(self, server: str | PredictionClient, model_name: str = "tfsal", steps: int | None = None):
+    def __init__(self, server: str | PredictionClient, model_name: str = "tfsal", steps: int | None = None,
+                 batch_size: int = 1):
         self.client = server if isinstance(server, PredictionClient) else PredictionClient(server, model_name)
-        self.steps = steps
+        self.steps, self.batch_size = steps, check_int("batch_size", batch_size)
         self.signature = "explain_steps" if steps else "serving_default"
         self.input_size = self.client.input_size(self.signature)
 
-    def explain(self, images, targets=None) -> list[Explanation]:
+    def explain(self, images, targets=None, organ_masks=None) -> list[Explanation]:
+        """Explain images of ``input_size``; one target for all (default 1).
+
+        Raises:
+            ValueError: organ masks given (the export finds the organ itself).
+            TfsalError: the server fails the request.
+        """
+        if organ_masks is not None:
+            raise ValueError("the served explainer finds the organ itself; organ_masks cannot be given")
         images = np.stack([np.asarray(image, np.float32) for image in images])
         target = 1 if targets is None else int(targets)
         inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
@@ -112,34 +125,36 @@ class ServerExplainer:
 
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
                   target: int = 1, steps: int | None = None) -> list[FileResult]:
-    """Send each image to the server and write its outputs to ``out`` (as ``tfsal explain`` does).
+    """Send each image to the server and write its outputs to ``out``: for the explain signatures
+    what ``tfsal explain`` writes (through :func:`~tfsal.outputs.files.explain_files`), for
+    ``classify`` one JSON with the probability.
 
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
-    explainer = None
     if signature == "classify":
-        size = client.input_size(signature)
-    else:
-        explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
-        size = explainer.input_size
+        return classify_files(paths, out, client)
+    explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
+    return explain_files(paths, out, explainer, targets=target)
+
+
+def classify_files(paths, out: str | os.PathLike, client: PredictionClient) -> list[FileResult]:
+    """The ``classify`` signature's probability for each image, written to ``out/<stem>.json``.
+
+    Raises:
+        TfsalError: the server cannot be reached, or serves no such model or signature.
+    """
+    size = client.input_size("classify")
     out, results = start_results(paths, out)
     for result in results:
         read = read_fitted(result, size)
         if read is None:
             continue
-        image, fit, working = read
-        working = working[None].astype(np.float32)
+        working = read[2][None].astype(np.float32)
         tick = time.time()
-        if signature == "classify":
-            probability = float(client.predict(signature, {"image": working})["probability"][0])
-            record = {"input": result.path, "signature": signature, "probability": round(probability, 6),
-                      "seconds": round(time.time() - tick, 3)}
-            atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
-            result.record, result.files = record, []
-            continue
-        (explanation,) = explainer.explain(working, target)
-        result.record = write_outputs(out, result.stem, result.path, image, to_image_size(explanation, fit, image),
-                                      steps, time.time() - tick)
-        result.files = result.record["files"]
+        probability = float(client.predict("classify", {"image": working})["probability"][0])
+        record = {"input": result.path, "signature": "classify", "probability": round(probability, 6),
+                  "seconds": round(time.time() - tick, 3)}
+        atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
+        result.record, result.files = record, []
     return results

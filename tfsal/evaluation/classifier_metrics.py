@@ -12,7 +12,7 @@ import numpy as np
 
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
-from tfsal.metrics import roc_auc, roc_curve, sensitivity_specificity
+from tfsal.evaluation.metrics import roc_auc, roc_curve, sensitivity_specificity
 
 
 def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:

@@ -3,14 +3,14 @@
 Per image ``<stem>.json`` (input, method, target, scores, area, steps, seconds, files),
 ``<stem>_overlay.png``, ``<stem>_mask.png`` and, where the method makes them,
 ``<stem>_counterfactual.png`` (16-bit) and ``<stem>_saliency.npy``; for DICOM inputs with
-``dicom=True``, ``<stem>_seg.dcm`` and ``<stem>_overlay.dcm`` too (:mod:`tfsal.dicom_results`);
+``dicom=True``, ``<stem>_seg.dcm`` and ``<stem>_overlay.dcm`` too (:mod:`tfsal.outputs.dicom_results`);
 every file written atomically, the JSON last, so an image with a JSON is complete. Images are
 read as :func:`tfsal.data.image_io.read_image` does, fitted to the classifier's input with the
 same aspect-preserving padding as training (:class:`tfsal.data.resize.PadResize`), explained
 there, and every output is mapped back to the image's own pixels. A file that cannot be read or
 explained is reported and the others go on. One batch's explanation and writing
 (:func:`explain_chunk`) is shared with the Beam workers of ``tfsal explain-batch``
-(:mod:`tfsal.batch`).
+(:mod:`tfsal.batch.pipeline`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal import atomic
 from tfsal.data.image_io import file_format, read_image
 from tfsal.data.resize import PadResize
-from tfsal.drawing import encode_png, saliency_overlay
 from tfsal.errors import TfsalError
+from tfsal.explain import registry
 from tfsal.explain.explanation import Explanation
+from tfsal.explain.interface import ImageExplainer
+from tfsal.outputs.drawing import encode_png, saliency_overlay
+from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
     Raises:
         OSError: a file cannot be written.
         TfsalError: with ``dicom``, the DICOM results cannot be made (see
-            :func:`tfsal.dicom_results.write_dicom_results`).
+            :func:`tfsal.outputs.dicom_results.write_dicom_results`).
     """
     overlay = saliency_overlay(image, explanation.saliency, explanation.mask)
     files = {f"{stem}_overlay.png": encode_png(overlay),
@@ -100,13 +102,13 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
     if explanation.counterfactual is not None:
         counterfactual = np.clip(explanation.counterfactual, 0, 1) * 65535 + 0.5
         files[f"{stem}_counterfactual.png"] = encode_png(counterfactual.astype(np.uint16))
-    if explanation.method == "counterfactual":
+    if registry.get(explanation.method).kind == "mask":  # its saliency S = 1 - M is worth keeping
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
     for name, data in files.items():
         atomic.write_bytes(out / name, data)
     names = sorted(files)
     if dicom and file_format(source) == "dicom":
-        from tfsal.dicom_results import write_dicom_results
+        from tfsal.outputs.dicom_results import write_dicom_results
 
         names = sorted([*names, *write_dicom_results(source, explanation.mask, overlay, out, stem)])
     record = {
@@ -162,19 +164,21 @@ def fit_image(image: np.ndarray, size) -> tuple[PadResize | None, np.ndarray]:
     return fit, fit.apply(image) if fit else image
 
 
-def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = None, targets=None,
-                  progress: bool = False, dicom: bool = False, dicom_send=None) -> list[FileResult]:
-    """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``.
+def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targets=None, progress: bool = False,
+                  dicom: bool = False, dicom_send=None) -> list[FileResult]:
+    """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``:
+    the one loop of ``tfsal explain``, ``tfsal predict`` and (per batch, :func:`explain_chunk`) the
+    Beam workers of ``tfsal explain-batch``.
 
     Args:
         paths: image files (DICOM, PNG, JPEG, TIFF, NPY).
         out: output folder (created).
-        explainer: any :class:`~tfsal.explain.base.Explainer`.
-        steps: recorded in each JSON (the counterfactual method's optimisation steps).
+        explainer: any :class:`~tfsal.explain.interface.ImageExplainer`: a local explainer or the
+            served one; images are fitted to its ``input_size`` and its ``steps`` are recorded.
         targets: the class to explain for every image, or None for the default.
         progress: a progress bar on stderr.
         dicom: for DICOM inputs, write a Segmentation and a Secondary Capture of the overlay too.
-        dicom_send: a :func:`tfsal.dicom_results.parse_dicom_address` address to C-STORE them
+        dicom_send: a :func:`tfsal.outputs.dicom_send.parse_dicom_address` address to C-STORE them
             to (implies ``dicom``).
 
     Returns:
@@ -183,19 +187,18 @@ def explain_files(paths, out: str | os.PathLike, explainer, steps: int | None = 
     from tqdm import tqdm
 
     out, results = start_results(paths, out)
-    size = explainer.classifier.input_size
     bar = tqdm(total=len(results), unit="image", disable=not progress, leave=False)
     for start in range(0, len(results), explainer.batch_size):
         chunk = results[start:start + explainer.batch_size]
-        loaded = [(result, *read) for result in chunk if (read := read_fitted(result, size))]
+        loaded = [(result, *read) for result in chunk if (read := read_fitted(result, explainer.input_size))]
         if loaded:
-            explain_chunk(loaded, out, explainer, steps, targets, dicom=dicom, dicom_send=dicom_send)
+            explain_chunk(loaded, out, explainer, targets, dicom=dicom, dicom_send=dicom_send)
         bar.update(len(chunk))
     bar.close()
     return results
 
 
-def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets, dicom: bool = False,
+def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: bool = False,
                   dicom_send=None) -> list[Explanation | None]:
     """Explain one batch of read images together and write each one's outputs to ``out``.
 
@@ -203,9 +206,8 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets, dico
         loaded: ``(result, image, fit, working)`` per image: its pending :class:`FileResult`, the
             image as read, and :func:`fit_image`'s pair.
         out: the output folder (existing).
-        explainer: anything with ``explain(images, targets=...)`` returning working-size
-            :class:`Explanation` s.
-        steps, targets, dicom, dicom_send: as :func:`explain_files`.
+        explainer: an :class:`~tfsal.explain.interface.ImageExplainer`.
+        targets, dicom, dicom_send: as :func:`explain_files`.
 
     Returns:
         Per image, its explanation at the image's size, or None where it failed: then its
@@ -223,7 +225,7 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets, dico
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
         explanation = to_image_size(explanation, fit, image)
         try:
-            result.record = write_outputs(out, result.stem, result.path, image, explanation, steps, seconds,
+            result.record = write_outputs(out, result.stem, result.path, image, explanation, explainer.steps, seconds,
                                           dicom=dicom or dicom_send is not None)
             result.files = result.record["files"]
             sized.append(explanation)
@@ -241,7 +243,7 @@ def explain_chunk(loaded, out: Path, explainer, steps: int | None, targets, dico
 def send_dicom_files(results: list[FileResult], out: Path, address) -> None:
     """C-STORE the DICOM results of the written inputs to ``address``; an input whose objects
     are not stored gets ``result.error`` (its other outputs stay written)."""
-    from tfsal.dicom_results import send_dicom
+    from tfsal.outputs.dicom_send import send_dicom
 
     for result in results:  # one association per input, so that one refusal fails that input only
         paths = [out / name for name in result.files if name.endswith(".dcm")] if result.ok else []

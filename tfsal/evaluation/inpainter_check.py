@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfsal.data.infill import MASS_MARGIN, blob_hole_mask, dilated
-from tfsal.metrics import roc_auc, roc_curve
+from tfsal.evaluation.metrics import roc_auc, roc_curve
 
 FILL_FRACTIONS = (0.05, 0.20, 0.40)
 
@@ -158,7 +158,7 @@ def infill_score_shift(classifier, inpainter, records, fractions=FILL_FRACTIONS,
 def example_rows(inpainter, records, size, n_healthy: int = 3, n_mass: int = 2, seed: int = 0) -> list:
     """Rows for a picture: original, holes (red), inpainted; healthy images with random holes,
     then mass images with the mass region as the hole."""
-    from tfsal.drawing import to_bgr, with_holes
+    from tfsal.outputs.drawing import to_bgr, with_holes
 
     healthy = load_split([r for r in records if r.label == 0][:n_healthy], size)
     mass = load_split([r for r in records if r.label == 1][:n_mass], size)
@@ -178,7 +178,7 @@ FAMILY_NAMES = {"original": "original", "healthy_inpainted": "healthy tissue inp
 
 def plot_fig2(result: dict, path, runs: int) -> None:
     """The paper's Fig. 2 from :func:`check_inpainter`'s result: each family's mean ROC and band."""
-    from tfsal.plots import plot_roc_families
+    from tfsal.outputs.plots import plot_roc_families
 
     plot_roc_families({f"{label} (AUC {result[key]['auc_mean']:.3f})": [(c["fpr"], c["tpr"]) for c in
                                                                         result[key]["curves"]]

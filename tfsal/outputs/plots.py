@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from tfsal import atomic
+from tfsal.util import atomic
 
 
 def plot_roc(curves: Sequence[tuple[str, Sequence[float], Sequence[float]]], path: str | os.PathLike,

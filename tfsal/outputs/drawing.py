@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 
-from tfsal import atomic
+from tfsal.util import atomic
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

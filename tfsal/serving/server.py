@@ -28,12 +28,12 @@ from tensorflow_serving.apis import (
 )
 
 from tfsal.errors import TfsalError
-from tfsal.serving_client import GRPC_OPTIONS  # the client's and the server's message limits
+from tfsal.serving.options import GRPC_OPTIONS
 
 log = logging.getLogger(__name__)
 
 
-__all__ = ["GRPC_OPTIONS", "ModelServer", "latest_version"]
+__all__ = ["ModelServer", "latest_version"]
 
 
 def latest_version(model_dir: str | Path) -> tuple[int, Path]:

@@ -20,8 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsal.explain import CounterfactualExplainer
-from tfsal.explain.counterfactual import grow_until_flipped
+from tfsal.explain.counterfactual import CounterfactualExplainer
+from tfsal.explain.mask import grow_until_flipped, result_mask
+from tfsal.explain.registry import DEFAULT_STEPS
+from tfsal.models.inpainter import composite
 
 __all__ = ["DEFAULT_MODEL_NAME", "ExplainModule", "export_explainer", "tf_organ_mask"]
 
@@ -73,35 +75,31 @@ class ExplainModule(tf.Module):
             return probabilities[:, 0]
         return tf.reduce_max(probabilities, axis=1)
 
-    def _score(self, image, keep, targets):
+    def score(self, image, keep, targets):
+        """``(counterfactual, p(target))`` with the holes of ``keep`` inpainted."""
         adapter = self.explainer.classifier
-        counterfactual = keep * image + (1.0 - keep) * self.explainer.infiller.fill(image, keep)
+        counterfactual = composite(image, keep, self.explainer.infiller.fill(image, keep))
         return counterfactual, adapter.target_probability(adapter.probabilities(counterfactual), targets)
 
     def explain(self, image, target, steps):
-        """The counterfactual explanation of ``image`` [B, H, W, 1] for ``target`` [B] in ``steps`` steps."""
+        """The counterfactual explanation of ``image`` [B, H, W, 1] for ``target`` [B] in ``steps`` steps:
+        :meth:`tfsal.explain.mask.MaskOptimiser.run`, the result mask and the growth, in one graph."""
         ex = self.explainer
         image = tf.ensure_shape(tf.convert_to_tensor(image, tf.float32), [None, *self.size, 1])
         targets = tf.cast(target, tf.int32)
         scores = ex.classifier.target_probability(ex.classifier.probabilities(image), targets)
         organ = tf_organ_mask(image)
-        cell = ex._grid(self.size)[0]
-        organ_grid = ex._organ_grid(organ, self.size)
-        fill = ex._precomputed_fill(image, organ)
-        theta, _ = ex._optimise(ex._initial_theta(organ_grid), image, fill, organ, organ_grid, targets, scores,
-                                tf.cast(steps, tf.int32), tf.constant(cell))
-        _, mask = ex._masks(theta, organ, organ_grid, cell)
-        keep = tf.where(organ > 0.5, tf.clip_by_value(mask, 0.0, 1.0), 1.0)
-        result = tf.cast((keep < ex.threshold) & (organ > 0.5), tf.float32)
-        counterfactual, after = self._score(image, 1.0 - result, targets)
+        mask, _, cell = ex.optimiser.run(image, organ, targets, scores, steps)
+        keep, result = result_mask(mask, organ, ex.settings.threshold)
+        counterfactual, after = self.score(image, 1.0 - result, targets)
         result, counterfactual, after = grow_until_flipped(
-            lambda masks, _: self._score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
+            lambda masks, _: self.score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
             max(1, round(cell / 2)), ex.grow_steps)
         return {"saliency": 1.0 - keep, "mask": result, "counterfactual": counterfactual,
                 "score_original": scores, "score_counterfactual": after}
 
 
-def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int = 1, steps: int = 100,
+def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int = 1, steps: int = DEFAULT_STEPS,
                      model_name: str = DEFAULT_MODEL_NAME, **options) -> Path:
     """Write ``out/<version>/``: a SavedModel with ``serving_default``, ``classify`` and ``explain_steps``.
 

@@ -4,14 +4,16 @@ For every mass image of the split (the images with a ground-truth mask), each me
 mask is computed once and cached (``<out>/cache``, one file per image, so an interrupted run
 resumes where it stopped), then scored:
 
-- D, H (:mod:`tfsal.metrics`), at the evaluated size and in the paper's 576x448 pixels;
+- D, H (:mod:`tfsal.evaluation.metrics`), at the evaluated size and in the paper's 576x448 pixels;
 - A, the mask's share of the breast, and O, the overlap of ours with CAM's and SAL's masks;
 - faithfulness: the share of classifier-positive images whose score falls below 0.5 when the
   method's mask is inpainted (the inpainter as the marginaliser), and the mean score drop;
 - paired Wilcoxon signed-rank tests of ours against each baseline.
 
-Methods: ``ours`` (the defaults, with ``--lambda`` overrides), ``ours-paper`` (the paper's
-setting), ``ours-ablation`` (l2 = l3 = 0) and ``cam``, ``sal``, ``gradcam`` at P = 50, 75, 90.
+Methods: the rows of :func:`tfsal.explain.registry.evaluation_rows`: the counterfactual method's
+``ours`` (the defaults, with ``--lambda`` overrides), ``ours-paper`` (the paper's setting) and
+``ours-ablation`` (l2 = l3 = 0), and every map method (``cam``, ``sal``, ``gradcam``) at P = 50,
+75, 90.
 Every table is given twice: on the raw masks, and with every method's mask reduced to its
 largest connected component (the same post-processing for all).
 """
@@ -27,26 +29,41 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal import atomic
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
-from tfsal.metrics import DECISION_THRESHOLD as DECISION
-from tfsal.metrics import (
+from tfsal.evaluation.metrics import DECISION_THRESHOLD as DECISION
+from tfsal.evaluation.metrics import (
     centre_distance,
     hausdorff_distance,
     largest_component,
     overlap_coefficient,
     paired_wilcoxon,
 )
+from tfsal.explain import registry
+from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 
 PAPER_SIZE = (576, 448)
+"""The paper's image size (rows, columns): distances are also given in its pixels."""
 PERCENTILES = (50, 75, 90)
-OURS = ("ours", "ours-paper", "ours-ablation")
-BASELINES = ("cam", "sal", "gradcam")
-METHODS = OURS + BASELINES
+"""The paper's thresholds P of the map methods: each keeps the map above its P-th percentile."""
+REFERENCE = "ours"
+"""The row every other is compared with (overlap O and the paired tests)."""
+OVERLAP_WITH = ("cam", "sal")
+"""The methods whose masks the paper's Table 2 overlaps with ours (O)."""
 POSTS = ("raw", "largest")
+"""Post-processing applied to every method alike: none, or the largest connected component."""
+
+
+def methods() -> tuple[str, ...]:
+    """Every method name ``tfsal evaluate`` knows (derived from :mod:`tfsal.explain.registry`)."""
+    return tuple(registry.evaluation_rows())
+
+
+def is_map_method(name: str) -> bool:
+    """Whether ``name`` is a map method (thresholded at :data:`PERCENTILES`) rather than a mask method."""
+    return registry.evaluation_rows()[name][0].kind == "map"
 
 
 @dataclass(frozen=True)
@@ -54,38 +71,41 @@ class EvaluationSettings:
     """What an evaluation computes (the cache is only reused for the same settings)."""
 
     split: str = "test"
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=methods)
     lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "ours"
     steps: int = 100
     batch_size: int = 16
 
     def __post_init__(self):
-        unknown = sorted(set(self.methods) - set(METHODS))
+        known = methods()
+        unknown = sorted(set(self.methods) - set(known))
         if unknown or not self.methods:
-            raise ValueError(f"methods must be some of {METHODS}. Received: {list(self.methods)}")
+            raise ValueError(f"methods must be some of {known}. Received: {list(self.methods)}")
         bad = [name for name, _ in self.lambdas if name not in ("l1", "l2", "l3")]
         if bad:
             raise ValueError(f"lambdas are l1, l2 and l3. Received: {bad}")
 
 
-def method_keys(methods) -> list[str]:
-    """The result masks of a run: ``ours*`` once each, baselines once per percentile (``cam@90``)."""
-    return [m for m in methods if m in OURS] + [f"{m}@{p}" for m in methods if m in BASELINES for p in PERCENTILES]
+def method_keys(names) -> list[str]:
+    """The result masks of a run: mask methods once each, map methods once per percentile (``cam@90``)."""
+    return ([m for m in names if not is_map_method(m)]
+            + [f"{m}@{p}" for m in names if is_map_method(m) for p in PERCENTILES])
 
 
-def _explainers(settings: EvaluationSettings, classifier, inpainter, height: int) -> dict:
-    from tfsal.explain import EXPLAINERS, CounterfactualExplainer, paper_settings
-
-    common = {"batch_size": settings.batch_size}
-    ours = {"inpainter": inpainter, "steps": settings.steps, **common}
-    built = {
-        "ours": lambda: CounterfactualExplainer(classifier, **ours, **dict(settings.lambdas)),
-        "ours-paper": lambda: CounterfactualExplainer(classifier, **ours, **paper_settings(height)),
-        "ours-ablation": lambda: CounterfactualExplainer(classifier, **ours, l2=0.0, l3=0.0),
-    }
-    for name in BASELINES:
-        built[name] = lambda name=name: EXPLAINERS[name](classifier, percentile=PERCENTILES[0], **common)
-    return {m: built[m]() for m in settings.methods}
+def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, height: int):
+    """The explainer of one evaluation row: a mask method's variant with the inpainter and steps,
+    or a map method (scored by the evaluation's own in-filler)."""
+    method, row = registry.evaluation_rows()[name]
+    options = {"batch_size": settings.batch_size}
+    if method.kind == "map":
+        return method.load()(classifier, percentile=PERCENTILES[0], **options)
+    variant = method.variants.get(row, registry.Variant(method.label))
+    options.update(inpainter=inpainter, steps=settings.steps, **variant.options)
+    if variant.preset:
+        options.update(method.preset(variant.preset, height))
+    if variant.tunable:
+        options.update(dict(settings.lambdas))
+    return method.load()(classifier, **options)
 
 
 def _cache_name(index: int, record) -> str:
@@ -95,9 +115,9 @@ def _cache_name(index: int, record) -> str:
 
 def _explain_chunk(chunk, explainers, classifier, infiller, size) -> list[dict]:
     """Every method's masks and counterfactual scores for a chunk of mass images."""
+    from tfsal.evaluation.inpainter_check import load_split
     from tfsal.explain import percentile_mask
-    from tfsal.explain.base import inpaint_and_score
-    from tfsal.inpainter_check import load_split
+    from tfsal.explain.scoring import inpaint_and_score
 
     data = load_split([r for _, r in chunk], size)
     images, truth, organ = data["image"], data["mass"][..., 0] > 0.5, data["organ"][..., 0] > 0.5
@@ -106,7 +126,7 @@ def _explain_chunk(chunk, explainers, classifier, infiller, size) -> list[dict]:
     for method, explainer in explainers.items():
         explanations = explainer.explain(images, targets=targets, organ_masks=organ)
         original = np.array([e.score_original for e in explanations])
-        if method in OURS:
+        if not is_map_method(method):
             masks[method] = np.stack([e.mask for e in explanations])
             scores[method] = np.array([e.score_counterfactual for e in explanations])
             continue
@@ -151,8 +171,8 @@ def _image_metrics(item: dict, keys, spacing) -> dict:
                 "A": float(mask.sum() / organ_area), "empty": bool(not mask.any()),
             }
         for key in keys:
-            if key.startswith(("cam@", "sal@")) and "ours" in masks:
-                out[(post, key)]["O"] = overlap_coefficient(masks["ours"], masks[key])
+            if key.split("@")[0] in OVERLAP_WITH and "@" in key and REFERENCE in masks:
+                out[(post, key)]["O"] = overlap_coefficient(masks[REFERENCE], masks[key])
     positive = item["score_original"] >= DECISION
     for key in keys:
         after = item[f"score:{key}"]
@@ -178,10 +198,10 @@ def _summaries(per_image: list[dict], keys) -> tuple[dict, dict]:
                 entry["flip"] = float(np.mean([r["flip"] for r in positives])) if positives else float("nan")
                 entry["drop"] = float(np.mean([r["drop"] for r in positives])) if positives else float("nan")
             summary[post][key] = entry
-            if key != "ours" and "ours" in keys:
+            if key != REFERENCE and REFERENCE in keys:
                 tests[post][key] = {}
                 for metric in ("D", "H", "A"):
-                    p, pairs = paired_wilcoxon([m[(post, "ours")][metric] for m in per_image],
+                    p, pairs = paired_wilcoxon([m[(post, REFERENCE)][metric] for m in per_image],
                                                [m[(post, key)][metric] for m in per_image])
                     tests[post][key][metric] = {"p": p, "pairs": pairs}
     return summary, tests
@@ -237,7 +257,7 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     keys = method_keys(settings.methods)
     todo = [(i, r) for i, r in records if not (cache / _cache_name(i, r)).exists()]
     if todo:
-        explainers = _explainers(settings, classifier, inpainter, size[0])
+        explainers = {m: _explainer(m, settings, classifier, inpainter, size[0]) for m in settings.methods}
         infiller = Infiller(inpainter)
         bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
         for start in range(0, len(todo), settings.batch_size):

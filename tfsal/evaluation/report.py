@@ -9,11 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal import atomic
-from tfsal.evaluate import BASELINES, PAPER_SIZE, PERCENTILES, POSTS, Evaluation
+from tfsal.evaluation.evaluate import PAPER_SIZE, PERCENTILES, POSTS, REFERENCE, Evaluation
+from tfsal.explain import registry
+from tfsal.util import atomic
 
-NAMES = {"ours": "ours", "ours-paper": "ours, paper setting", "ours-ablation": "ours, ablation (l2 = l3 = 0)",
-         "cam": "CAM", "sal": "SAL", "gradcam": "Grad-CAM"}
+
+def label(name: str) -> str:
+    """A method's (or evaluation row's) name in tables, from :mod:`tfsal.explain.registry`."""
+    method, row = registry.evaluation_rows()[name]
+    return method.variants[row].label if row in method.variants else method.label
+
+
+def _map_methods(summary: dict) -> list[str]:
+    """The map methods evaluated, in registry order."""
+    return [name for name, (method, _) in registry.evaluation_rows().items()
+            if method.kind == "map" and f"{name}@{PERCENTILES[0]}" in summary]
 
 
 def _cell(summary: dict, key: str, metric: str, digits: int) -> str:
@@ -33,23 +43,25 @@ def _p(tests: dict, key: str, metric: str) -> str:
 def _table1(evaluation: Evaluation, post: str, paper: bool) -> list[str]:
     summary, tests = evaluation.summary[post], evaluation.tests[post]
     d, h = ("D_paper", "H_paper") if paper else ("D", "H")
-    baselines = [b for b in BASELINES if f"{b}@50" in summary]
-    head = ["P", *[f"D {NAMES[m]}" for m in ["ours", *baselines]], *[f"H {NAMES[m]}" for m in ["ours", *baselines]]]
+    baselines = _map_methods(summary)
+    head = ["P", *[f"D {label(m)}" for m in [REFERENCE, *baselines]],
+            *[f"H {label(m)}" for m in [REFERENCE, *baselines]]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for percentile in PERCENTILES:
-        row = [str(percentile), _cell(summary, "ours", d, 1), *[_cell(summary, f"{b}@{percentile}", d, 1)
+        row = [str(percentile), _cell(summary, REFERENCE, d, 1), *[_cell(summary, f"{b}@{percentile}", d, 1)
                                                                for b in baselines],
-               _cell(summary, "ours", h, 1), *[_cell(summary, f"{b}@{percentile}", h, 1) for b in baselines]]
+               _cell(summary, REFERENCE, h, 1), *[_cell(summary, f"{b}@{percentile}", h, 1) for b in baselines]]
         lines.append("| " + " | ".join(row) + " |")
-    for variant in ("ours-paper", "ours-ablation"):
+    variants = [key for key in summary if "@" not in key and key != REFERENCE]
+    for variant in variants:
         if variant in summary:
             blank = ["–"] * len(baselines)
-            lines.append("| " + " | ".join([NAMES[variant], _cell(summary, variant, d, 1), *blank,
+            lines.append("| " + " | ".join([label(variant), _cell(summary, variant, d, 1), *blank,
                                             _cell(summary, variant, h, 1), *blank]) + " |")
-    if "ours" in summary and baselines:
+    if REFERENCE in summary and baselines:
         lines += ["", "Wilcoxon signed-rank p-values, ours against each baseline (paired per image):", "",
-                  "| P | " + " | ".join(f"D vs {NAMES[b]}" for b in baselines) + " | "
-                  + " | ".join(f"H vs {NAMES[b]}" for b in baselines) + " |",
+                  "| P | " + " | ".join(f"D vs {label(b)}" for b in baselines) + " | "
+                  + " | ".join(f"H vs {label(b)}" for b in baselines) + " |",
                   "|" + "---|" * (1 + 2 * len(baselines))]
         for percentile in PERCENTILES:
             lines.append(f"| {percentile} | " + " | ".join(_p(tests, f"{b}@{percentile}", "D") for b in baselines)
@@ -59,12 +71,12 @@ def _table1(evaluation: Evaluation, post: str, paper: bool) -> list[str]:
 
 def _table2(evaluation: Evaluation, post: str) -> list[str]:
     summary, tests = evaluation.summary[post], evaluation.tests[post]
-    baselines = [b for b in BASELINES if f"{b}@50" in summary]
-    head = ["P", *[f"A {NAMES[m]}" for m in ["ours", *baselines]], "O ours-CAM", "O ours-SAL",
-            *[f"p A vs {NAMES[b]}" for b in baselines]]
+    baselines = _map_methods(summary)
+    head = ["P", *[f"A {label(m)}" for m in [REFERENCE, *baselines]], "O ours-CAM", "O ours-SAL",
+            *[f"p A vs {label(b)}" for b in baselines]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for percentile in PERCENTILES:
-        row = [str(percentile), _cell(summary, "ours", "A", 3),
+        row = [str(percentile), _cell(summary, REFERENCE, "A", 3),
                *[_cell(summary, f"{b}@{percentile}", "A", 3) for b in baselines],
                _cell(summary, f"cam@{percentile}", "O", 3), _cell(summary, f"sal@{percentile}", "O", 3),
                *[_p(tests, f"{b}@{percentile}", "A") for b in baselines]]
@@ -78,7 +90,7 @@ def _faithfulness(evaluation: Evaluation) -> list[str]:
     for key, entry in summary.items():
         method, _, percentile = key.partition("@")
         flip = entry.get("flip", float("nan"))
-        lines.append(f"| {NAMES[method]} | {percentile or '–'} | "
+        lines.append(f"| {label(method)} | {percentile or '–'} | "
                      f"{'–' if not math.isfinite(flip) else f'{flip:.2f}'} ({entry.get('positives', 0)}) | "
                      f"{entry.get('drop', float('nan')):.3f} | {_cell(summary, key, 'A', 3)} | {entry['empty']} |")
     return lines
@@ -126,9 +138,9 @@ def write_cases(records, classifier, inpainter, path: Path, count: int = 4, batc
     images the classifier calls positive."""
     import cv2
 
-    from tfsal.drawing import saliency_overlay, to_bgr, write_grid
+    from tfsal.evaluation.inpainter_check import load_split
     from tfsal.explain import CAMExplainer, CounterfactualExplainer, SaliencyExplainer, percentile_mask
-    from tfsal.inpainter_check import load_split
+    from tfsal.outputs.drawing import saliency_overlay, to_bgr, write_grid
 
     data = load_split(records, tuple(classifier.input_shape[1:3]))
     scores = np.asarray(classifier.predict(data["image"], verbose=0)).reshape(-1)

@@ -1,0 +1,254 @@
+"""``tfsal explain-batch``: the counterfactual explanation of many image files as an Apache Beam pipeline.
+
+The launcher lists the inputs (a manifest CSV, a folder or a glob), gives them the output stems
+``tfsal explain`` gives the same list (:func:`tfsal.outputs.files.unique_stems`) and leaves out
+those whose ``<stem>.json`` is already in the output folder, so a rerun resumes where the last
+one stopped. The pipeline::
+
+    Create(path, stem) -> ReadImage -> BatchElements -> ExplainImages -> rows (JSON lines)
+                              \\-> dead letters (unreadable files) ---------/
+
+``ExplainImages`` loads the models once per worker (``DoFn.setup``), or talks to a TF Serving
+endpoint, and writes each image's outputs exactly as ``tfsal explain`` does
+(:func:`tfsal.outputs.files.explain_chunk`, atomic writes). Every input becomes one row; the
+launcher merges the rows with the table of earlier runs into ``results.csv`` and lists the failed
+inputs in ``dead_letters.csv``, both written atomically and only when their content changes.
+
+Workers open the inputs and write the outputs by local path: on a cluster both must be on a file
+system every worker mounts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
+
+from tfsal.batch.results import (
+    DEAD_LETTER_FIELDS,
+    DEAD_LETTERS,
+    RESULT_FIELDS,
+    RESULTS,
+    BatchReport,
+    dead_letter_row,
+    merge_table,
+    read_table,
+    result_row,
+    write_csv,
+)
+from tfsal.batch.runner import is_direct
+from tfsal.errors import ImageReadError
+from tfsal.evaluation.metrics import count_components
+from tfsal.explain.registry import DEFAULT_STEPS
+
+# TensorFlow (through tfsal.explain) is imported where it is needed, so that a worker unpickling
+# the DoFns does not load it before ExplainImages.setup() does, quietly.
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchSettings", "ExplainImages", "ReadImage", "build_pipeline", "check_settings", "make_explainer",
+           "run_batch"]
+
+DEAD_LETTER = "dead_letter"
+"""The tag of ReadImage's output for files that cannot be read."""
+
+
+# -- settings and explainers, on the workers -------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every worker needs to explain and write (pickled with the DoFn: paths and numbers only).
+
+    ``steps`` are the optimisation steps, recorded in each JSON; with a server, None uses the
+    export's own number (its ``serving_default`` signature; given steps use ``explain_steps``).
+    ``target`` None is the explainer's default (1 for one sigmoid output; 1 with a server).
+    """
+
+    out: str
+    batch_size: int = 8
+    steps: int | None = DEFAULT_STEPS
+    seed: int = 0
+    target: int | None = None
+    classifier: str | None = None
+    inpainter: str | None = None
+    server: str | None = None
+    model_name: str = "tfsal"
+    dicom_out: bool = False  # for DICOM inputs, a Segmentation and a Secondary Capture too
+    dicom_send: tuple | None = None  # a tfsal.outputs.dicom_send.DicomAddress to C-STORE them to
+
+
+def make_explainer(settings: BatchSettings):
+    """The :class:`~tfsal.explain.interface.ImageExplainer` of ``settings``: the counterfactual
+    explainer over its models (the shipped ones by default), or a
+    :class:`~tfsal.serving.client.ServerExplainer` with ``settings.server``.
+
+    Raises:
+        TfsalError: a model file cannot be loaded, or the server cannot be reached.
+        ValueError: the explainer rejects the settings.
+    """
+    if settings.server:
+        from tfsal.serving.client import ServerExplainer
+
+        return ServerExplainer(settings.server, settings.model_name, settings.steps, batch_size=settings.batch_size)
+    from tfsal.explain import CounterfactualExplainer
+    from tfsal.models.classifier import load_classifier, load_default_classifier
+
+    classifier = load_classifier(settings.classifier) if settings.classifier else load_default_classifier()
+    # the explainer loads the inpainter file given, or the shipped one for None
+    return CounterfactualExplainer(classifier, inpainter=settings.inpainter, steps=settings.steps or DEFAULT_STEPS,
+                                   seed=settings.seed, batch_size=settings.batch_size)
+
+
+def check_settings(settings: BatchSettings) -> None:
+    """Load the models (or reach the server) once on the launcher, so bad settings fail before the pipeline.
+
+    Raises:
+        TfsalError, ValueError: as :func:`make_explainer`.
+    """
+    _close(make_explainer(settings))
+
+
+def _close(explainer) -> None:
+    """Close a server explainer's channel (local explainers hold nothing to close)."""
+    if hasattr(explainer, "close"):
+        explainer.close()
+
+
+class ReadImage(beam.DoFn):
+    """``(path, stem) -> (path, stem, image)``; an unreadable file goes to the ``dead_letter``
+    output as ``(path, reason)`` and the pipeline goes on."""
+
+    def process(self, element: tuple[str, str]) -> Iterator:
+        from tfsal.data.image_io import read_image
+
+        path, stem = element
+        try:
+            image, _ = read_image(path)
+        except ImageReadError as exc:
+            reason = exc.reason
+        except Exception as exc:  # whatever a decoder raises, one file must not stop the pipeline
+            reason = f"cannot read: {type(exc).__name__}"
+        else:
+            yield path, stem, image
+            return
+        log.info("dead letter: %s: %s", path, reason)
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER, (path, reason))
+
+
+class ExplainImages(beam.DoFn):
+    """A batch of ``(path, stem, image)`` -> their outputs in ``settings.out`` and one result row
+    each (see :data:`RESULT_FIELDS`). The models (or the server connection) are set up once per
+    worker."""
+
+    def __init__(self, settings: BatchSettings):
+        self.settings = settings
+        self._explainer = None
+
+    def setup(self) -> None:
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):  # at debug level TensorFlow's lines show
+            from tfsal.util.quiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+        self._explainer = make_explainer(self.settings)
+
+    def process(self, batch: list) -> Iterator[dict]:
+        from tfsal.outputs.files import FileResult, explain_chunk, fit_image
+
+        size = self._explainer.input_size
+        loaded = [(FileResult(path, stem), image, *fit_image(image, size)) for path, stem, image in batch]
+        try:
+            explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.target,
+                                         dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send)
+        except Exception as exc:  # e.g. a TensorFlow error on one batch: its inputs fail, the others go on
+            log.warning("cannot explain a batch of %d (%s): %s", len(loaded), type(exc).__name__,
+                        ", ".join(result.path for result, *_ in loaded))
+            for result, *_ in loaded:
+                result.error = f"{result.path}: cannot explain: {type(exc).__name__}"
+            explanations = [None] * len(loaded)
+        for (result, *_), explanation in zip(loaded, explanations, strict=True):
+            if result.ok:
+                yield result_row(result.path, "ok", result.record, count_components(explanation.mask))
+            else:
+                yield result_row(result.path, "error", error=result.error.removeprefix(f"{result.path}: "))
+
+    def teardown(self) -> None:
+        _close(self._explainer)
+
+
+def build_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], settings: BatchSettings,
+                   rows_prefix: str) -> None:
+    """Add the transforms: ``pending`` ``(path, stem)`` pairs in, result rows out as JSON lines
+    to files starting with ``rows_prefix``."""
+    read = (pipeline
+            | "Inputs" >> beam.Create(pending)
+            | "Read" >> beam.ParDo(ReadImage()).with_outputs(DEAD_LETTER, main="images"))
+    explained = (read.images
+                 | "Batch" >> beam.BatchElements(min_batch_size=settings.batch_size,
+                                                 max_batch_size=settings.batch_size)
+                 | "Explain" >> beam.ParDo(ExplainImages(settings)))
+    dead = read[DEAD_LETTER] | "DeadLetterRows" >> beam.MapTuple(dead_letter_row)
+    (explained, dead) | "Rows" >> beam.Flatten() | "Json" >> beam.Map(json.dumps, sort_keys=True) \
+        | "Write" >> beam.io.WriteToText(rows_prefix, file_name_suffix=".jsonl")
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipeline) -> BatchReport:
+    """Explain the inputs not yet done on ``pipeline`` (a new one, run only when some input is
+    pending) and update the tables in ``settings.out``."""
+    from tfsal.outputs.files import unique_stems
+
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stems = unique_stems(inputs)
+    existing = set(os.listdir(out))
+    pending, done = [], []
+    for path, stem in zip(inputs, stems, strict=True):
+        (done if f"{stem}.json" in existing else pending).append((path, stem))
+    log.info("%d inputs: %d to explain, %d already done", len(inputs), len(pending), len(done))
+    rows = _run_pipeline(pipeline, pending, settings) if pending else []
+    table = merge_table(inputs, read_table(out / RESULTS), done, rows, out)
+    write_csv(out / RESULTS, RESULT_FIELDS, table)
+    write_csv(out / DEAD_LETTERS, DEAD_LETTER_FIELDS,
+              [{"input": row["input"], "reason": row["error"]} for row in table if row["status"] != "ok"])
+    order = {path: i for i, (path, _) in enumerate(pending)}
+    return BatchReport(sorted(rows, key=lambda row: order[row["input"]]), len(done), table)
+
+
+def _run_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], settings: BatchSettings) -> list[dict]:
+    direct = is_direct(pipeline.options.view_as(StandardOptions).runner)
+    if direct:
+        folder = tempfile.mkdtemp(prefix="tfsal-batch-")
+    else:  # the workers write the rows: somewhere they and the launcher share
+        temp = pipeline.options.view_as(GoogleCloudOptions).temp_location
+        folder = FileSystems.join(temp or settings.out, f".tfsal-batch-{uuid.uuid4().hex}")
+    try:
+        prefix = FileSystems.join(folder, "rows")
+        build_pipeline(pipeline, pending, settings, prefix)
+        pipeline.run().wait_until_finish()
+        return _read_rows(prefix)
+    finally:
+        if direct:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif FileSystems.exists(folder):
+            FileSystems.delete([folder])
+
+
+def _read_rows(prefix: str) -> list[dict]:
+    rows = []
+    for match in FileSystems.match([f"{prefix}*.jsonl"])[0].metadata_list:
+        with FileSystems.open(match.path) as file:
+            rows.extend(json.loads(line) for line in file.read().decode("utf-8").splitlines() if line.strip())
+    return rows
+
+

@@ -1,0 +1,178 @@
+"""The one list of explanation methods: name -> explainer class, the options it takes, its label in
+tables and its rows in ``tfsal evaluate``.
+
+Everything that lists methods is derived from here: ``tfsal explain --method`` and ``tfsal
+evaluate --method`` choices, the evaluation's rows and the report's labels, and the contract
+tests. Adding a method is one module with its explainer class plus one :func:`register` call.
+Loading this module loads no TensorFlow: classes are named as ``"module:Class"`` and imported by
+:meth:`Method.load` (a class object is accepted too, e.g. for a method defined in a test).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "evaluation_rows", "get", "names",
+           "register", "unregister"]
+
+DEFAULT_STEPS = 100
+"""Optimisation steps of the counterfactual method by default (the paper's 100), wherever a
+command or the export does not say otherwise."""
+
+KINDS = ("mask", "map")
+"""``mask``: the explainer returns its own binary result mask, scored as it is. ``map``: the
+explainer returns a map that the evaluation thresholds at the paper's percentiles."""
+
+OPTIONS = ("inpainter", "steps", "seed", "percentile", "preset")
+"""The method-specific options of ``tfsal explain`` a method may take (besides ``batch_size`` and
+``logits``, which every method takes)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a ``mask`` method in ``tfsal evaluate``: a label and the options it sets.
+
+    ``preset`` names one of the method's presets (resolved at the classifier's input height);
+    ``options`` are fixed keyword arguments; ``tunable`` rows also take ``--lambda`` overrides.
+    """
+
+    label: str
+    preset: str | None = None
+    options: Mapping = field(default_factory=dict)
+    tunable: bool = False
+
+
+@dataclass(frozen=True)
+class Method:
+    """One explanation method.
+
+    Attributes:
+        name: its name on the command line and in results (``counterfactual``, ``cam``, ...).
+        explainer: the :class:`~tfsal.explain.base.Explainer` subclass, or ``"module:Class"``.
+        label: its name in tables and figures.
+        kind: one of :data:`KINDS`.
+        options: which of :data:`OPTIONS` its constructor takes from the command line.
+        presets: preset name -> ``"module:function"``, a function of the working height returning
+            constructor options (``--preset``).
+        variants: for ``mask`` methods, evaluation row name -> :class:`Variant`; empty means one
+            row named after the method.
+    """
+
+    name: str
+    explainer: object
+    label: str
+    kind: str = "map"
+    options: tuple[str, ...] = ("inpainter", "percentile")
+    presets: Mapping[str, str] = field(default_factory=dict)
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}. Received: kind={self.kind!r}")
+        unknown = sorted(set(self.options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"options must be some of {OPTIONS}. Received: {unknown}")
+
+    def load(self) -> type:
+        """The explainer class (imported on first use when given as ``"module:Class"``)."""
+        if isinstance(self.explainer, str):
+            module, _, attribute = self.explainer.partition(":")
+            return getattr(importlib.import_module(module), attribute)
+        return self.explainer
+
+    def preset(self, name: str, height: int) -> dict:
+        """The constructor options of preset ``name`` (``default`` is none) at the working ``height``."""
+        if name == "default":
+            return {}
+        if name not in self.presets:
+            raise ValueError(f"method {self.name!r} has no preset {name!r} (it has {sorted(self.presets)})")
+        module, _, attribute = self.presets[name].partition(":")
+        return dict(getattr(importlib.import_module(module), attribute)(height))
+
+    def build(self, model, **given):
+        """The explainer over ``model`` with the given options that this method takes.
+
+        ``given`` may hold every command-line option (``None`` where not given); those outside
+        :attr:`options` are dropped, as are ``None`` values, except ``batch_size`` and ``logits``.
+        A ``preset`` other than ``default`` is resolved at the model's input height.
+        """
+        options = {k: v for k, v in given.items() if k in ("batch_size", "logits") or
+                   (k in self.options and k != "preset" and v is not None)}
+        preset = given.get("preset") or "default"
+        if "preset" in self.options and preset != "default":
+            options.update(self.preset(preset, _input_height(model)))
+        return self.load()(model, **options)
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """Its row names in ``tfsal evaluate`` (before a map method's percentiles)."""
+        return tuple(self.variants) if self.kind == "mask" and self.variants else (self.name,)
+
+
+def _input_height(model) -> int:
+    shape = getattr(model, "input_shape", None)
+    shape = shape[0] if isinstance(shape, list) else shape
+    return (shape[1] if shape and len(shape) == 4 else None) or 256
+
+
+_METHODS: dict[str, Method] = {}
+METHODS = MappingProxyType(_METHODS)
+"""The registered methods by name, in registration order (read-only; use :func:`register`)."""
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` (its name must be new); returns it.
+
+    Raises:
+        ValueError: the name or one of its evaluation rows is already taken.
+    """
+    taken = {row for m in _METHODS.values() for row in (m.name, *m.rows)}
+    clash = sorted({method.name, *method.rows} & taken)
+    if clash:
+        raise ValueError(f"method names already registered: {clash}")
+    _METHODS[method.name] = method
+    return method
+
+
+def unregister(name: str) -> None:
+    """Remove a method (for tests that register one of their own)."""
+    _METHODS.pop(name, None)
+
+
+def get(name: str) -> Method:
+    """The method called ``name``.
+
+    Raises:
+        ValueError: no such method.
+    """
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(_METHODS)}")
+    return _METHODS[name]
+
+
+def names() -> tuple[str, ...]:
+    """The registered method names, in registration order."""
+    return tuple(_METHODS)
+
+
+def evaluation_rows() -> dict[str, tuple[Method, str]]:
+    """Every ``tfsal evaluate`` method name -> (its method, the row name): mask methods' variants
+    first (the reference row ``ours`` leads), then the map methods."""
+    rows = {row: (m, row) for m in _METHODS.values() if m.kind == "mask" for row in m.rows}
+    rows.update({row: (m, row) for m in _METHODS.values() if m.kind == "map" for row in m.rows})
+    return rows
+
+
+register(Method(
+    "counterfactual", "tfsal.explain.counterfactual:CounterfactualExplainer", "ours", kind="mask",
+    options=("inpainter", "steps", "seed", "preset"),
+    presets={"paper": "tfsal.explain.counterfactual:paper_settings"},
+    variants={"ours": Variant("ours", tunable=True),
+              "ours-paper": Variant("ours, paper setting", preset="paper"),
+              "ours-ablation": Variant("ours, ablation (l2 = l3 = 0)", options={"l2": 0.0, "l3": 0.0})}))
+register(Method("cam", "tfsal.explain.baselines:CAMExplainer", "CAM"))
+register(Method("sal", "tfsal.explain.baselines:SaliencyExplainer", "SAL"))
+register(Method("gradcam", "tfsal.explain.baselines:GradCAMExplainer", "Grad-CAM"))
