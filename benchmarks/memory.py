@@ -16,6 +16,7 @@ import numpy as np
 from speed import images_for
 
 from tfsal.explain import CounterfactualExplainer
+from tfsal.explain.registry import DEFAULT_STEPS
 
 
 def rss_mb() -> float:
@@ -26,8 +27,8 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def memory_growth(classifier, inpainter, count: int = 500, steps: int = 100, distinct: int = 20, warm: int = 50,
-                  every: int = 50, size=(256, 192), log=print) -> dict:
+def memory_growth(classifier, inpainter, count: int = 500, steps: int = DEFAULT_STEPS, distinct: int = 20,
+                  warm: int = 50, every: int = 50, size=(256, 192), log=print) -> dict:
     """``count`` explanations of one image each (cycling through ``distinct`` images)."""
     images = images_for(size, distinct)
     explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=1)
@@ -54,7 +55,7 @@ def in_subprocess(count: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     args = parser.parse_args()
     from tfsal.models.classifier import load_default_classifier
     from tfsal.models.inpainter import load_default_inpainter

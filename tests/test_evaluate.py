@@ -14,6 +14,8 @@ from tfsal.evaluation.evaluate import EvaluationSettings, evaluate, method_keys
 from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import build_inpainter
 
+pytestmark = pytest.mark.slow  # end-to-end evaluation runs (every method on a data set)
+
 SETTINGS = EvaluationSettings(steps=3, batch_size=2)
 
 

@@ -17,6 +17,8 @@ from tfsal.serving.export import export_explainer, tf_organ_mask
 from .explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 from .explain.conftest import organ as true_organ
 
+pytestmark = pytest.mark.slow  # export: builds and reloads SavedModels
+
 OPTIONS = {"steps": 30, "cell": 2}
 
 

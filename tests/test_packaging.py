@@ -58,3 +58,8 @@ def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     assert Path(where).read_text().startswith("placeholder")
     assert tfsal.__version__ in _run(env_dir / "bin" / "tfsal", "--version", cwd=tmp_path)
     assert "data" in _run(env_dir / "bin" / "tfsal", "--help", cwd=tmp_path)
+    # every package of the source tree is installed (setup.py lists the stages)
+    listed = "import pkgutil, tfsal; print(' '.join(m.name for m in pkgutil.iter_modules(tfsal.__path__) if m.ispkg))"
+    installed = set(_run(python, "-c", listed, cwd=tmp_path).split())
+    source = {p.parent.name for p in (SOURCE / "tfsal").glob("*/__init__.py")}
+    assert source <= installed, source - installed

@@ -1,7 +1,7 @@
 import pytest
 
-from tfsal.util import resources
 from tfsal.errors import TfsalError
+from tfsal.util import resources
 
 
 def test_saved_models_dir_is_the_installed_package_folder():

@@ -24,6 +24,8 @@ from tfsal.serving.server import ModelServer
 
 from .explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 
+pytestmark = pytest.mark.slow  # serving: exports a model and starts gRPC servers
+
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
@@ -120,6 +122,22 @@ def test_predict_command_writes_what_explain_writes(server, tmp_path):
     wrong = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "w"),
                                      "--model-name", "other"])
     assert wrong.exit_code == 1 and "no model named 'other'" in wrong.output and "Traceback" not in wrong.output
+
+
+def test_the_served_explainer_meets_the_explainer_interface(server):
+    from tfsal.explain import ImageExplainer
+    from tfsal.serving.client import ServerExplainer
+
+    explainer = ServerExplainer(f"127.0.0.1:{server.port}", steps=3, batch_size=2)
+    try:
+        assert isinstance(explainer, ImageExplainer) and explainer.method == "counterfactual"
+        assert explainer.input_size == (64, 64) and explainer.steps == 3 and explainer.batch_size == 2
+        explanations = explainer.explain([mammogram_like(0), mammogram_like(1)])
+        assert [e.mask.shape for e in explanations] == [(64, 64)] * 2 and explanations[0].score_original > 0.9
+        with pytest.raises(ValueError, match="organ"):
+            explainer.explain([mammogram_like(0)], organ_masks=[np.ones((64, 64), bool)])
+    finally:
+        explainer.close()
 
 
 def test_predict_command_names_an_unreachable_server(tmp_path):

@@ -82,6 +82,7 @@ def test_a_bad_address_is_a_usage_error(tmp_path, scans):
     assert result.exit_code == 2 and "--dicom-send" in result.output
 
 
+@pytest.mark.slow  # a Beam pipeline
 def test_explain_batch_writes_the_same_dicom_results(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory()
     result = run("explain-batch", "--input", scans, "--out", tmp_path, "--dicom-send",

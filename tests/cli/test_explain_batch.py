@@ -18,6 +18,8 @@ from tfsal.serving.server import ModelServer
 
 from ..explain.conftest import _blob_classifier, _mean_inpainter, mammogram_like
 
+pytestmark = pytest.mark.slow  # Beam pipelines (DirectRunner worker processes)
+
 GOOD = [f"scan{i}.png" for i in range(8)]
 BAD = ["garbage.dcm", "truncated.png"]
 TABLES = {"results.csv", "dead_letters.csv"}
@@ -164,7 +166,7 @@ def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(imag
 
 
 def test_list_inputs_takes_a_manifest_a_folder_a_file_and_a_glob(images, tmp_path):
-    from tfsal.batch.pipeline import list_inputs  # needs Apache Beam, which the last test hides
+    from tfsal.batch.inputs import list_inputs
 
     (tmp_path / "labels.csv").write_text("image,label,mask,split\nscans/a.png,1,,test\n\n")
     assert list_inputs([tmp_path / "labels.csv"]) == [str(tmp_path / "scans" / "a.png")]

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from tfsal.cli.main import cli
 from tfsal.data.synthetic_dataset import write_dataset
+
+pytestmark = pytest.mark.slow  # training runs
 
 
 def test_train_resume_and_evaluate(tmp_path):

@@ -33,11 +33,11 @@ def toy():
     registry.unregister("toy")
 
 
-def test_a_registered_method_is_offered_and_used_by_tfsal_explain(toy, tmp_path, blob_classifier, mean_inpainter):
+def test_a_registered_method_is_offered_and_used_by_tfsal_explain(toy, tmp_path, blob_classifier, tiny_inpainter):
     help_text = CliRunner().invoke(cli, ["explain", "--help"]).output
     assert "toy" in help_text and "gradcam" in help_text
     blob_classifier.save(tmp_path / "classifier.keras")
-    mean_inpainter.save(tmp_path / "inpainter.keras")
+    tiny_inpainter.save(tmp_path / "inpainter.keras")
     cv2.imwrite(str(tmp_path / "scan.png"), (mammogram_like(0)[..., 0] * 255).astype(np.uint8))
     result = CliRunner().invoke(cli, ["explain", str(tmp_path / "scan.png"), "--out", str(tmp_path / "out"),
                                       "--method", "toy", "--percentile", "99",
@@ -66,6 +66,7 @@ def test_a_registered_method_batches_like_the_others(toy, tiny_classifier, tiny_
     check_batching_does_not_change_the_result("toy", tiny_classifier, tiny_inpainter)
 
 
+@pytest.mark.slow  # an evaluation run
 def test_a_registered_method_is_evaluated(toy, tmp_path, tiny_classifier, tiny_inpainter):
     write_dataset(tmp_path / "data", n_mass=4, n_healthy=2, size=(SIZE, SIZE), seed=3, workers=1)
     tiny_classifier.save(tmp_path / "classifier.keras")

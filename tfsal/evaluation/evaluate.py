@@ -73,7 +73,7 @@ class EvaluationSettings:
     split: str = "test"
     methods: tuple[str, ...] = field(default_factory=methods)
     lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "ours"
-    steps: int = 100
+    steps: int = registry.DEFAULT_STEPS
     batch_size: int = 16
 
     def __post_init__(self):

@@ -16,6 +16,7 @@ import tensorflow as tf
 __all__ = ["ClassifierAdapter"]
 
 ACTIVATIONS = ("auto", "sigmoid", "softmax")
+"""How outputs are read: ``auto`` (from the last layer, else by their shape and sums), ``sigmoid`` or ``softmax``."""
 
 
 def _static_input_shape(model):

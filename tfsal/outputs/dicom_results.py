@@ -36,11 +36,15 @@ __all__ = ["LIBRARIES", "DicomResultError", "require_dicom_extra", "write_dicom_
 LIBRARIES = ("highdicom", "pydicom", "pynetdicom")
 """Libraries whose log records and warnings are dropped: they quote header values (patient data)."""
 INSTALL_HINT = "DICOM output needs highdicom and pynetdicom; install tfsal[dicom] (pip install 'tfsal[dicom]')"
+"""The one line that names the missing extra."""
 SEGMENT_LABEL = "salient region"
-SEG_SERIES_NUMBER = 9001
-OVERLAY_SERIES_NUMBER = 9002
+"""The label of the Segmentation's one segment."""
+SEG_SERIES_NUMBER, OVERLAY_SERIES_NUMBER = 9001, 9002
+"""Series numbers of the new Segmentation and Secondary Capture series."""
 SEG_SERIES_DESCRIPTION = "tfsal salient region (SEG)"
+"""Series description of the Segmentation."""
 OVERLAY_SERIES_DESCRIPTION = "tfsal saliency overlay"
+"""Series description of the Secondary Capture."""
 
 # Type 2 attributes of the patient and study modules: a conforming image has them, possibly empty,
 # but highdicom's Segmentation reads them as attributes and fails where a file omits one.

@@ -40,6 +40,7 @@ __all__ = ["IMAGE_SUFFIXES", "FileResult", "expand_inputs", "explain_chunk", "ex
            "read_fitted", "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
+"""Suffixes of the files a folder is expanded to (none: DICOM files often have no suffix)."""
 
 
 def expand_inputs(paths) -> list[Path]:

@@ -28,6 +28,7 @@ from tfsal.models.inpainter import composite
 __all__ = ["DEFAULT_MODEL_NAME", "ExplainModule", "export_explainer", "tf_organ_mask"]
 
 DEFAULT_MODEL_NAME = "tfsal"
+"""The model name of the warm-up requests, as TF Serving's ``--model_name`` is by default here."""
 
 
 def tf_organ_mask(images):

@@ -13,7 +13,9 @@ from pathlib import Path
 from tfsal.errors import TfsalError
 
 DEFAULT_CLASSIFIER = "classifier.keras"
+"""The shipped classifier's file name in ``saved_models/``."""
 DEFAULT_INPAINTER = "inpainter.keras"
+"""The shipped inpainter's file name in ``saved_models/``."""
 
 
 def saved_models_dir() -> Path:
