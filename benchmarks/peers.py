@@ -38,10 +38,12 @@ def mass_images(data, size, count: int, split: str = "test") -> dict:
 
 
 def _tfsal_methods(classifier, inpainter) -> dict:
-    return {name: (lambda name=name: registry.get(name).load()(classifier, batch_size=16,
-                                                        **({"inpainter": inpainter} if name == "counterfactual"
-                                                           else {})))
-            for name in ("sal", "cam", "gradcam", "counterfactual")}
+    """Every registered method; only mask methods get the inpainter (map methods are timed without
+    inpainting their masks, as the peers' maps are)."""
+    def build(method):
+        return method.build(classifier, batch_size=16, inpainter=inpainter if method.kind == "mask" else None)
+
+    return {name: (lambda name=name: build(registry.get(name))) for name in registry.names()}
 
 
 def _xplique_methods(classifier) -> dict:
@@ -59,7 +61,7 @@ def _xplique_methods(classifier) -> dict:
 def _maps_tfsal(explainer, images, organs):
     explanations = explainer.explain(images, organ_masks=organs)
     maps = np.stack([e.saliency for e in explanations])
-    own = np.stack([e.mask for e in explanations]) if explainer.method == "counterfactual" else None
+    own = np.stack([e.mask for e in explanations]) if registry.get(explainer.method).kind == "mask" else None
     return maps, own
 
 

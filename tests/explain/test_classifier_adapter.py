@@ -142,9 +142,8 @@ def rgb_softmax_models(size=64):
 @pytest.mark.parametrize("name", list(registry.names()))
 def test_rgb_softmax_three_classes_explained_for_a_chosen_class(kind, name, mean_inpainter):
     model = rgb_softmax_models()[kind]
-    options = {"inpainter": mean_inpainter, "steps": 3, "cell": 4} if name == "counterfactual" else {}
     rgb = np.repeat(np.stack([mammogram_like(0), mammogram_like(1)]), 3, axis=-1)  # a user's RGB images
-    explanations = registry.get(name).load()(model, **options).explain(rgb, targets=[2, 0])
+    explanations = registry.get(name).build(model, inpainter=mean_inpainter, steps=3).explain(rgb, targets=[2, 0])
     expected = model.predict(rgb, verbose=0)
     assert [e.target for e in explanations] == [2, 0]
     assert explanations[0].score_original == pytest.approx(float(expected[0, 2]), abs=1e-5)
