@@ -5,7 +5,13 @@ import pytest
 import tensorflow as tf
 from scipy import ndimage
 
-from tfsal.data.holes import default_hole_size, random_blob_mask, random_hole_mask, random_hole_mask_numpy
+from tfsal.data.holes import (
+    default_hole_size,
+    dilated,
+    random_blob_mask,
+    random_hole_mask,
+    random_hole_mask_numpy,
+)
 
 H, W = 64, 48
 
@@ -160,3 +166,23 @@ def test_blob_mask_rejects_bad_ranges():
         random_blob_mask(tf.constant([0, 0]), 32, 32, fraction=(0.5, 0.1))
     with pytest.raises(ValueError, match="cell"):
         random_blob_mask(tf.constant([0, 0]), 32, 32, cell=(0.1, 2.0))
+
+
+def test_dilation_is_the_4_connected_cross_repeated():
+    mask = np.zeros((9, 9), bool)
+    mask[4, 4] = True
+    y, x = np.mgrid[0:9, 0:9]
+    np.testing.assert_array_equal(dilated(mask, 2), np.abs(y - 4) + np.abs(x - 4) <= 2)
+    np.testing.assert_array_equal(dilated(mask.astype(np.float32), 0), mask)
+
+
+@pytest.mark.parametrize("pixels", [0, 1, 3, 6])
+def test_dilation_of_a_batch_dilates_each_slice_alone(pixels):
+    masks = np.random.default_rng(pixels).random((2, 3, 20, 15)) > 0.95
+    masks[0, 0, 0, :] = True  # a row at the edge must not grow into the next slice
+    cross = ndimage.generate_binary_structure(2, 1)
+    out = dilated(masks, pixels)
+    assert out.shape == masks.shape and out.dtype == bool
+    for index in np.ndindex(*masks.shape[:2]):
+        expected = ndimage.binary_dilation(masks[index], cross, iterations=pixels) if pixels else masks[index]
+        np.testing.assert_array_equal(out[index], expected)

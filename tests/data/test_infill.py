@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from tfsal.data.infill import InfillAugmentation, blob_hole_mask
+from tfsal.data.holes import blob_hole_mask
 from tfsal.data.pipelines import classification_dataset
 from tfsal.data.synthetic_dataset import write_dataset
 from tfsal.models.inpainter import build_inpainter
+from tfsal.train.infill import InfillAugmentation
 
 
 def test_blob_mask_covers_the_share_and_avoids_the_region():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsal.data import pipelines
+from tfsal.data import augment, pipelines
 from tfsal.data.manifest import Record, read_manifest, write_manifest
 from tfsal.data.pipelines import (
     Augmentation,
@@ -163,7 +163,7 @@ def test_each_augmentation_option_changes_output(records, option):
 def test_augmentation_rotation_only_geometry():
     image = np.zeros((*SIZE, 1), np.float32)
     image[30:34, 20:28] = 1.0
-    out = pipelines._rotate_zoom(tf.constant(image), tf.constant([0, 0], tf.int64), 0.0, (2.0, 2.0)).numpy()
+    out = augment.rotate_zoom(tf.constant(image), tf.constant([0, 0], tf.int64), 0.0, (2.0, 2.0)).numpy()
     ys, xs = np.nonzero(out[:, :, 0] > 0.5)  # zoom 2 about the centre (31.5, 23.5)
     assert (ys.min(), ys.max(), xs.min(), xs.max()) == (28, 35, 16, 31)
 

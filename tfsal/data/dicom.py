@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsal.data.formats import check_size
 from tfsal.errors import ImageReadError
 from tfsal.util import atomic
 from tfsal.util.quiet import quiet_libraries
@@ -51,8 +52,6 @@ def read_dicom(path: str | os.PathLike, *, max_pixels: int, raw: bool = False) -
         ImageReadError: not DICOM, no pixel data, multi-frame, colour, bad size, a transfer
             syntax without an installed decoder, or pixel data that cannot be decoded.
     """
-    from tfsal.data.image_io import check_size
-
     path = Path(path)
     with quiet_libraries("pydicom"):
         ds = _read_header(path)

@@ -28,17 +28,26 @@ squares; an explanation deletes whole masses (20 to 45 px at 256x192), and an in
 never saw holes that large fills them with dark, flat blobs that the classifier learns to read
 as "healthy" (found while fitting the in-fill fine-tuning, issue 4). The training pipeline
 mixes both kinds (``blob_probability`` in :func:`tfsal.data.pipelines.inpainting_dataset`).
+
+Two numpy helpers serve the in-fill augmentation (:class:`tfsal.train.infill.InfillAugmentation`)
+and the inpainter check (:mod:`tfsal.evaluation.inpainter_check`): :func:`blob_hole_mask`, holes
+that are the top share of a smoothed Gaussian random field inside the breast (shapes from a few
+spots to large connected regions, as explanation masks), and :func:`dilated`, the 4-connected
+dilation that keeps holes ``MASS_MARGIN`` of the height clear of a mass.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from scipy import ndimage
 
-__all__ = ["default_hole_size", "random_blob_mask", "random_hole_mask", "random_hole_mask_numpy"]
+__all__ = ["MASS_MARGIN", "blob_hole_mask", "default_hole_size", "dilated", "random_blob_mask", "random_hole_mask",
+           "random_hole_mask_numpy"]
 
 PAPER_HOLE_SIZE = 8
 PAPER_HEIGHT = 576
+MASS_MARGIN = 0.02  # of the image height: spicules and blurred margins lie outside the core mask
 
 
 def default_hole_size(height: int) -> int:
@@ -215,3 +224,38 @@ def random_blob_mask(seed, height: int, width: int, organ=None, fraction=(0.005,
     level = tf.cond(count > 0, lambda: inside[tf.maximum(count, 1) - 1], lambda: tf.constant(float("inf")))
     holes = (field >= level) & organ
     return 1.0 - tf.cast(holes, tf.float32)[:, :, None]
+
+
+def blob_hole_mask(rng: np.random.Generator, organ: np.ndarray, fraction: float, avoid: np.ndarray | None = None,
+                   smoothness: float = 0.02) -> np.ndarray:
+    """A float32 mask [H, W] (1 keep, 0 hole) whose holes cover ``fraction`` of the allowed breast.
+
+    Args:
+        rng: random generator.
+        organ: bool [H, W], where holes may lie.
+        fraction: share of the allowed area to cover, in [0, 1].
+        avoid: bool [H, W] kept free of holes (e.g. a dilated mass), or None.
+        smoothness: the field's smoothing sigma as a share of the height (larger: fewer, bigger blobs).
+    """
+    allowed = organ if avoid is None else organ & ~avoid
+    mask = np.ones(organ.shape, np.float32)
+    if fraction <= 0 or not allowed.any():
+        return mask
+    field = ndimage.gaussian_filter(rng.normal(size=organ.shape), sigma=max(1.0, smoothness * organ.shape[0]))
+    level = np.quantile(field[allowed], 1 - min(fraction, 1.0))
+    mask[allowed & (field >= level)] = 0.0
+    return mask
+
+
+def dilated(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Binary dilation of a bool ``[..., H, W]`` mask by ``pixels`` 4-connected steps.
+
+    Each 2-D slice ``[H, W]`` is dilated on its own with the 3x3 cross (leading axes, e.g. a
+    batch, are never dilated across), as ``scipy.ndimage.binary_dilation`` with
+    ``iterations=pixels`` does for one ``[H, W]`` mask. ``pixels <= 0`` returns the mask as bool.
+    """
+    mask = np.asarray(mask)
+    if pixels <= 0:
+        return mask.astype(bool)
+    cross = ndimage.generate_binary_structure(2, 1).reshape((1,) * (mask.ndim - 2) + (3, 3))
+    return ndimage.binary_dilation(mask, cross, iterations=pixels)

@@ -69,7 +69,23 @@ def read_manifest(
     wanted = None if split is None else ({split} if isinstance(split, str) else set(split))
     if wanted and not wanted <= set(SPLITS):
         raise ManifestError(f"unknown split {sorted(wanted - set(SPLITS))}; expected one of {SPLITS}")
-    root = path.parent
+    records = []
+    for line, row in enumerate(_rows(path), start=2):
+        where = f"{path}, line {line}"
+        record = _record(row, where, path.parent, wanted)
+        if record is None:
+            continue
+        if check_files:
+            for name in ("image", "mask", "organ"):
+                file = getattr(record, name)
+                if file is not None and not file.is_file():
+                    raise ManifestError(f"{where}: {name} file {file} does not exist")
+        records.append(record)
+    return records
+
+
+def _rows(path: Path) -> csv.DictReader:
+    """The manifest's rows, once its text is read and its header has the required columns."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -78,35 +94,30 @@ def read_manifest(
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}")
-    records = []
-    for line, row in enumerate(reader, start=2):
-        where = f"{path}, line {line}"
-        label = (row["label"] or "").strip()
-        if label not in ("0", "1"):
-            raise ManifestError(f"{where}: label must be 0 or 1, got {label!r}")
-        row_split = (row["split"] or "").strip()
-        if row_split not in SPLITS:
-            raise ManifestError(f"{where}: split must be one of {', '.join(SPLITS)}, got {row_split!r}")
-        if wanted is not None and row_split not in wanted:
-            continue
-        image = resolve_path(root, row["image"] or "")
-        if image is None:
-            raise ManifestError(f"{where}: empty image path")
-        record = Record(
-            image=image,
-            label=int(label),
-            mask=resolve_path(root, row["mask"] or ""),
-            split=row_split,
-            organ=resolve_path(root, row.get("organ") or ""),
-            extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k},
-        )
-        if check_files:
-            for name in ("image", "mask", "organ"):
-                file = getattr(record, name)
-                if file is not None and not file.is_file():
-                    raise ManifestError(f"{where}: {name} file {file} does not exist")
-        records.append(record)
-    return records
+    return reader
+
+
+def _record(row: dict, where: str, root: Path, wanted: set | None) -> Record | None:
+    """One row as a :class:`Record`, or None when its split is not ``wanted``; ``where`` names the line."""
+    label = (row["label"] or "").strip()
+    if label not in ("0", "1"):
+        raise ManifestError(f"{where}: label must be 0 or 1, got {label!r}")
+    row_split = (row["split"] or "").strip()
+    if row_split not in SPLITS:
+        raise ManifestError(f"{where}: split must be one of {', '.join(SPLITS)}, got {row_split!r}")
+    if wanted is not None and row_split not in wanted:
+        return None
+    image = resolve_path(root, row["image"] or "")
+    if image is None:
+        raise ManifestError(f"{where}: empty image path")
+    return Record(
+        image=image,
+        label=int(label),
+        mask=resolve_path(root, row["mask"] or ""),
+        split=row_split,
+        organ=resolve_path(root, row.get("organ") or ""),
+        extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k},
+    )
 
 
 def write_manifest(path: str | os.PathLike, records: Iterable[Record]) -> Path:

@@ -24,14 +24,13 @@ inside ``tf.numpy_function``; TensorFlow then raises a ``tf.errors.OpError`` (us
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from tfsal.data.augment import Augmentation, augment_image, random_flips
 from tfsal.data.holes import random_blob_mask, random_hole_mask
 from tfsal.data.image_io import read_image, read_mask
 from tfsal.data.manifest import Record, read_manifest
@@ -47,31 +46,6 @@ PAPER_HEIGHT = 576  # the paper's working height (576x448)
 PAPER_PATCH = 224  # the paper's pre-training patch side at 576x448
 MIN_ORGAN_FRACTION = 0.5  # a background patch is at least this much breast, where possible
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Random geometric augmentation of whole images (paper: "rotation, zoom, ... flips").
-
-    Args:
-        rotation: largest rotation in degrees; the angle is uniform in ``[-rotation, rotation]``.
-        zoom: ``(low, high)`` range of the zoom factor (> 1 enlarges), uniform.
-        horizontal_flip: flip left-right with probability 1/2.
-        vertical_flip: flip up-down with probability 1/2.
-
-    Rotation and zoom are about the image centre, bilinear, filled with 0 (the background).
-    """
-
-    rotation: float = 15.0
-    zoom: tuple[float, float] = (0.9, 1.1)
-    horizontal_flip: bool = True
-    vertical_flip: bool = True
-
-    def __post_init__(self):
-        if not 0 <= self.rotation <= 180:
-            raise ValueError(f"rotation must be in [0, 180] degrees. Received: rotation={self.rotation!r}")
-        if len(self.zoom) != 2 or not 0 < self.zoom[0] <= self.zoom[1]:
-            raise ValueError(f"zoom must be (low, high) with 0 < low <= high. Received: zoom={self.zoom!r}")
 
 
 def default_patch_size(height: int) -> int:
@@ -165,38 +139,6 @@ def _finish(ds: tf.data.Dataset, element, batch_size: int) -> tf.data.Dataset:
     return ds.map(element, num_parallel_calls=AUTOTUNE, deterministic=True).batch(batch_size).prefetch(AUTOTUNE)
 
 
-def _random_flips(image, seed, horizontal=True, vertical=True):
-    """Stateless random left-right and up-down flips of ``[H, W, C]`` (all channels alike)."""
-    s_h, s_v = tf.unstack(tf.random.split(seed, 2))
-    image = tf.image.stateless_random_flip_left_right(image, s_h) if horizontal else image
-    return tf.image.stateless_random_flip_up_down(image, s_v) if vertical else image
-
-
-def _rotate_zoom(image, seed, rotation: float, zoom: tuple[float, float]):
-    """Random rotation and zoom about the centre ``c``, bilinear, filled with 0: the projective
-    transform maps each output pixel ``p`` to the input pixel ``c + R(angle) (p - c) / zoom``.
-    """
-    s_angle, s_zoom = tf.unstack(tf.random.split(seed, 2))
-    angle = tf.random.stateless_uniform([], s_angle, -rotation, rotation) * (math.pi / 180)
-    factor = tf.random.stateless_uniform([], s_zoom, zoom[0], zoom[1])
-    height, width = image.shape[0], image.shape[1]
-    cy, cx = (height - 1) / 2, (width - 1) / 2
-    a0, a1 = tf.cos(angle) / factor, -tf.sin(angle) / factor
-    b0, b1 = tf.sin(angle) / factor, tf.cos(angle) / factor
-    transform = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, 0.0, 0.0])
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=[height, width], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")[0]
-
-
-def _augment(image, seed, augmentation: Augmentation):
-    s_flip, s_affine = tf.unstack(tf.random.split(seed, 2))
-    if augmentation.rotation > 0 or augmentation.zoom != (1.0, 1.0):
-        image = _rotate_zoom(image, s_affine, augmentation.rotation, augmentation.zoom)
-    image = tf.clip_by_value(image, 0.0, 1.0)  # bilinear interpolation may overshoot by an ulp
-    return _random_flips(image, s_flip, augmentation.horizontal_flip, augmentation.vertical_flip)
-
-
 # -- classification -----------------------------------------------------------------------------
 def classification_dataset(
     records, size=DEFAULT_SIZE, batch_size: int = 8, training: bool = False, seed: int = 0,
@@ -213,7 +155,7 @@ def classification_dataset(
         augment: ``None`` augments when ``training``; ``True`` uses :class:`Augmentation`
             defaults; an :class:`Augmentation` sets the ranges; ``False`` turns it off.
         cache: as :func:`load_examples`.
-        infill: a :class:`tfsal.data.infill.InfillAugmentation` that inpaints random healthy
+        infill: a :class:`tfsal.train.infill.InfillAugmentation` that inpaints random healthy
             regions (before the geometric augmentation), or None.
 
     Returns:
@@ -229,7 +171,7 @@ def classification_dataset(
         ds = infill.apply(ds)
 
     def element(example, element_seed):
-        image = _augment(example["image"], element_seed, augment) if augment else example["image"]
+        image = augment_image(example["image"], element_seed, augment) if augment else example["image"]
         return image, example["label"]
 
     return _finish(ds, element, batch_size)
@@ -343,7 +285,7 @@ def patch_dataset(
         corner = tf.cond(label > 0.5, lambda: _mass_corner(s_corner, m, p),
                          lambda: _background_corner(s_corner, m, o, p))
         patch = tf.ensure_shape(tf.slice(example["image"], tf.concat([corner, [0]], 0), [p, p, 1]), [p, p, 1])
-        return (_random_flips(patch, s_flip) if training else patch), label
+        return (random_flips(patch, s_flip) if training else patch), label
 
     return _finish(ds, element, batch_size)
 
@@ -392,7 +334,7 @@ def inpainting_dataset(
     def element(example, element_seed):
         s_flip, s_holes, s_coin, s_blob = tf.unstack(tf.random.split(element_seed, 4))
         both = tf.concat([example["image"], example["organ"]], axis=-1)  # flipped together
-        both = _random_flips(both, s_flip) if training else both
+        both = random_flips(both, s_flip) if training else both
         image, organ = both[:, :, :1], both[:, :, 1]
         mask = random_hole_mask(s_holes, *size, organ=organ, hole_size=hole_size, max_holes=max_holes)
         if blob_probability > 0:

@@ -119,20 +119,48 @@ def make_mammogram(
 
     breast, muscle = _silhouette(rng, height, width, view)
     organ = breast & ~muscle
-    # Depth below the skin; the chest wall (x = 0) and, in MLO views, the top edge (the
-    # axilla) cut through tissue, so they are not skin.
-    top = 0 if view == "MLO" else 1
-    padded = np.pad(breast, ((top, 1), (0, 1)), constant_values=False)
-    depth = ndimage.distance_transform_edt(padded)[top:top + height, :width]
+    depth = _skin_depth(breast, view)
     envelope = _glandular_envelope(rng, depth, breast, height)
     gland = _glandular_tissue(rng, envelope, organ, beta, density)
+    density_map = _density_map(rng, gland, organ, config)
+    mass_mask, masses = _add_masses(rng, density_map, organ, depth, envelope, n_masses, config)
+    image = _acquire(rng, density_map, breast, muscle, depth, config)
 
-    cfg = config
+    if laterality == "R":
+        image, mass_mask, organ = image[:, ::-1], mass_mask[:, ::-1], organ[:, ::-1]
+        for info in masses:
+            info["centre"] = (info["centre"][0], width - 1 - info["centre"][1])
+    params = {"view": view, "laterality": laterality, "density": density, "beta": round(beta, 4), "masses": masses}
+    return SyntheticMammogram(
+        np.ascontiguousarray(image), np.ascontiguousarray(mass_mask), np.ascontiguousarray(organ), params)
+
+
+def _skin_depth(breast, view):
+    """Depth below the skin, in pixels; the chest wall (x = 0) and, in MLO views, the top edge (the
+    axilla) cut through tissue, so they are not skin."""
+    height, width = breast.shape
+    top = 0 if view == "MLO" else 1
+    padded = np.pad(breast, ((top, 1), (0, 1)), constant_values=False)
+    return ndimage.distance_transform_edt(padded)[top:top + height, :width]
+
+
+def _density_map(rng, gland, organ, cfg):
+    """Tissue density before masses: fat plus glandular tissue, vessels and fine texture."""
+    height, width = gland.shape
     density_map = cfg.fat_level + (cfg.gland_level - cfg.fat_level) * gland
     density_map += _vessels(rng, organ, height, width) * (cfg.gland_level - cfg.fat_level) * 0.35
     density_map += 0.03 * _power_law_noise(rng, (height, width), 2.0)
+    return density_map
 
-    mass_mask = np.zeros((height, width), bool)
+
+def _add_masses(rng, density_map, organ, depth, envelope, n_masses, cfg):
+    """Place ``n_masses`` masses, adding their density to ``density_map`` in place.
+
+    Returns:
+        ``(mass_mask, masses)``: the union of the cores and one dict per placed mass.
+    """
+    height = organ.shape[0]
+    mass_mask = np.zeros(organ.shape, bool)
     masses = []
     for _ in range(n_masses):
         placed = _place_mass(rng, organ, mass_mask, depth, envelope, height, cfg)
@@ -144,7 +172,12 @@ def make_mammogram(
         masses.append(info)
     if n_masses and not masses:
         raise RuntimeError("could not place a mass inside the breast; the image is too small")
+    return mass_mask, masses
 
+
+def _acquire(rng, density_map, breast, muscle, depth, cfg):
+    """The detector image: pectoral muscle, thickness fall-off and skin line, blur, background, noise."""
+    height, width = breast.shape
     muscle_level = rng.uniform(0.62, 0.78)
     muscle_soft = cv2.GaussianBlur(muscle.astype(np.float32), (0, 0), max(0.6, 0.004 * height))
     tissue = density_map * (1 - muscle_soft) + muscle_level * muscle_soft * (
@@ -159,15 +192,7 @@ def make_mammogram(
     background = 0.03 + 0.01 * rng.random()
     image = image + background * (1 - cv2.GaussianBlur(breast.astype(np.float32), (0, 0), 0.8))
     image = image + rng.normal(0, cfg.noise_sigma, image.shape) * np.sqrt(np.clip(image, 0.01, 1) / 0.5)
-    image = np.clip(image, 0.0, 1.0).astype(np.float32)
-
-    if laterality == "R":
-        image, mass_mask, organ = image[:, ::-1], mass_mask[:, ::-1], organ[:, ::-1]
-        for info in masses:
-            info["centre"] = (info["centre"][0], width - 1 - info["centre"][1])
-    params = {"view": view, "laterality": laterality, "density": density, "beta": round(beta, 4), "masses": masses}
-    return SyntheticMammogram(
-        np.ascontiguousarray(image), np.ascontiguousarray(mass_mask), np.ascontiguousarray(organ), params)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
 def _silhouette(rng, height, width, view):

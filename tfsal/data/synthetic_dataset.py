@@ -137,28 +137,13 @@ def write_dataset(
         workers: processes; default all cores. The output does not depend on it.
         progress: show a progress bar on stderr.
     """
-    if fmt not in ("png", "dicom"):
-        raise ValueError(f"fmt must be 'png' or 'dicom'; received {fmt!r}")
-    if photometric not in ("MONOCHROME2", "MONOCHROME1"):
-        raise ValueError(f"photometric must be MONOCHROME2 or MONOCHROME1; received {photometric!r}")
-    if n_mass < 0 or n_healthy < 0 or n_mass + n_healthy == 0:
-        raise ValueError(f"need at least one image; received n_mass={n_mass}, n_healthy={n_healthy}")
+    _check_args(fmt, photometric, n_mass, n_healthy)
     config = config or SynthConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels, splits = _assign(n_mass, n_healthy, seed, val_fraction)
     jobs = [(out_dir, i, int(labels[i]), seed, tuple(size), fmt, photometric, config) for i in range(labels.size)]
-    workers = workers or os.cpu_count() or 1
-    from tqdm import tqdm
-
-    bar = {"total": len(jobs), "desc": "synth", "unit": "img", "disable": not progress}
-    if workers == 1 or len(jobs) < 8:
-        results = [_write_one(job) for job in tqdm(jobs, **bar)]
-    else:
-        # spawn, not fork: the caller may have started TensorFlow's threads, and a forked
-        # child of a multi-threaded process can deadlock.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(tqdm(pool.map(_write_one, jobs, chunksize=16), **bar))
+    results = _write_images(jobs, workers, progress)
 
     records = [
         Record(image=Path(image), label=int(labels[i]), mask=Path(mask) if mask else None,
@@ -174,3 +159,26 @@ def write_dataset(
     }
     atomic.write_text(out_dir / "synth.json", json.dumps(description, indent=1) + "\n")
     return write_manifest(out_dir / "labels.csv", records)
+
+
+def _check_args(fmt: str, photometric: str, n_mass: int, n_healthy: int) -> None:
+    if fmt not in ("png", "dicom"):
+        raise ValueError(f"fmt must be 'png' or 'dicom'; received {fmt!r}")
+    if photometric not in ("MONOCHROME2", "MONOCHROME1"):
+        raise ValueError(f"photometric must be MONOCHROME2 or MONOCHROME1; received {photometric!r}")
+    if n_mass < 0 or n_healthy < 0 or n_mass + n_healthy == 0:
+        raise ValueError(f"need at least one image; received n_mass={n_mass}, n_healthy={n_healthy}")
+
+
+def _write_images(jobs: list, workers: int | None, progress: bool) -> list:
+    """Run :func:`_write_one` over ``jobs`` (in worker processes when there are several), in order."""
+    workers = workers or os.cpu_count() or 1
+    from tqdm import tqdm
+
+    bar = {"total": len(jobs), "desc": "synth", "unit": "img", "disable": not progress}
+    if workers == 1 or len(jobs) < 8:
+        return [_write_one(job) for job in tqdm(jobs, **bar)]
+    # spawn, not fork: the caller may have started TensorFlow's threads, and a forked
+    # child of a multi-threaded process can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(tqdm(pool.map(_write_one, jobs, chunksize=16), **bar))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfsal.data.infill import MASS_MARGIN, blob_hole_mask, dilated
+from tfsal.data.holes import MASS_MARGIN, blob_hole_mask, dilated
 from tfsal.evaluation.metrics import roc_auc, roc_curve
 
 FILL_FRACTIONS = (0.05, 0.20, 0.40)
@@ -52,17 +52,13 @@ def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 
     return out
 
 
-def _dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
-    return np.stack([dilated(m[..., 0] > 0.5, pixels)[..., None] for m in masks])
-
-
 def healthy_hole_masks(organs: np.ndarray, masses: np.ndarray, seed: int) -> np.ndarray:
     """Random training-style holes inside the breast and clear of any (dilated) mass."""
     from tfsal.data.holes import random_hole_mask_numpy
 
     height, width = organs.shape[1:3]
     margin = max(1, round(MASS_MARGIN * height))
-    allowed = (organs > 0.5) & ~_dilate(masses, margin)
+    allowed = (organs > 0.5) & ~dilated(masses[..., 0] > 0.5, margin)[..., None]
     return np.stack([
         np.maximum(random_hole_mask_numpy(seed * 100_003 + i, height, width, organ=allowed[i, ..., 0]),
                    1.0 - allowed[i].astype(np.float32))
@@ -73,7 +69,7 @@ def mass_hole_masks(masses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each mass region, dilated by the margin and 0-2 random pixels, as a hole (0)."""
     height = masses.shape[1]
     margin = max(1, round(MASS_MARGIN * height))
-    return np.stack([1.0 - _dilate(m[None], margin + int(rng.integers(0, 3)))[0].astype(np.float32)
+    return np.stack([1.0 - dilated(m[..., 0] > 0.5, margin + int(rng.integers(0, 3)))[..., None].astype(np.float32)
                      for m in masses])
 
 

@@ -28,6 +28,7 @@ import os
 import keras
 from keras import ops
 
+from tfsal.models.arguments import positive_int
 from tfsal.models.loading import load_keras_model
 from tfsal.models.pconv import PartialConv2D
 
@@ -61,9 +62,7 @@ class PadToMultiple(keras.layers.Layer):
 
     def __init__(self, multiple: int, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple <= 0:
-            raise ValueError(f"`multiple` must be a positive int. Received: multiple={multiple}")
-        self.multiple = multiple
+        self.multiple = positive_int(multiple, "multiple")
 
     def call(self, inputs):
         shape = ops.shape(inputs)
@@ -103,9 +102,7 @@ class RepeatChannels(keras.layers.Layer):
 
     def __init__(self, channels: int, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
-            raise ValueError(f"`channels` must be a positive int. Received: channels={channels}")
-        self.channels = channels
+        self.channels = positive_int(channels, "channels")
 
     def call(self, inputs):
         return ops.repeat(inputs, self.channels, axis=-1)
@@ -144,12 +141,6 @@ def composite(image, mask, prediction):
     return mask * image + (1.0 - mask) * prediction
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value}")
-    return value
-
-
 def _check_size(size):
     try:
         height, width = size
@@ -158,7 +149,7 @@ def _check_size(size):
             f"`size` must be (height, width), each a positive int or None. Received: size={size}") from None
     for value in (height, width):
         if value is not None:
-            _positive_int(value, "size")
+            positive_int(value, "size")
     return height, width
 
 
@@ -207,20 +198,8 @@ def build_inpainter(
         ValueError: a bad argument.
     """
     height, width = _check_size(size)
-    _positive_int(base_filters, "base_filters")
-    _positive_int(max_filters, "max_filters")
-    _positive_int(min_side, "min_side")
-    kernel_sizes = tuple(kernel_sizes)
-    if not kernel_sizes:
-        raise ValueError(f"`kernel_sizes` must not be empty. Received: kernel_sizes={kernel_sizes}")
-    for kernel in kernel_sizes:
-        _positive_int(kernel, "kernel_sizes")
-    depth = len(kernel_sizes)
-    if downsamplings is None:
-        known = height is not None and width is not None
-        downsamplings = count_downsamplings((height, width) if known else DEFAULT_SIZE, depth, min_side)
-    if isinstance(downsamplings, bool) or not isinstance(downsamplings, int) or not 0 <= downsamplings <= depth:
-        raise ValueError(f"`downsamplings` must be an int in [0, {depth}]. Received: downsamplings={downsamplings}")
+    kernel_sizes, downsamplings = _check_layers(height, width, base_filters, max_filters, kernel_sizes, downsamplings,
+                                                min_side)
     if output_activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(f"`output_activation` must be one of {OUTPUT_ACTIVATIONS}. "
                          f"Received: output_activation={output_activation}")
@@ -230,6 +209,34 @@ def build_inpainter(
 
     image = keras.Input((height, width, 1), name="image")
     mask = keras.Input((height, width, 1), name="mask")
+    levels = _encoder(image, mask, kernel_sizes, downsamplings, width_of, batch_norm)
+    x = _decoder(levels, downsamplings, width_of, batch_norm)
+    x = CropToReference(name="crop")([x, image])
+    prediction = keras.layers.Activation(output_activation, name="prediction")(x)
+    return keras.Model({"image": image, "mask": mask}, prediction, name="tfsal_pconv_unet")
+
+
+def _check_layers(height, width, base_filters, max_filters, kernel_sizes, downsamplings, min_side) -> tuple[tuple, int]:
+    """Checks the widths and kernels; returns the kernel sizes as a tuple and the number of downsamplings."""
+    positive_int(base_filters, "base_filters")
+    positive_int(max_filters, "max_filters")
+    positive_int(min_side, "min_side")
+    kernel_sizes = tuple(kernel_sizes)
+    if not kernel_sizes:
+        raise ValueError(f"`kernel_sizes` must not be empty. Received: kernel_sizes={kernel_sizes}")
+    for kernel in kernel_sizes:
+        positive_int(kernel, "kernel_sizes")
+    depth = len(kernel_sizes)
+    if downsamplings is None:
+        known = height is not None and width is not None
+        downsamplings = count_downsamplings((height, width) if known else DEFAULT_SIZE, depth, min_side)
+    if isinstance(downsamplings, bool) or not isinstance(downsamplings, int) or not 0 <= downsamplings <= depth:
+        raise ValueError(f"`downsamplings` must be an int in [0, {depth}]. Received: downsamplings={downsamplings}")
+    return kernel_sizes, downsamplings
+
+
+def _encoder(image, mask, kernel_sizes, downsamplings, width_of, batch_norm) -> list:
+    """The padded hole image and the encoder layers: ``[(features, mask)]`` of levels 0 (input) to depth."""
     m = PadToMultiple(2**downsamplings, name="pad_mask")(mask)
     x = keras.layers.Multiply(name="hole_image")([PadToMultiple(2**downsamplings, name="pad_image")(image), m])
     levels = [(x, m)]
@@ -239,6 +246,13 @@ def build_inpainter(
             x = keras.layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"enc{i}_bn")(x)
         x = keras.layers.ReLU(name=f"enc{i}_relu")(x)
         levels.append((x, m))
+    return levels
+
+
+def _decoder(levels: list, downsamplings: int, width_of, batch_norm):
+    """The decoder from the deepest level down, with skips from ``levels``; returns its one-channel output."""
+    depth = len(levels) - 1
+    x, m = levels[-1]
     for j in range(1, depth + 1):
         level = depth - j
         if level + 1 <= downsamplings:
@@ -255,9 +269,7 @@ def build_inpainter(
             if batch_norm:
                 x = keras.layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"dec{j}_bn")(x)
             x = keras.layers.LeakyReLU(LEAKY_RELU_SLOPE, name=f"dec{j}_lrelu")(x)
-    x = CropToReference(name="crop")([x, image])
-    prediction = keras.layers.Activation(output_activation, name="prediction")(x)
-    return keras.Model({"image": image, "mask": mask}, prediction, name="tfsal_pconv_unet")
+    return x
 
 
 def encoder_batch_norm_layers(model: keras.Model) -> list[keras.layers.Layer]:

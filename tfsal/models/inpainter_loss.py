@@ -25,6 +25,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfsal.models.inpainter import composite
+
 __all__ = [
     "DEFAULT_FEATURE_LAYERS",
     "DEFAULT_WEIGHTS",
@@ -189,7 +191,7 @@ class InpaintingLoss:
         image = ops.convert_to_tensor(image, "float32")
         prediction = ops.convert_to_tensor(prediction, "float32")
         mask = ops.cast(mask, "float32")
-        composite_image = mask * image + (1.0 - mask) * prediction
+        composite_image = composite(image, mask, prediction)
         zero = ops.zeros((), "float32")
         parts = {
             "valid": valid_loss(image, mask, prediction),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfsal.models.arguments import positive_int
+
 __all__ = ["PartialConv2D"]
 
 ALLOWED_PADDINGS = ("same", "valid")
@@ -112,9 +114,7 @@ class PartialConv2D(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError(f"`filters` must be a positive int. Received: filters={filters}")
-        self.filters = filters
+        self.filters = positive_int(filters, "filters")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         if min(self.kernel_size) <= 0:
             raise ValueError(f"`kernel_size` must be positive. Received: kernel_size={kernel_size}")

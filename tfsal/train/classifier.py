@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -112,17 +111,12 @@ def train_classifier(
     """
     settings = settings or ClassifierSettings()
     data, out = Path(data), Path(out)
-    folder = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
+    folder = common.checkpoint_folder(out, checkpoint_dir)
     train = read_manifest(data, split="train")
     val = read_manifest(data, split="val")
     if not val:
         raise TfsalError(f"{data}: the manifest has no 'val' split, which early stopping needs")
-    run_settings = {**asdict(settings), "size": list(settings.size), "data": str(data.resolve())}
-    state = common.open_run(folder, run_settings, resume)
-    keras.utils.set_random_seed(settings.seed)
-    strategy = common.make_strategy(settings.strategy)
-    cache = common.cache_path(folder / "cache", train, settings.size)
-    common.fill_cache(pipelines.load_examples(train, settings.size, cache), cache)
+    state, strategy, cache = common.start_run(folder, settings, common.run_settings(settings, data), resume, train)
     started = time.time()
 
     patch_weights = None
@@ -135,13 +129,8 @@ def train_classifier(
         best_path = folder / "best.keras"
     else:
         best_path = folder / "last.keras"
-    state.done = True
-    state.save(folder)
-    final = keras.saving.load_model(best_path, compile=False)  # drops the optimizer state
-    common.save_model(final, out)
-    return {"out": str(out), "best_val_auc": state.best_score, "best_epoch": state.best_epoch,
-            "epochs_run": len(state.history), "seconds": round(time.time() - started, 1),
-            "strategy": type(strategy).__name__}
+    common.finish_run(state, folder, best_path, out)
+    return common.summary(out, {"best_val_auc": state.best_score}, state, started, strategy)
 
 
 def _init_weights(settings: ClassifierSettings) -> list:
@@ -158,8 +147,8 @@ def _init_weights(settings: ClassifierSettings) -> list:
 def _infill(settings: ClassifierSettings):
     if not settings.infill_inpainter:
         return None
-    from tfsal.data.infill import InfillAugmentation
     from tfsal.models.inpainter import load_inpainter
+    from tfsal.train.infill import InfillAugmentation
 
     return InfillAugmentation(load_inpainter(settings.infill_inpainter), settings.infill_probability)
 
@@ -170,13 +159,8 @@ def _learning_rate(model) -> float:
 
 
 def _run_epoch(model, dataset, description, progress, class_weight=None) -> dict:
-    callback = common.TqdmProgress(description, common.steps_of(dataset), progress)
-    with warnings.catch_warnings():
-        # Datasets of unknown length (the patch stream) end an epoch by running out of data.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[callback],
-                            class_weight=class_weight)
-    return {**{k: float(v[-1]) for k, v in history.history.items()}, "batches": callback.batches}
+    logs, batches = common.fit_epoch(model, dataset, description, progress, class_weight=class_weight)
+    return {**logs, "batches": batches}
 
 
 def _pretrain(settings, strategy, train, cache, state, folder, progress, report):
@@ -195,13 +179,7 @@ def _pretrain(settings, strategy, train, cache, state, folder, progress, report)
             training=True, seed=common.epoch_seed(settings.seed, 1, epoch), cache=cache)
         logs = _run_epoch(model, dataset, f"{PRETRAIN} {epoch + 1}/{settings.pretrain_epochs}", progress)
         entry = {"phase": PRETRAIN, "epoch": epoch, **logs, "seconds": round(time.time() - tick, 1)}
-        log.info("%s", entry)
-        if report:
-            report(entry)
-        state.history.append(entry)
-        state.phase, state.epoch = PRETRAIN, epoch
-        common.save_model(model, folder / "last.keras")
-        state.save(folder)
+        common.end_epoch(log, state, folder, entry, report, lambda: common.save_model(model, folder / "last.keras"))
     return model.get_weights()
 
 
@@ -245,10 +223,4 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         entry = {"phase": IMAGES, "epoch": epoch, **logs, "val_auc": round(auc, 4),
                  "lr": _learning_rate(model),
                  "val_mean_score": round(float(scores.mean()), 4), "seconds": round(time.time() - tick, 1)}
-        log.info("%s", entry)
-        if report:
-            report(entry)
-        state.history.append(entry)
-        state.epoch = epoch
-        common.save_model(model, folder / "last.keras")
-        state.save(folder)
+        common.end_epoch(log, state, folder, entry, report, lambda: common.save_model(model, folder / "last.keras"))

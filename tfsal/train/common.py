@@ -13,12 +13,16 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from tfsal.data import pipelines
 from tfsal.errors import TfsalError
 from tfsal.util import atomic
 
@@ -133,6 +137,79 @@ def open_run(folder: Path, settings: dict, resume: bool) -> RunState:
         raise TfsalError(f"{folder}: holds an earlier run; pass --resume to go on with it or remove the folder")
     folder.mkdir(parents=True, exist_ok=True)
     return RunState(settings=settings)
+
+
+def checkpoint_folder(out: Path, checkpoint_dir: str | os.PathLike | None) -> Path:
+    """The checkpoint folder of a run that writes ``out``: ``checkpoint_dir``, else ``<out>.ckpt`` beside it."""
+    return Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
+
+
+def run_settings(settings, data: Path, lists: tuple[str, ...] = ()) -> dict:
+    """The settings a run stores in ``state.json``: the settings dataclass with ``size`` and the fields
+    named in ``lists`` as JSON lists, and the manifest's absolute path as ``data``."""
+    return {**asdict(settings), **{name: list(getattr(settings, name)) for name in ("size", *lists)},
+            "data": str(data.resolve())}
+
+
+def start_run(folder: Path, settings, stored: dict, resume: bool, train) -> tuple:
+    """Open (or resume) the run in ``folder``, seed Keras, pick the strategy and fill the data cache.
+
+    Args:
+        folder: the checkpoint folder.
+        settings: the run's settings (its ``seed``, ``strategy`` and ``size`` are used here).
+        stored: the settings as :func:`run_settings` gives them, checked against a resumed run's.
+        resume: go on with the run in ``folder``.
+        train: the training records, cached in ``folder / "cache"`` at ``settings.size``.
+
+    Returns:
+        ``(state, strategy, cache)``.
+
+    Raises:
+        TfsalError: as :func:`open_run`.
+    """
+    state = open_run(folder, stored, resume)
+    keras.utils.set_random_seed(settings.seed)
+    strategy = make_strategy(settings.strategy)
+    cache = cache_path(folder / "cache", train, settings.size)
+    fill_cache(pipelines.load_examples(train, settings.size, cache), cache)
+    return state, strategy, cache
+
+
+def fit_epoch(model: keras.Model, dataset: tf.data.Dataset, description: str, progress: bool,
+              **fit_kwargs) -> tuple[dict, int]:
+    """One epoch of ``model.fit`` with a progress bar: the epoch's logs (floats) and its number of batches."""
+    callback = TqdmProgress(description, steps_of(dataset), progress)
+    with warnings.catch_warnings():
+        # Datasets of unknown length (the patch stream) end an epoch by running out of data.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[callback], **fit_kwargs)
+    return {k: float(v[-1]) for k, v in history.history.items()}, callback.batches
+
+
+def end_epoch(logger: logging.Logger, state: RunState, folder: Path, entry: dict, report,
+              save_last: Callable[[], None]) -> None:
+    """After an epoch: log ``entry`` and pass it to ``report`` (if any), add it to the history, make its
+    phase and epoch the state's, then save the last checkpoint (``save_last()``) and ``state.json``."""
+    logger.info("%s", entry)
+    if report:
+        report(entry)
+    state.history.append(entry)
+    state.phase, state.epoch = entry["phase"], entry["epoch"]
+    save_last()
+    state.save(folder)
+
+
+def finish_run(state: RunState, folder: Path, best: Path, out: Path) -> None:
+    """Mark the run done and write the model of ``best`` to ``out`` without its optimizer state."""
+    state.done = True
+    state.save(folder)
+    save_model(keras.saving.load_model(best, compile=False), out)
+
+
+def summary(out: Path, best: dict, state: RunState, started: float, strategy: tf.distribute.Strategy) -> dict:
+    """What a training function returns: the output, the ``best`` scores, the best epoch, epochs run, seconds."""
+    return {"out": str(out), **best, "best_epoch": state.best_epoch, "epochs_run": len(state.history),
+            "seconds": round(time.time() - started, 1), "strategy": type(strategy).__name__}
 
 
 def save_model(model: keras.Model, path: Path) -> None:

@@ -19,8 +19,7 @@ import logging
 import math
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -182,19 +181,14 @@ def train_inpainter(
     """
     settings = settings or InpainterSettings()
     data, out = Path(data), Path(out)
-    folder = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
+    folder = common.checkpoint_folder(out, checkpoint_dir)
     train = [r for r in read_manifest(data, split="train") if r.label == 0]
     val = [r for r in read_manifest(data, split="val") if r.label == 0]
     if not train or not val:
         raise TfsalError(f"{data}: the inpainter trains on healthy images (label 0) of 'train' and scores on "
                          f"those of 'val'; found {len(train)} and {len(val)}")
-    run_settings = {**asdict(settings), "size": list(settings.size), "feature_layers": list(settings.feature_layers),
-                    "data": str(data.resolve())}
-    state = common.open_run(folder, run_settings, resume)
-    keras.utils.set_random_seed(settings.seed)
-    strategy = common.make_strategy(settings.strategy)
-    cache = common.cache_path(folder / "cache", train, settings.size)
-    common.fill_cache(pipelines.load_examples(train, settings.size, cache), cache)
+    stored = common.run_settings(settings, data, lists=("feature_layers",))
+    state, strategy, _ = common.start_run(folder, settings, stored, resume, train)
     val_data = pipelines.inpainting_dataset(val, settings.size, settings.batch_size, training=False,
                                             seed=settings.seed, max_holes=settings.max_holes,
                                             blob_probability=settings.blob_probability)
@@ -204,12 +198,19 @@ def train_inpainter(
         trainer = _InpainterTrainer(inpainter, InpaintingLoss(_feature_extractor(settings)))
         if settings.init and not state.phase:
             _load_init_weights(inpainter, settings.init)
+    _run_phases(trainer, strategy, train, val_data, settings, state, folder, progress, report)
+    common.finish_run(state, folder, folder / "best.keras", out)
+    return common.summary(out, {"best_val_hole_l1": -state.best_score}, state, started, strategy)
+
+
+def _run_phases(trainer, strategy, train, val_data, settings, state, folder, progress, report) -> None:
+    """Liu's two phases, each from where a resumed run stopped (or skipped when it is past it)."""
     phases = [(WITH_BN, settings.epochs, settings.lr), (FROZEN_BN, settings.finetune_epochs, settings.lr / 10)]
     for index, (phase, epochs, lr) in enumerate(phases):
         if epochs == 0 or state.phase in [p for p, _, _ in phases[index + 1:]]:
             continue  # nothing to do here, or a resumed run is already past this phase
         if phase == FROZEN_BN:
-            freeze_encoder_batch_norm(inpainter)
+            freeze_encoder_batch_norm(trainer.inpainter)
         with strategy.scope():
             trainer.compile(optimizer=keras.optimizers.Adam(lr))
             if state.phase == phase:
@@ -221,12 +222,6 @@ def train_inpainter(
         for epoch in range(first, epochs):
             _run_epoch(trainer, train, val_data, settings, phase, index, epoch, epochs, state, folder, progress,
                        report)
-    state.done = True
-    state.save(folder)
-    common.save_model(keras.saving.load_model(folder / "best.keras", compile=False), out)
-    return {"out": str(out), "best_val_hole_l1": -state.best_score, "best_epoch": state.best_epoch,
-            "epochs_run": len(state.history), "seconds": round(time.time() - started, 1),
-            "strategy": type(strategy).__name__}
 
 
 def _load_init_weights(inpainter: keras.Model, path: str) -> None:
@@ -250,22 +245,13 @@ def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, ep
         blob_probability=settings.blob_probability,
         seed=common.epoch_seed(settings.seed, phase_index + 1, epoch), cache=common.cache_path(
             folder / "cache", train, settings.size))
-    callback = common.TqdmProgress(f"{phase} {epoch + 1}/{epochs}", common.steps_of(dataset), progress)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = trainer.fit(dataset.map(lambda image, mask: {"image": image, "mask": mask}), epochs=1, verbose=0,
-                              shuffle=False, callbacks=[callback])
+    logs, batches = common.fit_epoch(trainer, dataset.map(lambda image, mask: {"image": image, "mask": mask}),
+                                     f"{phase} {epoch + 1}/{epochs}", progress)
     scores = validation_scores(trainer.inpainter, val_data)
     if -scores["hole_l1"] > state.best_score:
         state.best_score, state.best_epoch = -scores["hole_l1"], len(state.history)
         common.save_model(trainer.inpainter, folder / "best.keras")
-    entry = {"phase": phase, "epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()},
+    entry = {"phase": phase, "epoch": epoch, **logs,
              "val_hole_l1": round(scores["hole_l1"], 5), "val_psnr": round(scores["psnr"], 3),
-             "batches": callback.batches, "seconds": round(time.time() - tick, 1)}
-    log.info("%s", entry)
-    if report:
-        report(entry)
-    state.history.append(entry)
-    state.epoch = epoch
-    _save_checkpoint(folder, trainer)
-    state.save(folder)
+             "batches": batches, "seconds": round(time.time() - tick, 1)}
+    common.end_epoch(log, state, folder, entry, report, lambda: _save_checkpoint(folder, trainer))

@@ -4,11 +4,12 @@ The explainer deletes regions and asks the classifier about the in-filled image.
 that reads in-fill itself as suspicious (inpainting large healthy areas raises its mass score)
 makes every explanation wrong. During training, :class:`InfillAugmentation` replaces, with a
 given probability per image, blobs covering a random share of the breast by the inpainter's
-output, never touching a mass (its mask dilated by a margin), and keeps the label.
+output (:func:`tfsal.models.inpainter.composite`), never touching a mass (its mask dilated by
+:data:`tfsal.data.holes.MASS_MARGIN`), and keeps the label.
 
 Blobs are the top share of a smoothed Gaussian random field inside the breast
-(:func:`blob_hole_mask`), so their shapes range from a few spots to large connected regions,
-as explanation masks do.
+(:func:`tfsal.data.holes.blob_hole_mask`), so their shapes range from a few spots to large
+connected regions, as explanation masks do.
 """
 
 from __future__ import annotations
@@ -16,37 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-MASS_MARGIN = 0.02  # of the image height: spicules and blurred margins lie outside the core mask
+from tfsal.data.holes import MASS_MARGIN, blob_hole_mask, dilated
+from tfsal.models.inpainter import composite
 
-
-def blob_hole_mask(rng: np.random.Generator, organ: np.ndarray, fraction: float, avoid: np.ndarray | None = None,
-                   smoothness: float = 0.02) -> np.ndarray:
-    """A float32 mask [H, W] (1 keep, 0 hole) whose holes cover ``fraction`` of the allowed breast.
-
-    Args:
-        rng: random generator.
-        organ: bool [H, W], where holes may lie.
-        fraction: share of the allowed area to cover, in [0, 1].
-        avoid: bool [H, W] kept free of holes (e.g. a dilated mass), or None.
-        smoothness: the field's smoothing sigma as a share of the height (larger: fewer, bigger blobs).
-    """
-    allowed = organ if avoid is None else organ & ~avoid
-    mask = np.ones(organ.shape, np.float32)
-    if fraction <= 0 or not allowed.any():
-        return mask
-    field = ndimage.gaussian_filter(rng.normal(size=organ.shape), sigma=max(1.0, smoothness * organ.shape[0]))
-    level = np.quantile(field[allowed], 1 - min(fraction, 1.0))
-    mask[allowed & (field >= level)] = 0.0
-    return mask
-
-
-def dilated(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Binary dilation of a bool [H, W] mask by ``pixels`` (4-connected steps)."""
-    if pixels <= 0:
-        return mask.astype(bool)
-    return ndimage.binary_dilation(mask, ndimage.generate_binary_structure(2, 1), iterations=pixels)
+__all__ = ["InfillAugmentation"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +68,7 @@ class InfillAugmentation:
         def inpaint(example, seed):
             image, mask = example["image"], example["hole_mask"]
             prediction = self.inpainter({"image": image, "mask": mask}, training=False)
-            filled = mask * image + (1.0 - mask) * tf.cast(prediction, image.dtype)
+            filled = composite(image, mask, tf.cast(prediction, image.dtype))
             example = {k: v for k, v in example.items() if k != "hole_mask"}
             return {**example, "image": filled}, seed
 

@@ -1,0 +1,73 @@
+"""Random geometric augmentation of training images: rotation, zoom and flips, stateless and seeded.
+
+Paper: the classifier was trained with "rotation, zoom, ... flips". :class:`Augmentation` holds the
+ranges; :func:`augment_image` applies them to one ``[H, W, C]`` image with a stateless seed, so the
+same seed gives the same result in any ``tf.data`` graph (:mod:`tfsal.data.pipelines` uses it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+__all__ = ["Augmentation", "augment_image", "random_flips", "rotate_zoom"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random geometric augmentation of whole images (paper: "rotation, zoom, ... flips").
+
+    Args:
+        rotation: largest rotation in degrees; the angle is uniform in ``[-rotation, rotation]``.
+        zoom: ``(low, high)`` range of the zoom factor (> 1 enlarges), uniform.
+        horizontal_flip: flip left-right with probability 1/2.
+        vertical_flip: flip up-down with probability 1/2.
+
+    Rotation and zoom are about the image centre, bilinear, filled with 0 (the background).
+    """
+
+    rotation: float = 15.0
+    zoom: tuple[float, float] = (0.9, 1.1)
+    horizontal_flip: bool = True
+    vertical_flip: bool = True
+
+    def __post_init__(self):
+        if not 0 <= self.rotation <= 180:
+            raise ValueError(f"rotation must be in [0, 180] degrees. Received: rotation={self.rotation!r}")
+        if len(self.zoom) != 2 or not 0 < self.zoom[0] <= self.zoom[1]:
+            raise ValueError(f"zoom must be (low, high) with 0 < low <= high. Received: zoom={self.zoom!r}")
+
+
+def random_flips(image, seed, horizontal=True, vertical=True):
+    """Stateless random left-right and up-down flips of ``[H, W, C]`` (all channels alike)."""
+    s_h, s_v = tf.unstack(tf.random.split(seed, 2))
+    image = tf.image.stateless_random_flip_left_right(image, s_h) if horizontal else image
+    return tf.image.stateless_random_flip_up_down(image, s_v) if vertical else image
+
+
+def rotate_zoom(image, seed, rotation: float, zoom: tuple[float, float]):
+    """Random rotation and zoom about the centre ``c``, bilinear, filled with 0: the projective
+    transform maps each output pixel ``p`` to the input pixel ``c + R(angle) (p - c) / zoom``.
+    """
+    s_angle, s_zoom = tf.unstack(tf.random.split(seed, 2))
+    angle = tf.random.stateless_uniform([], s_angle, -rotation, rotation) * (math.pi / 180)
+    factor = tf.random.stateless_uniform([], s_zoom, zoom[0], zoom[1])
+    height, width = image.shape[0], image.shape[1]
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    a0, a1 = tf.cos(angle) / factor, -tf.sin(angle) / factor
+    b0, b1 = tf.sin(angle) / factor, tf.cos(angle) / factor
+    transform = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=[height, width], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+
+
+def augment_image(image, seed, augmentation: Augmentation):
+    """Rotation and zoom (when the ranges allow any), clipping to [0, 1], then flips, as ``augmentation`` sets."""
+    s_flip, s_affine = tf.unstack(tf.random.split(seed, 2))
+    if augmentation.rotation > 0 or augmentation.zoom != (1.0, 1.0):
+        image = rotate_zoom(image, s_affine, augmentation.rotation, augmentation.zoom)
+    image = tf.clip_by_value(image, 0.0, 1.0)  # bilinear interpolation may overshoot by an ulp
+    return random_flips(image, s_flip, augmentation.horizontal_flip, augmentation.vertical_flip)
