@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from tfsal.data.manifest import read_manifest
-from tfsal.evaluation.inpainter_check import load_split
+from tfsal.data.pipelines import load_split
 from tfsal.evaluation.metrics import centre_distance, hausdorff_distance, largest_component
 from tfsal.explain import registry
 from tfsal.explain.baselines import last_conv_layer

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from tfsal.data.manifest import read_manifest
-from tfsal.evaluation.inpainter_check import load_split
+from tfsal.data.pipelines import load_split
 from tfsal.evaluation.metrics import DECISION_THRESHOLD, centre_distance, hausdorff_distance
 from tfsal.explain import registry
 from tfsal.models.classifier import load_classifier, load_default_classifier

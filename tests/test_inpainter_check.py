@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from tfsal.cli.main import cli
 from tfsal.data.manifest import read_manifest
+from tfsal.data.pipelines import load_split
 from tfsal.data.synthetic_dataset import write_dataset
 from tfsal.evaluation.inpainter_check import (
     check_inpainter,
@@ -15,7 +16,6 @@ from tfsal.evaluation.inpainter_check import (
     healthy_hole_masks,
     infill_score_shift,
     inpaint,
-    load_split,
     mass_hole_masks,
 )
 from tfsal.models.classifier import build_classifier

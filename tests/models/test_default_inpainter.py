@@ -3,8 +3,9 @@
 import numpy as np
 
 from tfsal.data.manifest import read_manifest
+from tfsal.data.pipelines import load_split
 from tfsal.data.synthetic_dataset import write_dataset
-from tfsal.evaluation.inpainter_check import inpaint, load_split, mass_hole_masks, scores_of
+from tfsal.evaluation.inpainter_check import inpaint, mass_hole_masks, scores_of
 from tfsal.models import load_default_classifier, load_default_inpainter
 
 

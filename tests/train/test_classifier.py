@@ -11,6 +11,8 @@ from tfsal.data.synthetic_dataset import write_dataset
 from tfsal.errors import TfsalError
 from tfsal.train.classifier import ClassifierSettings, train_classifier
 
+pytestmark = pytest.mark.slow  # training runs
+
 TINY = {"size": (64, 64), "epochs": 1, "pretrain_epochs": 1, "patches_per_image": 1, "batch_size": 4}
 
 

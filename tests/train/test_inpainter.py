@@ -12,6 +12,8 @@ from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import encoder_batch_norm_layers
 from tfsal.train.inpainter import InpainterSettings, train_inpainter
 
+pytestmark = pytest.mark.slow  # training runs
+
 TINY = {"size": (64, 64), "epochs": 1, "finetune_epochs": 1, "batch_size": 2, "base_filters": 4, "max_filters": 8,
         "feature_model": "none"}
 

@@ -123,6 +123,16 @@ def load_examples(records, size=DEFAULT_SIZE, cache: bool | str = True) -> tf.da
 
 
 # -- per-epoch randomness -----------------------------------------------------------------------
+
+def load_split(records, size) -> dict[str, np.ndarray]:
+    """The records' examples as numpy arrays: ``image``, ``mass``, ``organ`` ``[N, H, W, 1]`` and
+    ``label`` ``[N]`` at ``size`` (no cache), for code that works on whole arrays (evaluation)."""
+    arrays = {"image": [], "mass": [], "organ": [], "label": []}
+    for example in load_examples(records, size, cache=False):
+        for key in arrays:
+            arrays[key].append(example[key].numpy())
+    return {key: np.stack(value) for key, value in arrays.items()}
+
 def _with_seeds(ds: tf.data.Dataset, seed: int, training: bool, shuffle: bool) -> tf.data.Dataset:
     """Shuffles (when asked) and pairs each element with a stateless seed ``[2]`` int64."""
     if shuffle:

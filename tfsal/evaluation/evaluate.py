@@ -115,7 +115,7 @@ def _cache_name(index: int, record) -> str:
 
 def _explain_chunk(chunk, explainers, classifier, infiller, size) -> list[dict]:
     """Every method's masks and counterfactual scores for a chunk of mass images."""
-    from tfsal.evaluation.inpainter_check import load_split
+    from tfsal.data.pipelines import load_split
     from tfsal.explain import percentile_mask
     from tfsal.explain.scoring import inpaint_and_score
 

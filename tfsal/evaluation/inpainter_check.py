@@ -25,17 +25,7 @@ from tfsal.data.holes import MASS_MARGIN, blob_hole_mask, dilated
 from tfsal.evaluation.metrics import roc_auc, roc_curve
 
 FILL_FRACTIONS = (0.05, 0.20, 0.40)
-
-
-def load_split(records, size) -> dict[str, np.ndarray]:
-    """Images, mass masks, organ masks [N, H, W, 1] and labels [N] at ``size``."""
-    from tfsal.data.pipelines import load_examples
-
-    arrays = {"image": [], "mass": [], "organ": [], "label": []}
-    for example in load_examples(records, size, cache=False):
-        for key in arrays:
-            arrays[key].append(example[key].numpy())
-    return {key: np.stack(value) for key, value in arrays.items()}
+"""Shares of the breast inpainted on healthy images for the in-fill score shift."""
 
 
 def scores_of(classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -44,11 +34,13 @@ def scores_of(classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarra
 
 def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Composites ``M * I + (1 - M) * inpainter(I * M, M)`` (mask 1 keeps a pixel)."""
+    from tfsal.models.inpainter import composite
+
     out = np.empty_like(images)
     for start in range(0, len(images), batch_size):
         image, mask = images[start:start + batch_size], masks[start:start + batch_size]
         prediction = np.asarray(inpainter({"image": image, "mask": mask}, training=False))
-        out[start:start + batch_size] = mask * image + (1 - mask) * prediction
+        out[start:start + batch_size] = composite(image, mask, prediction)
     return out
 
 
@@ -89,6 +81,8 @@ def check_inpainter(classifier, inpainter, records, runs: int = 10, seed: int = 
         ``curves`` (fpr, tpr per run).
     """
     from tqdm import tqdm
+
+    from tfsal.data.pipelines import load_split
 
     size = tuple(classifier.input_shape[1:3])
     data = load_split(records, size)
@@ -137,6 +131,8 @@ def _family(labels, score_runs) -> dict:
 def infill_score_shift(classifier, inpainter, records, fractions=FILL_FRACTIONS, seed: int = 0,
                        batch_size: int = 16) -> dict:
     """Mean classifier score of healthy images before and after inpainting a share of the breast."""
+    from tfsal.data.pipelines import load_split
+
     size = tuple(classifier.input_shape[1:3])
     data = load_split([r for r in records if r.label == 0], size)
     before = scores_of(classifier, data["image"])
@@ -154,6 +150,7 @@ def infill_score_shift(classifier, inpainter, records, fractions=FILL_FRACTIONS,
 def example_rows(inpainter, records, size, n_healthy: int = 3, n_mass: int = 2, seed: int = 0) -> list:
     """Rows for a picture: original, holes (red), inpainted; healthy images with random holes,
     then mass images with the mass region as the hole."""
+    from tfsal.data.pipelines import load_split
     from tfsal.outputs.drawing import to_bgr, with_holes
 
     healthy = load_split([r for r in records if r.label == 0][:n_healthy], size)
@@ -170,6 +167,7 @@ def example_rows(inpainter, records, size, n_healthy: int = 3, n_mass: int = 2, 
 
 FAMILY_NAMES = {"original": "original", "healthy_inpainted": "healthy tissue inpainted",
                 "mass_inpainted": "mass inpainted"}
+"""The three image families of Fig. 2 and their labels in the plot."""
 
 
 def plot_fig2(result: dict, path, runs: int) -> None:

@@ -138,7 +138,7 @@ def write_cases(records, classifier, inpainter, path: Path, count: int = 4, batc
     images the classifier calls positive."""
     import cv2
 
-    from tfsal.evaluation.inpainter_check import load_split
+    from tfsal.data.pipelines import load_split
     from tfsal.explain import CAMExplainer, CounterfactualExplainer, SaliencyExplainer, percentile_mask
     from tfsal.outputs.drawing import saliency_overlay, to_bgr, write_grid
 
