@@ -29,6 +29,7 @@ INPUTS = {
 
 
 STEPS = 3
+_BUILT = {}  # one explainer per method, models and batch size, reused across input kinds (traced once)
 
 
 def build(name, classifier, inpainter, batch_size):
@@ -37,8 +38,16 @@ def build(name, classifier, inpainter, batch_size):
                                     batch_size=batch_size, logits=False)
 
 
+def built(name, classifier, inpainter, batch_size):
+    """:func:`build`, once per (method, models, batch size) in a session."""
+    key = (name, id(registry.get(name)), id(classifier), id(inpainter), batch_size)
+    if key not in _BUILT:
+        _BUILT[key] = build(name, classifier, inpainter, batch_size)
+    return _BUILT[key]
+
+
 def check_every_input_kind(name, kind, batch_size, classifier, inpainter):
-    explainer = build(name, classifier, inpainter, batch_size)
+    explainer = built(name, classifier, inpainter, batch_size)
     assert isinstance(explainer, ImageExplainer) and explainer.method == name
     assert explainer.batch_size == batch_size and explainer.input_size == (SIZE, SIZE)
     explanations = explainer.explain(INPUTS[kind]())
@@ -58,8 +67,8 @@ def check_every_input_kind(name, kind, batch_size, classifier, inpainter):
 
 def check_batching_does_not_change_the_result(name, classifier, inpainter):
     images = _images()
-    one = build(name, classifier, inpainter, 1).explain(images)
-    three = build(name, classifier, inpainter, 3).explain(images)
+    one = built(name, classifier, inpainter, 1).explain(images)
+    three = built(name, classifier, inpainter, 3).explain(images)
     for a, b in zip(one, three, strict=True):
         np.testing.assert_allclose(a.saliency, b.saliency, atol=1e-4)
         assert a.score_original == pytest.approx(b.score_original, abs=1e-5)

@@ -26,9 +26,12 @@ class BrightnessExplainer(MapExplainer):
         return images[..., 0]
 
 
+TOY = registry.Method("toy", BrightnessExplainer, "Toy")
+
+
 @pytest.fixture
 def toy():
-    registry.register(registry.Method("toy", BrightnessExplainer, "Toy"))  # the one registry line
+    registry.register(TOY)  # the one registry line
     yield registry.get("toy")
     registry.unregister("toy")
 

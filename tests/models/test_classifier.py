@@ -37,6 +37,7 @@ def test_bad_arguments(kwargs, message):
         build_classifier(**{"size": (64, 64), **kwargs})
 
 
+@pytest.mark.slow  # a fresh Python process loads TensorFlow
 def test_round_trip_in_a_fresh_process(tmp_path):
     model = build_classifier((64, 48))
     x = np.random.default_rng(1).random((1, 64, 48, 1), np.float32)

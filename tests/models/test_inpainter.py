@@ -129,6 +129,7 @@ def test_helper_layers():
     assert RepeatChannels(3)(x).shape == (1, 5, 7, 3)
 
 
+@pytest.mark.slow  # a fresh Python process loads TensorFlow
 def test_round_trip_in_a_fresh_process(tmp_path):
     model = build_inpainter((None, None), downsamplings=2, **TINY)
     inputs = _inputs((13, 11), seed=3)
