@@ -38,7 +38,3 @@ class Infiller:
         if self.size is not None:
             prediction = tf.image.resize(prediction, size, "bilinear")
         return prediction
-
-    def counterfactual(self, images, keep):
-        """``C = keep * I + (1 - keep) * fill``: the image with its holes inpainted."""
-        return keep * images + (1.0 - keep) * self.fill(images, keep)
