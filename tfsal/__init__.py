@@ -6,6 +6,7 @@ are loaded on first use.
 
 from tfsal._version import __version__
 from tfsal.errors import ImageReadError, ManifestError, TfsalError
+from tfsal.util.lazy import lazy_getattr
 
 # public name -> module that defines it; imported on first attribute access
 _LAZY = {
@@ -23,11 +24,4 @@ __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
 ]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tfsal' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tfsal", _LAZY, globals())

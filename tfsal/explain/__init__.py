@@ -7,6 +7,8 @@ are :mod:`tfsal.outputs`. Names are imported on first use, so ``import tfsal.exp
 loads no TensorFlow.
 """
 
+from tfsal.util.lazy import lazy_getattr
+
 # public name -> module that defines it; imported on first attribute access
 _LAZY = {
     "CounterfactualExplainer": "tfsal.explain.counterfactual",
@@ -23,11 +25,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tfsal.explain' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tfsal.explain", _LAZY, globals())

@@ -103,7 +103,8 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
     if explanation.counterfactual is not None:
         counterfactual = np.clip(explanation.counterfactual, 0, 1) * 65535 + 0.5
         files[f"{stem}_counterfactual.png"] = encode_png(counterfactual.astype(np.uint16))
-    if registry.get(explanation.method).kind == "mask":  # its saliency S = 1 - M is worth keeping
+    method = registry.METHODS.get(explanation.method)  # an unregistered explainer's method is not an error
+    if method is not None and method.kind == "mask":  # its saliency S = 1 - M is worth keeping
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
     for name, data in files.items():
         atomic.write_bytes(out / name, data)

@@ -1,0 +1,20 @@
+"""Public names of a package imported on first use (PEP 562), so importing the package stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["lazy_getattr"]
+
+
+def lazy_getattr(package: str, names: dict[str, str], namespace: dict):
+    """A module ``__getattr__`` for ``package`` that imports ``names`` (public name -> defining
+    module) on first access and keeps each in ``namespace`` (the package's ``globals()``)."""
+    def __getattr__(name):
+        if name in names:
+            value = getattr(importlib.import_module(names[name]), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
