@@ -80,6 +80,7 @@ def test_infill_shift_per_fraction(setup):
     assert all(np.isfinite(v["mean_change"]) for v in shift["fractions"].values())
 
 
+@pytest.mark.slow
 def test_command_writes_results_and_figures(setup, tmp_path):
     root = setup[0]
     result = CliRunner().invoke(cli, ["check-inpainter", "--data", str(root), "--out", str(tmp_path), "--runs", "2",

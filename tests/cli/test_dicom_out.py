@@ -50,6 +50,7 @@ def assert_dicom_results(out, stem, source):
     assert {f"{stem}_seg.dcm", f"{stem}_overlay.dcm"} <= set(json.loads((out / f"{stem}.json").read_text())["files"])
 
 
+@pytest.mark.slow
 def test_explain_writes_seg_and_secondary_capture_for_dicom_inputs_only(tmp_path, scans, blob_models):
     result = run("explain", scans / "scan.dcm", scans / "plain.png", "--out", tmp_path, "--dicom-out", *OPTIONS,
                  *blob_models)
@@ -58,6 +59,7 @@ def test_explain_writes_seg_and_secondary_capture_for_dicom_inputs_only(tmp_path
     assert not list(tmp_path.glob("plain*.dcm"))  # nothing DICOM-native for a PNG input
 
 
+@pytest.mark.slow
 def test_explain_sends_both_objects_to_a_dicom_node(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory()
     result = run("explain", scans / "scan.dcm", "--out", tmp_path, "--dicom-send", f"STORESCP@127.0.0.1:{scp.port}",
@@ -67,6 +69,7 @@ def test_explain_sends_both_objects_to_a_dicom_node(tmp_path, scans, blob_models
     assert {dataset.SOPInstanceUID for dataset in scp.received} == written
 
 
+@pytest.mark.slow
 def test_a_node_that_refuses_fails_the_input_in_one_line(tmp_path, scans, blob_models, scp_factory):
     scp = scp_factory(status=0xA700)  # out of resources
     result = run("explain", scans / "scan.dcm", "--out", tmp_path, "--dicom-send", f"STORESCP@127.0.0.1:{scp.port}",

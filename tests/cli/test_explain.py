@@ -73,6 +73,7 @@ def test_outputs_at_the_images_size_and_bad_files_named_without_stopping_the_oth
         (out / "good.json").read_text())["files"]])  # nothing for the bad files, no temporary files
 
 
+@pytest.mark.slow
 def test_dicom_input_and_shared_stems(tmp_path, models):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
@@ -83,7 +84,8 @@ def test_dicom_input_and_shared_stems(tmp_path, models):
     assert (tmp_path / "out" / "scan.json").exists() and (tmp_path / "out" / "scan_2.json").exists()
 
 
-@pytest.mark.parametrize("method", ["sal", "cam", "gradcam"])
+@pytest.mark.parametrize("method", [pytest.param("sal", marks=pytest.mark.slow), "cam",
+                                    pytest.param("gradcam", marks=pytest.mark.slow)])
 def test_baselines_write_overlay_and_mask_and_take_the_percentile(method, tmp_path, models):
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), mammogram())
@@ -116,6 +118,7 @@ def test_a_folder_of_images(tmp_path, models):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == ["a.json", "b.json"]
 
 
+@pytest.mark.slow
 def test_preset_paper_changes_the_result(tmp_path, models):
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), mammogram())
@@ -126,7 +129,7 @@ def test_preset_paper_changes_the_result(tmp_path, models):
     assert not np.allclose(default, paper)
 
 
-@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("kind", [pytest.param("sequential", marks=pytest.mark.slow), "functional"])
 def test_a_users_rgb_softmax_classifier_through_classifier_option(kind, tmp_path, models):
     import keras
 

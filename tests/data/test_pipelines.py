@@ -196,6 +196,7 @@ def test_patch_mass_fully_inside_when_it_fits(records):
         assert window.sum() == mass.numpy().sum()
 
 
+@pytest.mark.slow
 def test_patch_determinism_and_options(records):
     def run(**kwargs):
         args = {"size": SIZE, "patches_per_image": 2, "batch_size": 4, "seed": 0, "training": True} | kwargs
@@ -233,6 +234,7 @@ def test_inpainting_healthy_only_masks_inside_breast(records):
     assert not np.any((masks == 0) & (organs == 0))
 
 
+@pytest.mark.slow
 def test_inpainting_determinism_epochs_and_options(records):
     def run(**kwargs):
         return as_arrays(inpainting_dataset(records, **({"size": SIZE, "batch_size": 3, "seed": 0} | kwargs)))

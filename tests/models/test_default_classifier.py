@@ -5,6 +5,7 @@ above chance; saved_models/README.md gives the full-size figures and the command
 """
 
 import numpy as np
+import pytest
 
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
@@ -18,6 +19,7 @@ def test_loads_with_the_default_input_size():
     assert model.input_shape == (None, 256, 192, 1) and model.output_shape == (None, 1)
 
 
+@pytest.mark.slow
 def test_separates_masses_on_unseen_synthetic_images(tmp_path):
     write_dataset(tmp_path, n_mass=40, n_healthy=40, size=(256, 192), seed=990_001, workers=1)
     records = read_manifest(tmp_path)

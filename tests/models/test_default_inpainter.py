@@ -1,6 +1,7 @@
 """The shipped inpainter: loads, keeps known pixels, and inpainting a mass lowers its score."""
 
 import numpy as np
+import pytest
 
 from tfsal.data.manifest import read_manifest
 from tfsal.data.pipelines import load_split
@@ -9,6 +10,7 @@ from tfsal.evaluation.inpainter_check import inpaint, mass_hole_masks, scores_of
 from tfsal.models import load_default_classifier, load_default_inpainter
 
 
+@pytest.mark.slow
 def test_mass_scores_fall_after_the_mass_is_inpainted(tmp_path):
     write_dataset(tmp_path, n_mass=16, n_healthy=0, size=(256, 192), seed=990_002, workers=1)
     classifier, inpainter = load_default_classifier(), load_default_inpainter()
