@@ -22,7 +22,7 @@ class BrightnessExplainer(MapExplainer):
 
     method = "toy"
 
-    def saliency_maps(self, images, targets):
+    def saliency_maps(self, images, targets, organ):
         return images[..., 0]
 
 
