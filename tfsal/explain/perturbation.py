@@ -171,7 +171,7 @@ class ExtremalPerturbationExplainer(MapExplainer):
         _check(steps=steps, lr=lr, cell=cell, area_weight=area_weight)
         if not areas or not all(0 < a < 1 for a in areas):
             raise ValueError(f"areas must be shares in (0, 1). Received: areas={areas}")
-        self.areas, self.steps, self.lr = tuple(float(a) for a in areas), int(steps), float(lr)
+        self.areas, self.mask_steps, self.lr = tuple(float(a) for a in areas), int(steps), float(lr)
         self.cell, self.area_weight, self.fill = int(cell), float(area_weight), BlurFill()
 
     def _deleted(self, theta, organ, size):
@@ -190,7 +190,7 @@ class ExtremalPerturbationExplainer(MapExplainer):
         grid = (math.ceil(size[0] / self.cell), math.ceil(size[1] / self.cell))
         theta = tf.zeros([count * areas, *grid, 1])
         m, v = tf.zeros_like(theta), tf.zeros_like(theta)
-        for i in tf.range(self.steps):
+        for i in tf.range(self.mask_steps):
             with tf.GradientTape() as tape:
                 tape.watch(theta)
                 deleted = self._deleted(theta, organ_a, size)
