@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tfsal.evaluation.metrics import roc_auc
 from tfsal.explain import CAMExplainer, GradCAMExplainer, SaliencyExplainer, percentile_mask
 from tfsal.explain.baselines import last_conv_layer
 from tfsal.models.classifier import LAST_CONV_LAYER, build_classifier
@@ -95,7 +96,7 @@ def test_gradcam_on_a_pooled_dense_model_is_relu_of_cam_up_to_scale():
 
 
 @pytest.mark.parametrize("name, options", [("gradcam-early", {}), ("smoothgrad", {"samples": 4}),
-                                           ("sal-blur", {}), ("ig", {"steps": 8}), ("occlusion", {"window": 16}),
+                                           ("sal-blur", {}), ("ig", {"steps": 8}), ("occlusion", {}),
                                            ("rise", {"masks": 64, "cells": 4}),
                                            ("extremal", {"steps": 30, "areas": (0.05,), "cell": 4})])
 def test_every_new_baseline_puts_the_mass_first(name, options, blob_classifier, mean_inpainter):
@@ -111,5 +112,9 @@ def test_every_new_baseline_puts_the_mass_first(name, options, blob_classifier, 
     image = mammogram_like()
     explanation = registry.get(name).load()(blob_classifier, **options).explain(image[None], targets=1,
                                                                                organ_masks=organ()[None])[0]
-    saliency, blob = explanation.saliency, blob_pixels()
-    assert saliency[blob].mean() > 3 * saliency[organ() & ~blob].mean(), name
+    saliency, blob, inside = explanation.saliency, blob_pixels(), organ()
+    # scale-free (RISE's map carries an offset, the mean score): the map ranks blob pixels above
+    # the rest of the organ, and its top 2 % of the organ lies mostly on the blob
+    assert roc_auc(blob[inside], saliency[inside]) > 0.9, name
+    top = saliency >= np.quantile(saliency[inside], 0.98)
+    assert (top & blob).sum() > 0.6 * (top & inside).sum(), name

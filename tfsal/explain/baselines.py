@@ -169,7 +169,8 @@ def earlier_conv_layer(model, factor: int = 2) -> keras.layers.Layer:
         if (len(shape) == 4 and shape[1] is not None and height is not None and shape[1] >= factor * height
                 and not isinstance(layer, _PADDING)):
             return layer
-    raise ValueError(f"the model has no layer with {factor} times the resolution of {last.name!r}")
+    raise ValueError(f"the model has no layer with {factor} times the resolution of {last.name!r}; "
+                     "name the layer to explain with layer=...")
 
 
 class EarlyGradCAMExplainer(GradCAMExplainer):

@@ -6,7 +6,8 @@
     Extremal   for each area a in ``areas``:  m_a = argmin_m  logodds p(c | (1 - m) * I + m * F)
                                                   + lambda || sort(m) - r_a ||^2 / N
                (m the deleted share, smooth: sigmoid logits on cells upsampled bilinearly;
-               r_a the sorted target, a share a of the organ's pixels at 1),  S = mean_a m_a
+               r_a the sorted target, a share a of the organ's pixels at 1; lambda grows
+               geometrically over the steps),  S = mean_a m_a
 
 with F the blur marginaliser (:class:`~tfsal.explain.infill.BlurFill`) for RISE and extremal
 perturbation (as TorchRay does), and the inpainter for Occlusion (the inpainter as the occluder).
@@ -36,7 +37,12 @@ from tfsal.explain.mask import adam_step
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
-__all__ = ["ExtremalPerturbationExplainer", "OcclusionExplainer", "RISEExplainer"]
+__all__ = ["RAMP", "ExtremalPerturbationExplainer", "OcclusionExplainer", "RISEExplainer"]
+
+#: Extremal perturbation's area weight grows geometrically from ``area_weight / RAMP`` to
+#: ``area_weight`` over the steps (as TorchRay does), so the classifier's gradient, not the order of
+#: tied pixels in the sort, decides which pixels the constraint pushes up first.
+RAMP = 1000.0
 
 
 def _check(**values):
@@ -48,39 +54,46 @@ def _check(**values):
 class OcclusionExplainer(MapExplainer):
     """Occlusion (Zeiler & Fergus 2014) with each window inpainted by the inpainter.
 
-    Windows of ``window`` px at a stride of half a window; every window's fill comes from one of
+    Windows of ``window`` px (by default an eighth of the image height: 32 px at 256) at a stride
+    of half a window; every window's fill comes from one of
     16 inpainter passes, each over a lattice of windows two windows apart (so a window is filled
     from context that excludes it), then each window is scored alone.
 
     Args:
         inpainter: the occluder (and the scorer of result masks), a ``.keras`` path or None for
             the shipped one.
-        window: window side in working-size pixels.
+        window: window side in working-size pixels; None takes ``height // 8``.
         (others as :class:`~tfsal.explain.baselines.MapExplainer`)
     """
 
     method = "occlusion"
     compiled = False
 
-    def __init__(self, model, inpainter=None, window: int = 32, **kwargs):
+    def __init__(self, model, inpainter=None, window: int | None = None, **kwargs):
         inpainter = load_inpainter_argument(inpainter)
         super().__init__(model, inpainter=inpainter, **kwargs)
-        _check(window=window)
-        self.window, self.occluder = int(window), Infiller(inpainter)
+        if window is not None:
+            _check(window=window)
+        self.window, self.occluder = None if window is None else int(window), Infiller(inpainter)
+
+    def window_size(self, size) -> int:
+        """The window side at working ``size`` (``window``, or an eighth of the height)."""
+        return self.window or max(2, size[0] // 8)
 
     def _windows(self, size):
-        stride = max(1, self.window // 2)
-        rows = list(range(0, max(1, size[0] - self.window) + 1, stride))
-        cols = list(range(0, max(1, size[1] - self.window) + 1, stride))
-        return [(i, j, r, c) for i, r in enumerate(rows) for j, c in enumerate(cols)]
+        window = self.window_size(size)
+        stride = max(1, window // 2)
+        rows = list(range(0, max(1, size[0] - window) + 1, stride))
+        cols = list(range(0, max(1, size[1] - window) + 1, stride))
+        return [(i, j, r, c) for i, r in enumerate(rows) for j, c in enumerate(cols)], window
 
     def saliency_maps(self, images, targets, organ):
         images = tf.convert_to_tensor(images, tf.float32)
         size = tuple(images.shape[1:3])
-        windows = self._windows(size)
+        windows, window = self._windows(size)
         boxes = np.zeros((len(windows), *size), np.float32)
         for k, (_, _, r, c) in enumerate(windows):
-            boxes[k, r:r + self.window, c:c + self.window] = 1.0
+            boxes[k, r:r + window, c:c + window] = 1.0
         fills = np.zeros((len(windows), *images.shape), np.float32)
         for gy in range(4):
             for gx in range(4):
@@ -198,7 +211,8 @@ class ExtremalPerturbationExplainer(MapExplainer):
                     self.classifier.probabilities(composite(images_a, 1.0 - deleted, fill)), targets_a)
                 ranked = tf.sort(tf.reshape(deleted, [-1, pixels]), direction="DESCENDING")
                 score = log_odds(tf.clip_by_value(p, EPS, 1.0 - EPS))  # no vanishing gradient at saturation
-                loss = tf.reduce_sum(score + self.area_weight * tf.reduce_mean(tf.square(ranked - reference), axis=1))
+                weight = self.area_weight * RAMP ** (tf.cast(i, tf.float32) / max(self.mask_steps - 1, 1) - 1.0)
+                loss = tf.reduce_sum(score + weight * tf.reduce_mean(tf.square(ranked - reference), axis=1))
             gradient = tape.gradient(loss, theta)
             theta, m, v = adam_step(theta, gradient, m, v, tf.cast(i + 1, tf.float32), self.lr)
         deleted = self._deleted(theta, organ_a, size)[..., 0]
