@@ -20,7 +20,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfsal.explain.baselines import MapExplainer, target_gradient
-from tfsal.explain.infill import gaussian_blur
+from tfsal.explain.infill import BLUR_SIGMA, gaussian_blur
 
 __all__ = ["IG_BASELINES", "IG_SIGNS", "BlurredSaliencyExplainer", "IntegratedGradientsExplainer",
            "SmoothGradExplainer"]
@@ -50,7 +50,7 @@ class SmoothGradExplainer(MapExplainer):
 
     method = "smoothgrad"
 
-    def __init__(self, model, noise: float = 0.1, samples: int = 16, seed: int = 0, **kwargs):
+    def __init__(self, model, noise: float = 0.05, samples: int = 32, seed: int = 0, **kwargs):
         super().__init__(model, **kwargs)
         self.noise, self.samples, self.seed = _positive("noise", noise), int(_positive("samples", samples)), int(seed)
 
@@ -72,7 +72,7 @@ class BlurredSaliencyExplainer(MapExplainer):
 
     method = "sal-blur"
 
-    def __init__(self, model, sigma: float = 4.0, **kwargs):
+    def __init__(self, model, sigma: float = 16.0, **kwargs):
         super().__init__(model, **kwargs)
         self.sigma = _positive("sigma", sigma)
 
@@ -93,7 +93,7 @@ class IntegratedGradientsExplainer(MapExplainer):
 
     method = "ig"
 
-    def __init__(self, model, steps: int = 32, baseline: str = "black", sign: str = "abs", **kwargs):
+    def __init__(self, model, steps: int = 16, baseline: str = "blur", sign: str = "abs", **kwargs):
         super().__init__(model, **kwargs)
         if baseline not in IG_BASELINES or sign not in IG_SIGNS:
             raise ValueError(f"baseline must be one of {IG_BASELINES} and sign one of {IG_SIGNS}. "
@@ -101,7 +101,7 @@ class IntegratedGradientsExplainer(MapExplainer):
         self.path_steps, self.baseline, self.sign = int(_positive("steps", steps)), baseline, sign
 
     def saliency_maps(self, images, targets, organ):
-        start = tf.zeros_like(images) if self.baseline == "black" else gaussian_blur(images, 10.0)
+        start = tf.zeros_like(images) if self.baseline == "black" else gaussian_blur(images, BLUR_SIGMA)
         total = tf.zeros_like(images)
         for k in tf.range(1, self.path_steps + 1):
             alpha = tf.cast(k, tf.float32) / self.path_steps

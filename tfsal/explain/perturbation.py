@@ -54,7 +54,7 @@ def _check(**values):
 class OcclusionExplainer(MapExplainer):
     """Occlusion (Zeiler & Fergus 2014) with each window inpainted by the inpainter.
 
-    Windows of ``window`` px (by default an eighth of the image height: 32 px at 256) at a stride
+    Windows of ``window`` px (by default 3/32 of the image height: 24 px at 256) at a stride
     of half a window; every window's fill comes from one of
     16 inpainter passes, each over a lattice of windows two windows apart (so a window is filled
     from context that excludes it), then each window is scored alone.
@@ -62,7 +62,7 @@ class OcclusionExplainer(MapExplainer):
     Args:
         inpainter: the occluder (and the scorer of result masks), a ``.keras`` path or None for
             the shipped one.
-        window: window side in working-size pixels; None takes ``height // 8``.
+        window: window side in working-size pixels; None takes ``3/32`` of the height.
         (others as :class:`~tfsal.explain.baselines.MapExplainer`)
     """
 
@@ -77,8 +77,8 @@ class OcclusionExplainer(MapExplainer):
         self.window, self.occluder = None if window is None else int(window), Infiller(inpainter)
 
     def window_size(self, size) -> int:
-        """The window side at working ``size`` (``window``, or an eighth of the height)."""
-        return self.window or max(2, size[0] // 8)
+        """The window side at working ``size`` (``window``, or 3/32 of the height)."""
+        return self.window or max(2, round(size[0] * 3 / 32))
 
     def _windows(self, size):
         window = self.window_size(size)
@@ -138,7 +138,7 @@ class RISEExplainer(MapExplainer):
     method = "rise"
     compiled = False
 
-    def __init__(self, model, masks: int = 384, cells: int = 8, keep_probability: float = 0.5, seed: int = 0,
+    def __init__(self, model, masks: int = 384, cells: int = 6, keep_probability: float = 0.5, seed: int = 0,
                  **kwargs):
         super().__init__(model, **kwargs)
         _check(masks=masks, cells=cells, keep_probability=keep_probability)
@@ -178,7 +178,7 @@ class ExtremalPerturbationExplainer(MapExplainer):
 
     method = "extremal"
 
-    def __init__(self, model, areas=(0.02, 0.05, 0.1), steps: int = 100, lr: float = 0.1, cell: int = 8,
+    def __init__(self, model, areas=(0.01, 0.02, 0.05), steps: int = 100, lr: float = 0.1, cell: int = 16,
                  area_weight: float = 300.0, **kwargs):
         super().__init__(model, **kwargs)
         _check(steps=steps, lr=lr, cell=cell, area_weight=area_weight)
