@@ -51,7 +51,7 @@ def test_sequential_and_subclassed_models_and_plain_callables(mean_inpainter):
         assert np.isfinite(e.saliency).all()
     with pytest.raises(ValueError, match="functional or Sequential"):
         registry.get("gradcam").load()(subclassed)
-    with pytest.raises(ValueError, match="no layer with 2 times the resolution.*layer="):
+    with pytest.raises(ValueError, match=r"no layer with 2 times the resolution.*layer="):
         registry.get("gradcam-early").load()(sequential)  # one conv stage only: no earlier block
 
 
