@@ -31,5 +31,7 @@ def evaluate_classifier(data, classifier_path, split, threshold, out_dir) -> Non
     label = f"{split} split, AUC {result['roc_auc']:.3f}"
     plot_roc([(label, result["roc"]["fpr"], result["roc"]["tpr"])], out_dir / "roc.png", title="Mass classifier")
     click.echo(f"{split}: {result['n_mass']} mass + {result['n_healthy']} healthy images, "
-               f"ROC AUC {result['roc_auc']:.4f}, sensitivity {result['sensitivity']:.3f} and "
+               f"ROC AUC {result['roc_auc']:.4f} (95 % bootstrap interval "
+               f"{result['roc_auc_interval'][0]:.3f}-{result['roc_auc_interval'][1]:.3f}), "
+               f"sensitivity {result['sensitivity']:.3f} and "
                f"specificity {result['specificity']:.3f} at {threshold}")

@@ -3,10 +3,12 @@ import pytest
 
 from tfsal.evaluation.metrics import (
     centre_distance,
+    count_components,
+    diagonal,
     hausdorff_distance,
     largest_component,
+    localisation,
     overlap_coefficient,
-    paired_wilcoxon,
     roc_auc,
     roc_curve,
     sensitivity_specificity,
@@ -84,12 +86,37 @@ def test_largest_component_keeps_the_biggest_piece():
     assert not largest_component(np.zeros((5, 5), bool)).any()
 
 
-def test_paired_wilcoxon_on_known_differences():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=40)
-    p_shifted, pairs = paired_wilcoxon(a, a + 1.0)
-    assert p_shifted < 1e-6 and pairs == 40
-    b = a + rng.normal(scale=0.01, size=40)
-    assert paired_wilcoxon(a, b)[0] > 0.01
-    p, pairs = paired_wilcoxon([1.0, np.nan, 3.0], [2.0, 5.0, np.nan])
-    assert np.isnan(p) and pairs == 1  # NaN pairs (empty masks) are left out and counted
+def test_hausdorff_is_symmetric_both_directions_count():
+    truth = _square(10, 10, 2)
+    result = _square(10, 10, 2) | _square(30, 10, 2)  # covers the mass, plus a far piece 20 rows below
+    # truth -> result: 0 (every mass pixel is in the result); result -> truth: the far piece, 20 px
+    assert hausdorff_distance(truth, result) == pytest.approx(20.0)
+    # swapped: two masses (the pieces), each at H 0 -> mass 0 and 20 from the other side: median 10
+    assert hausdorff_distance(result, truth) == pytest.approx(10.0)
+
+
+def test_hausdorff_is_the_median_over_masses_not_the_maximum():
+    result = _square(0, 0, 2)
+    truth = _square(0, 4, 2) | _square(0, 10, 2) | _square(0, 30, 2)  # three masses, 4, 10 and 30 px to the right
+    distances = [hausdorff_distance(_square(0, c, 2), result) for c in (4, 10, 30)]
+    assert hausdorff_distance(truth, result) == pytest.approx(np.median(distances))
+    assert hausdorff_distance(truth, result) < max(distances)
+
+
+def test_an_empty_result_counts_as_the_image_diagonal():
+    truth = _square(10, 10, 4)
+    empty = localisation(truth, np.zeros_like(truth))
+    assert empty == {"D": pytest.approx(np.hypot(40, 40)), "H": pytest.approx(np.hypot(40, 40)), "empty": True}
+    assert diagonal((40, 40), (2.0, 1.0)) == pytest.approx(np.hypot(80, 40))
+    hit = localisation(truth, truth)
+    assert hit["D"] == 0 and hit["H"] == 0 and not hit["empty"]
+
+
+def test_components_are_8_connected_everywhere():
+    diagonal_pair = np.zeros((10, 10), bool)
+    diagonal_pair[2, 2] = diagonal_pair[3, 3] = True  # touching at a corner: one 8-connected component
+    assert count_components(diagonal_pair) == 1
+    assert (largest_component(diagonal_pair | _square(8, 8, 1, (10, 10))) == diagonal_pair).all()
+    truth = _square(2, 2, 1, (10, 10))
+    # one component whose centre is (2.5, 2.5): D is 0.5 * sqrt(2), not the median of two 4-connected pieces
+    assert centre_distance(truth, diagonal_pair) == pytest.approx(np.hypot(0.5, 0.5))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tfsal.evaluation.metrics import roc_auc
 from tfsal.explain import CAMExplainer, GradCAMExplainer, SaliencyExplainer, percentile_mask
 from tfsal.explain.baselines import last_conv_layer
 from tfsal.models.classifier import LAST_CONV_LAYER, build_classifier
@@ -69,7 +70,51 @@ def test_percentile_mask_on_known_values():
     assert percentile_mask(saliency, inside, 0).all()
     inside[:2] = False
     assert (percentile_mask(saliency, inside, 50) == (saliency >= 11.5) & inside).all()
-    assert percentile_mask(np.ones((4, 4)), inside, 90).sum() == inside.sum()  # ties kept
+    # ties are broken so a method keeps exactly its share: a constant map keeps 10 % at P = 90, not all
+    assert percentile_mask(np.ones((4, 4)), inside, 90).sum() == round(0.1 * inside.sum())
+    assert percentile_mask(np.ones((4, 4)), inside, 50).sum() == 4
+    assert not (percentile_mask(np.ones((4, 4)), inside, 50) & ~inside).any()
     assert not percentile_mask(saliency, np.zeros((4, 4), bool), 50).any()
     with pytest.raises(ValueError):
         percentile_mask(saliency, inside, 101)
+
+
+def test_gradcam_on_a_pooled_dense_model_is_relu_of_cam_up_to_scale():
+    import tensorflow as tf
+
+    model = build_classifier((128, 128))  # last convolution 4x4
+    rng = np.random.default_rng(3)
+    dense = model.layers[-1]
+    dense.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in dense.get_weights()])
+    images = tf.constant(rng.random((2, 128, 128, 1)).astype(np.float32))
+    targets, organs = tf.constant([1, 1]), tf.ones_like(images)
+    cam = CAMExplainer(model).saliency_maps(images, targets, organs).numpy()
+    grad = GradCAMExplainer(model).saliency_maps(images, targets, organs).numpy()
+    assert (cam < 0).any() and (cam > 0).any()
+    # a_k = w_k / (h w): Grad-CAM is ReLU(CAM) / 16 at the 4x4 convolution, exactly
+    np.testing.assert_allclose(grad, np.maximum(cam, 0) / 16, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, options", [("gradcam-early", {}), ("smoothgrad", {"samples": 4}),
+                                           ("sal-blur", {}), ("ig", {"steps": 8}), ("occlusion", {}),
+                                           ("rise", {"masks": 64, "cells": 4}),
+                                           ("extremal", {"steps": 30, "areas": (0.05,), "cell": 4})])
+def test_every_new_baseline_puts_the_mass_first(name, options, blob_classifier, mean_inpainter):
+    from tfsal.explain import registry
+
+    if name == "gradcam-early":
+        model = build_classifier((64, 64))
+        explainer = registry.get(name).load()(model)
+        assert explainer.layer.output.shape[1] >= 2 * last_conv_layer(model).output.shape[1]
+        return
+    if registry.get(name).uses_inpainter:
+        options = {**options, "inpainter": mean_inpainter}
+    image = mammogram_like()
+    explanation = registry.get(name).load()(blob_classifier, **options).explain(image[None], targets=1,
+                                                                               organ_masks=organ()[None])[0]
+    saliency, blob, inside = explanation.saliency, blob_pixels(), organ()
+    # scale-free (RISE's map carries an offset, the mean score): the map ranks blob pixels above
+    # the rest of the organ, and its top 2 % of the organ lies mostly on the blob
+    assert roc_auc(blob[inside], saliency[inside]) > 0.9, name
+    top = saliency >= np.quantile(saliency[inside], 0.98)
+    assert (top & blob).sum() > 0.6 * (top & inside).sum(), name

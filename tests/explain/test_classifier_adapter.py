@@ -13,6 +13,7 @@ from .conftest import blob_pixels, mammogram_like, organ
 
 def _conv_head(inputs, units, activation):
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)  # a second stage, for Grad-CAM's earlier block
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.layers.Dense(units, activation=activation)(x)
 
@@ -50,6 +51,8 @@ def test_sequential_and_subclassed_models_and_plain_callables(mean_inpainter):
         assert np.isfinite(e.saliency).all()
     with pytest.raises(ValueError, match="functional or Sequential"):
         registry.get("gradcam").load()(subclassed)
+    with pytest.raises(ValueError, match=r"no layer with 2 times the resolution.*layer="):
+        registry.get("gradcam-early").load()(sequential)  # one conv stage only: no earlier block
 
 
 def test_output_kinds_and_default_targets():
@@ -134,6 +137,7 @@ def test_bad_targets_and_images_are_refused(blob_classifier):
 def rgb_softmax_models(size=64):
     """A user's RGB classifier with three softmax classes, as a Sequential and a functional model."""
     sequential = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                                   keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
                                    keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
     return {"sequential": sequential, "functional": functional(3, "softmax", channels=3, size=size)}
 

@@ -22,7 +22,7 @@ class BrightnessExplainer(MapExplainer):
 
     method = "toy"
 
-    def saliency_maps(self, images, targets):
+    def saliency_maps(self, images, targets, organ):
         return images[..., 0]
 
 
@@ -79,11 +79,11 @@ def test_a_registered_method_is_evaluated(toy, tmp_path, tiny_classifier, tiny_i
                                       "--cases", "0", "--classifier", str(tmp_path / "classifier.keras"),
                                       "--inpainter", str(tmp_path / "inpainter.keras")])
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "eval" / "results.json").read_text())["summary"]["raw"]
-    assert set(summary) == {"ours", "toy@50", "toy@75", "toy@90"}
-    assert summary["toy@90"]["A"][0] == pytest.approx(0.10, abs=0.03)
+    summary = json.loads((tmp_path / "eval" / "results.json").read_text())["summary"]["all"]
+    assert set(summary["paper"]["raw"]) == {"toy@50", "toy@75", "toy@90"} and set(summary["curve"]) == {"ours", "toy"}
+    assert summary["paper"]["raw"]["toy@90"]["A"]["mean"] == pytest.approx(0.10, abs=0.01)
     table = (tmp_path / "eval" / "results.md").read_text()
-    assert "D Toy" in table and "| Toy | 90 |" in table
+    assert "| Toy, P = 90 |" in table and "| Toy |" in table
 
 
 def test_names_are_unique_and_kinds_known():

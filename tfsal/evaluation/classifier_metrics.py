@@ -1,7 +1,8 @@
 """How well a classifier separates mass from healthy images on a manifest split.
 
 Feeds ``tfsal evaluate-classifier`` and the figures in ``saved_models/README.md``: ROC AUC,
-sensitivity and specificity at a threshold, and the ROC curve.
+sensitivity and specificity at a threshold, and the ROC curve; the AUC with a stratified
+bootstrap interval (``statistics.auc_interval``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc, roc_curve, sensitivity_specificity
+from tfsal.evaluation.statistics import LEVEL, auc_interval
 
 
 def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
@@ -35,9 +37,11 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
     scores = predict_manifest(classifier, records)
     sensitivity, specificity = sensitivity_specificity(labels, scores, threshold)
     fpr, tpr, _ = roc_curve(labels, scores)
+    low, high = auc_interval(labels, scores)
     return {
         "split": split, "n_mass": int(labels.sum()), "n_healthy": int((labels == 0).sum()),
-        "roc_auc": roc_auc(labels, scores), "threshold": threshold,
+        "roc_auc": roc_auc(labels, scores), "roc_auc_interval": [low, high], "interval_level": LEVEL,
+        "threshold": threshold,
         "sensitivity": sensitivity, "specificity": specificity,
         "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
         "scores": scores.round(6).tolist(), "labels": labels.tolist(),

@@ -1,21 +1,20 @@
-"""``tfsal evaluate``: the paper's Tables 1 and 2 and Figs. 2 and 3 on a manifest's split.
+"""``tfsal evaluate``: every method on the same mass images, with the same searches and scores.
 
-For every mass image of the split (the images with a ground-truth mask), each method's result
-mask is computed once and cached (``<out>/cache``, one file per image, so an interrupted run
-resumes where it stopped), then scored:
+For every mass image of the split (the images with a ground-truth mask), each method's map (and
+a mask method's own mask and score) is computed once and cached (``<out>/cache``, one file per
+image, so an interrupted run resumes where it stopped) together with everything that needs the
+models:
 
-- D, H (:mod:`tfsal.evaluation.metrics`), at the evaluated size and in the paper's 576x448 pixels;
-- A, the mask's share of the breast, and O, the overlap of ours with CAM's and SAL's masks;
-- faithfulness: the share of classifier-positive images whose score falls below 0.5 when the
-  method's mask is inpainted (the inpainter as the marginaliser), and the mean score drop;
-- paired Wilcoxon signed-rank tests of ours against each baseline.
+- each map's deletion and insertion curves with both marginalisers
+  (:mod:`tfsal.evaluation.curves`), which also give the paper protocol's and the search's flips;
+- the score after deleting each map's top pixels at ours' own area (the area-matched flip).
+
+The protocols (:mod:`tfsal.evaluation.protocols`) and the statistics
+(:mod:`tfsal.evaluation.summary`) are then computed from the cache alone.
 
 Methods: the rows of :func:`tfsal.explain.registry.evaluation_rows`: the counterfactual method's
-``ours`` (the defaults, with ``--lambda`` overrides), ``ours-paper`` (the paper's setting) and
-``ours-ablation`` (l2 = l3 = 0), and every map method (``cam``, ``sal``, ``gradcam``) at P = 50,
-75, 90.
-Every table is given twice: on the raw masks, and with every method's mask reduced to its
-largest connected component (the same post-processing for all).
+``ours`` (the defaults, with ``--lambda`` overrides), ``ours-paper`` and (when asked for)
+``ours-ablation``, and every map method.
 """
 
 from __future__ import annotations
@@ -31,29 +30,16 @@ import numpy as np
 
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
-from tfsal.evaluation.metrics import DECISION_THRESHOLD as DECISION
-from tfsal.evaluation.metrics import (
-    centre_distance,
-    hausdorff_distance,
-    largest_component,
-    overlap_coefficient,
-    paired_wilcoxon,
-)
+from tfsal.evaluation.curves import CURVES, MARGINALISERS, curve_scores, score_keeps
+from tfsal.evaluation.protocols import PAPER_SIZE, REFERENCE, image_metrics
+from tfsal.evaluation.summary import summarise
 from tfsal.explain import registry
 from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 
-PAPER_SIZE = (576, 448)
-"""The paper's image size (rows, columns): distances are also given in its pixels."""
-PERCENTILES = (50, 75, 90)
-"""The paper's thresholds P of the map methods: each keeps the map above its P-th percentile."""
-REFERENCE = "ours"
-"""The row every other is compared with (overlap O and the paired tests)."""
-OVERLAP_WITH = ("cam", "sal")
-"""The methods whose masks the paper's Table 2 overlaps with ours (O)."""
-POSTS = ("raw", "largest")
-"""Post-processing applied to every method alike: none, or the largest connected component."""
+CACHE_VERSION = 2
+"""Bumped whenever what a cache file holds changes; older caches are refused, not misread."""
 
 
 def methods() -> tuple[str, ...]:
@@ -62,7 +48,7 @@ def methods() -> tuple[str, ...]:
 
 
 def is_map_method(name: str) -> bool:
-    """Whether ``name`` is a map method (thresholded at :data:`PERCENTILES`) rather than a mask method."""
+    """Whether ``name`` is a map method (thresholded by the protocols) rather than a mask method."""
     return registry.evaluation_rows()[name][0].kind == "map"
 
 
@@ -71,7 +57,7 @@ class EvaluationSettings:
     """What an evaluation computes (the cache is only reused for the same settings)."""
 
     split: str = "test"
-    methods: tuple[str, ...] = field(default_factory=methods)
+    methods: tuple[str, ...] = field(default_factory=registry.default_evaluation_rows)
     lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "ours"
     steps: int = registry.DEFAULT_STEPS
     batch_size: int = 16
@@ -86,19 +72,15 @@ class EvaluationSettings:
             raise ValueError(f"lambdas are l1, l2 and l3. Received: {bad}")
 
 
-def method_keys(names) -> list[str]:
-    """The result masks of a run: mask methods once each, map methods once per percentile (``cam@90``)."""
-    return ([m for m in names if not is_map_method(m)]
-            + [f"{m}@{p}" for m in names if is_map_method(m) for p in PERCENTILES])
-
-
 def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, height: int):
     """The explainer of one evaluation row: a mask method's variant with the inpainter and steps,
-    or a map method (scored by the evaluation's own in-filler)."""
+    or a map method (scored by the evaluation itself; given the inpainter when its map needs it)."""
     method, row = registry.evaluation_rows()[name]
     options = {"batch_size": settings.batch_size}
     if method.kind == "map":
-        return method.load()(classifier, percentile=PERCENTILES[0], **options)
+        if method.uses_inpainter:
+            options["inpainter"] = inpainter
+        return method.load()(classifier, **options)
     variant = method.variants.get(row, registry.Variant(method.label))
     options.update(inpainter=inpainter, steps=settings.steps, **variant.options)
     if variant.preset:
@@ -113,103 +95,79 @@ def _cache_name(index: int, record) -> str:
     return f"{index:06d}_{digest}.npz"
 
 
-def _explain_chunk(chunk, explainers, classifier, infiller, size) -> list[dict]:
-    """Every method's masks and counterfactual scores for a chunk of mass images."""
+def _explain(explainers, images, organ, targets) -> tuple[dict, dict]:
+    """Each row's maps ``[B, H, W]``, and a mask row's masks, scores and grown pixels."""
+    maps, own = {}, {}
+    for row, explainer in explainers.items():
+        explanations = explainer.explain(images, targets=targets, organ_masks=organ)
+        maps[row] = np.stack([e.saliency for e in explanations]).astype(np.float32)
+        if not is_map_method(row):
+            own[row] = {"mask": np.stack([e.mask for e in explanations]),
+                        "score": np.array([e.score_counterfactual for e in explanations], np.float32)}
+            if explanations[0].grown is not None:
+                own[row]["grown"] = np.stack([e.grown for e in explanations])
+    return maps, own
+
+
+def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size) -> list[dict]:
+    """Every method's maps, own masks, curves and area-matched scores for a chunk of mass images."""
     from tfsal.data.pipelines import load_split
-    from tfsal.explain import percentile_mask
-    from tfsal.explain.scoring import inpaint_and_score
+    from tfsal.explain.explanation import organ_ranks
 
     data = load_split([r for _, r in chunk], size)
     images, truth, organ = data["image"], data["mass"][..., 0] > 0.5, data["organ"][..., 0] > 0.5
     targets = np.ones(len(chunk), np.int32)
-    masks, scores, original = {}, {}, None
-    for method, explainer in explainers.items():
-        explanations = explainer.explain(images, targets=targets, organ_masks=organ)
-        original = np.array([e.score_original for e in explanations])
-        if not is_map_method(method):
-            masks[method] = np.stack([e.mask for e in explanations])
-            scores[method] = np.array([e.score_counterfactual for e in explanations])
-            continue
-        for percentile in PERCENTILES:
-            key = f"{method}@{percentile}"
-            masks[key] = np.stack([percentile_mask(e.saliency, o, percentile) for e, o in
-                                   zip(explanations, organ, strict=True)])
-            scores[key] = inpaint_and_score(explainer.classifier, infiller, images, images, masks[key], targets)[1]
-    return [{"truth": truth[i], "organ": organ[i], "score_original": float(original[i]),
-             **{f"mask:{k}": v[i] for k, v in masks.items()}, **{f"score:{k}": float(v[i]) for k, v in scores.items()}}
-            for i in range(len(chunk))]
+    original = adapter.target_probability(adapter.probabilities(images), targets).numpy()
+    maps, own = _explain(explainers, images, organ, targets)
+    values = {"score_original": original}
+    outside = (~organ)[:, None, ..., None].astype(np.float32)
+    for m in MARGINALISERS:
+        values[f"start:insertion:{m}"] = score_keeps(adapter, fillers[m], images, outside, targets, batch_size)[:, 0]
+    for row, saliency in maps.items():
+        ranks = np.stack([organ_ranks(s, o) for s, o in zip(saliency, organ, strict=True)])
+        values[f"map:{row}"] = saliency.astype(np.float16)
+        for curve in CURVES:
+            for m in MARGINALISERS:
+                values[f"curve:{row}:{curve}:{m}"] = curve_scores(adapter, fillers[m], images, ranks, organ, targets,
+                                                                  curve, batch_size=batch_size)
+        if REFERENCE in own:
+            counts = own[REFERENCE]["mask"].sum(axis=(1, 2))
+            keep = (ranks >= counts[:, None, None])[:, None, ..., None].astype(np.float32)
+            values[f"area:{row}"] = score_keeps(adapter, fillers["inpainter"], images, keep, targets, batch_size)[:, 0]
+        for key, array in own.get(row, {}).items():
+            values[f"{key}:{row}"] = array
+    return [{"truth": truth[i], "organ": organ[i], **{k: v[i] for k, v in values.items()}} for i in range(len(chunk))]
 
 
-def _save(path: Path, item: dict) -> None:
-    arrays = {k: np.packbits(v) if v.dtype == bool else v for k, v in item.items() if isinstance(v, np.ndarray)}
-    shapes = {k: list(v.shape) for k, v in item.items() if isinstance(v, np.ndarray)}
-    scalars = {k: v for k, v in item.items() if not isinstance(v, np.ndarray)}
+def save_item(path: Path, item: dict) -> None:
+    """One image's cached results, written atomically (bool arrays bit-packed)."""
+    arrays = {k: np.packbits(v) if v.dtype == bool else v for k, v in item.items() if isinstance(v, np.ndarray)
+              and v.ndim}
+    shapes = {k: [list(v.shape), str(v.dtype)] for k, v in item.items() if isinstance(v, np.ndarray) and v.ndim}
+    scalars = {k: float(v) for k, v in item.items() if not (isinstance(v, np.ndarray) and v.ndim)}
+    meta = {"version": CACHE_VERSION, "shapes": shapes, "scalars": scalars}
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, meta=np.array(json.dumps({"shapes": shapes, "scalars": scalars})), **arrays)
+        np.savez_compressed(handle, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def _load(path: Path) -> dict:
+def load_item(path: Path) -> dict:
+    """The results :func:`save_item` wrote."""
     with np.load(path) as saved:
         meta = json.loads(str(saved["meta"]))
+        if meta.get("version") != CACHE_VERSION:
+            raise TfsalError(f"{path}: a cache of another tfsal version; use another --out or remove it")
         item = dict(meta["scalars"])
-        for key, shape in meta["shapes"].items():
-            item[key] = np.unpackbits(saved[key])[:int(np.prod(shape))].reshape(shape).astype(bool)
+        for key, (shape, dtype) in meta["shapes"].items():
+            if dtype == "bool":
+                item[key] = np.unpackbits(saved[key])[:int(np.prod(shape))].reshape(shape).astype(bool)
+            else:
+                item[key] = saved[key]
     return item
-
-
-def _image_metrics(item: dict, keys, spacing) -> dict:
-    """Per-image D, H (evaluated and paper pixels), A, flip and drop of every key, raw and post-processed."""
-    truth, organ = item["truth"], item["organ"]
-    organ_area = max(int(organ.sum()), 1)
-    out = {}
-    for post in POSTS:
-        masks = {k: item[f"mask:{k}"] if post == "raw" else largest_component(item[f"mask:{k}"]) for k in keys}
-        for key, mask in masks.items():
-            out[(post, key)] = {
-                "D": centre_distance(truth, mask), "H": hausdorff_distance(truth, mask),
-                "D_paper": centre_distance(truth, mask, spacing), "H_paper": hausdorff_distance(truth, mask, spacing),
-                "A": float(mask.sum() / organ_area), "empty": bool(not mask.any()),
-            }
-        for key in keys:
-            if key.split("@")[0] in OVERLAP_WITH and "@" in key and REFERENCE in masks:
-                out[(post, key)]["O"] = overlap_coefficient(masks[REFERENCE], masks[key])
-    positive = item["score_original"] >= DECISION
-    for key in keys:
-        after = item[f"score:{key}"]
-        out[("raw", key)].update(positive=positive, flip=bool(positive and after < DECISION),
-                                 drop=item["score_original"] - after)
-    return out
-
-
-def _summaries(per_image: list[dict], keys) -> tuple[dict, dict]:
-    summary, tests = {}, {}
-    for post in POSTS:
-        summary[post], tests[post] = {}, {}
-        for key in keys:
-            rows = [m[(post, key)] for m in per_image]
-            entry = {"empty": int(sum(r["empty"] for r in rows)), "images": len(rows)}
-            for metric in ("D", "H", "D_paper", "H_paper", "A", "O"):
-                values = np.array([r.get(metric, np.nan) for r in rows], float)
-                if np.isfinite(values).any():
-                    entry[metric] = [float(np.nanmean(values)), float(np.nanstd(values))]
-            if post == "raw":
-                positives = [r for r in rows if r["positive"]]
-                entry["positives"] = len(positives)
-                entry["flip"] = float(np.mean([r["flip"] for r in positives])) if positives else float("nan")
-                entry["drop"] = float(np.mean([r["drop"] for r in positives])) if positives else float("nan")
-            summary[post][key] = entry
-            if key != REFERENCE and REFERENCE in keys:
-                tests[post][key] = {}
-                for metric in ("D", "H", "A"):
-                    p, pairs = paired_wilcoxon([m[(post, REFERENCE)][metric] for m in per_image],
-                                               [m[(post, key)][metric] for m in per_image])
-                    tests[post][key][metric] = {"p": p, "pairs": pairs}
-    return summary, tests
 
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate` found: settings, counts, per-method summaries and tests."""
+    """What :func:`evaluate` found: settings, counts, per-image measures, summaries and tests."""
 
     settings: dict
     images: int
@@ -217,6 +175,32 @@ class Evaluation:
     summary: dict
     tests: dict
     per_image: list = field(default_factory=list)
+
+
+def _check_cache(cache: Path, described: dict) -> None:
+    settings_file = cache / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != described:
+        raise TfsalError(f"{cache}: holds results of other settings; use another --out or remove it")
+    atomic.write_text(settings_file, json.dumps(described, indent=1) + "\n")
+
+
+def _compute(todo, cache, settings, classifier, inpainter, size, progress) -> None:
+    from tqdm import tqdm
+
+    from tfsal.explain.classifier_adapter import ClassifierAdapter
+    from tfsal.explain.infill import BlurFill, Infiller
+
+    explainers = {m: _explainer(m, settings, classifier, inpainter, size[0]) for m in settings.methods}
+    adapter = ClassifierAdapter(classifier)
+    fillers = {"inpainter": Infiller(inpainter), "blur": BlurFill()}
+    bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
+    for start in range(0, len(todo), settings.batch_size):
+        chunk = todo[start:start + settings.batch_size]
+        for (index, record), item in zip(chunk, _explain_chunk(chunk, explainers, adapter, fillers, size,
+                                                               settings.batch_size), strict=True):
+            save_item(cache / _cache_name(index, record), item)
+        bar.update(len(chunk))
+    bar.close()
 
 
 def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpainter,
@@ -235,10 +219,6 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     Raises:
         TfsalError: no mass image with a mask in the split, or a cache made with other settings.
     """
-    from tqdm import tqdm
-
-    from tfsal.explain.infill import Infiller
-
     settings = settings or EvaluationSettings()
     out = Path(out)
     records = [r for r in read_manifest(data, split=settings.split) if r.label == 1 and r.mask is not None]
@@ -247,27 +227,16 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     records = list(enumerate(records))[:limit]
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    described = {**asdict(settings), "data": str(Path(data).resolve())}
-    described = json.loads(json.dumps(described))
-    settings_file = cache / "settings.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != described:
-        raise TfsalError(f"{cache}: holds results of other settings; use another --out or remove it")
-    atomic.write_text(settings_file, json.dumps(described, indent=1) + "\n")
+    described = json.loads(json.dumps({**asdict(settings), "data": str(Path(data).resolve()),
+                                       "cache_version": CACHE_VERSION}))
+    _check_cache(cache, described)
     size = tuple(int(v) for v in classifier.input_shape[1:3])
-    keys = method_keys(settings.methods)
     todo = [(i, r) for i, r in records if not (cache / _cache_name(i, r)).exists()]
     if todo:
-        explainers = {m: _explainer(m, settings, classifier, inpainter, size[0]) for m in settings.methods}
-        infiller = Infiller(inpainter)
-        bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
-        for start in range(0, len(todo), settings.batch_size):
-            chunk = todo[start:start + settings.batch_size]
-            for (index, record), item in zip(chunk, _explain_chunk(chunk, explainers, classifier, infiller, size),
-                                             strict=True):
-                _save(cache / _cache_name(index, record), item)
-            bar.update(len(chunk))
-        bar.close()
+        _compute(todo, cache, settings, classifier, inpainter, size, progress)
     spacing = (PAPER_SIZE[0] / size[0], PAPER_SIZE[1] / size[1])
-    per_image = [_image_metrics(_load(cache / _cache_name(i, r)), keys, spacing) for i, r in records]
-    summary, tests = _summaries(per_image, keys)
+    mask_rows = [m for m in settings.methods if not is_map_method(m)]
+    per_image = [image_metrics(load_item(cache / _cache_name(i, r)), settings.methods, mask_rows, spacing)
+                 for i, r in records]
+    summary, tests = summarise(per_image, settings.methods)
     return Evaluation(described, len(records), size, summary, tests, per_image)

@@ -4,16 +4,25 @@ localisation metrics (D, H, A, O), per image.
 D and H follow the paper ("where multiple masses, or mapping results occurred we used their
 median"): D is the median, over ground-truth masses and result-mask components, of the distance
 between their centres; H the median over masses of the symmetric Hausdorff distance between the
-mass and the whole result mask. Both are NaN for an empty result mask (callers count those).
+mass and the whole result mask. Both are NaN for an empty result mask; :func:`localisation`
+counts an empty result as the worst case, the image diagonal (so a method cannot improve its mean
+by returning nothing on the hard images).
+
+A component is 8-connected everywhere (:data:`CONNECTIVITY`): for D's centres, for counting
+components and for the largest component.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage, stats
-from scipy.spatial.distance import directed_hausdorff
 
-DECISION_THRESHOLD = 0.5  # a score at or above it is the classifier calling the image positive
+DECISION_THRESHOLD = 0.5
+"""A score at or above it is the classifier calling the image positive; a deletion flips the
+decision when the score of a positive image falls below it."""
+
+CONNECTIVITY = np.ones((3, 3), bool)
+"""The structuring element of every connected-component labelling: 8-connectivity."""
 
 
 def _check(labels, scores):
@@ -66,28 +75,37 @@ def sensitivity_specificity(labels, scores, threshold: float = DECISION_THRESHOL
     return sensitivity, specificity
 
 
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(labels, count)``: the 8-connected components of a bool mask, numbered from 1."""
+    labels, count = ndimage.label(np.asarray(mask, bool), structure=CONNECTIVITY)
+    return labels, int(count)
+
+
 def _components(mask: np.ndarray) -> list[np.ndarray]:
-    labels, count = ndimage.label(np.asarray(mask, bool))
+    labels, count = label_components(mask)
     return [labels == i for i in range(1, count + 1)]
 
 
 def _centres(mask: np.ndarray) -> np.ndarray:
     """``[n, 2]`` centres of mass of the connected components (one labelling pass)."""
-    mask = np.asarray(mask, bool)
-    labels, count = ndimage.label(mask)
+    labels, count = label_components(mask)
     if not count:
         return np.zeros((0, 2))
-    return np.array(ndimage.center_of_mass(mask, labels, range(1, count + 1)), float).reshape(count, 2)
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols]
+    sizes = np.bincount(which, minlength=count + 1)[1:]
+    return np.stack([np.bincount(which, rows, count + 1)[1:] / sizes,
+                     np.bincount(which, cols, count + 1)[1:] / sizes], axis=1)
 
 
 def count_components(mask: np.ndarray) -> int:
     """The number of 8-connected components of a bool mask."""
-    return int(ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))[1])
+    return label_components(mask)[1]
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a bool mask (the whole empty mask when empty)."""
-    labels, count = ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))
+    labels, count = label_components(mask)
     if count <= 1:
         return np.asarray(mask, bool)
     sizes = np.bincount(labels.ravel())[1:]
@@ -109,21 +127,47 @@ def centre_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0)) -
     return float(np.median(distances))
 
 
-def hausdorff_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0)) -> float:
+def mass_distances(truth: np.ndarray, spacing=(1.0, 1.0)) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each ground-truth mass with its distance map (the distance of every pixel to it): what
+    :func:`hausdorff_distance` needs of the truth, computed once for many results."""
+    return [(mass, ndimage.distance_transform_edt(~mass, sampling=spacing)) for mass in _components(truth)]
+
+
+def hausdorff_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0), masses=None) -> float:
     """The paper's H for one image: median over ground-truth masses of the symmetric Hausdorff
     distance between the mass and the result mask; NaN if either is empty. ``spacing`` as
-    :func:`centre_distance`."""
-    scale = np.asarray(spacing, float)
-    result_points = np.argwhere(result) * scale
-    truths = _components(truth)
-    if not truths or not len(result_points):
+    :func:`centre_distance`; ``masses`` optionally :func:`mass_distances` of ``truth`` at ``spacing``.
+
+    Exact Euclidean distances from distance transforms: the largest distance of a result pixel to
+    the mass, and of a mass pixel to the result.
+    """
+    result = np.asarray(result, bool)
+    masses = mass_distances(truth, spacing) if masses is None else masses
+    if not masses or not result.any():
         return float("nan")
-    distances = []
-    for mass in truths:
-        points = np.argwhere(mass) * scale
-        distances.append(max(directed_hausdorff(points, result_points)[0],
-                             directed_hausdorff(result_points, points)[0]))
+    to_result = ndimage.distance_transform_edt(~result, sampling=spacing)
+    distances = [max(float(to_result[mass].max()), float(to_mass[result].max())) for mass, to_mass in masses]
     return float(np.median(distances))
+
+
+def diagonal(shape, spacing=(1.0, 1.0)) -> float:
+    """The image diagonal, the worst D and H an image can have: the value an empty result counts as."""
+    return float(np.hypot(shape[0] * spacing[0], shape[1] * spacing[1]))
+
+
+def localisation(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0), masses=None) -> dict:
+    """D and H of one image's result mask, with an empty result counted as the worst case.
+
+    Returns:
+        ``{"D", "H", "empty"}``: D and H as :func:`centre_distance` and
+        :func:`hausdorff_distance` (``masses`` as there), both the image :func:`diagonal` when
+        ``result`` is empty.
+    """
+    if not np.any(result):
+        worst = diagonal(np.shape(truth), spacing)
+        return {"D": worst, "H": worst, "empty": True}
+    return {"D": centre_distance(truth, result, spacing),
+            "H": hausdorff_distance(truth, result, spacing, masses), "empty": False}
 
 
 def overlap_coefficient(a: np.ndarray, b: np.ndarray) -> float:
@@ -131,17 +175,3 @@ def overlap_coefficient(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, bool), np.asarray(b, bool)
     smaller = min(a.sum(), b.sum())
     return float((a & b).sum() / smaller) if smaller else float("nan")
-
-
-def paired_wilcoxon(a, b) -> tuple[float, int]:
-    """Two-sided Wilcoxon signed-rank test of paired values, over the pairs where both are finite.
-
-    Returns:
-        ``(p_value, pairs)``; the p-value is NaN with fewer than 2 pairs or no difference at all.
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    both = np.isfinite(a) & np.isfinite(b)
-    pairs = int(both.sum())
-    if pairs < 2 or np.all(a[both] == b[both]):
-        return float("nan"), pairs
-    return float(stats.wilcoxon(a[both], b[both]).pvalue), pairs

@@ -1,5 +1,6 @@
-"""Writing an evaluation: ``results.json``, ``results.md`` (the paper's Tables 1 and 2 and the
-faithfulness table), ``roc.png`` (Fig. 2) and ``cases.png`` (a Fig. 3-like grid)."""
+"""Writing an evaluation: ``results.json`` (every per-image measure, summaries and tests),
+``results.md`` (the tables of :mod:`tfsal.evaluation.summary`), ``roc.png`` (Fig. 2) and
+``cases.png`` (a Fig. 3-like grid)."""
 
 from __future__ import annotations
 
@@ -9,117 +10,140 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal.evaluation.evaluate import PAPER_SIZE, PERCENTILES, POSTS, REFERENCE, Evaluation
+from tfsal.evaluation.curves import SHARES
+from tfsal.evaluation.evaluate import Evaluation, is_map_method
+from tfsal.evaluation.protocols import PERCENTILES, REFERENCE
+from tfsal.evaluation.summary import CURVE_MEASURES
 from tfsal.explain import registry
 from tfsal.util import atomic
 
+SET_TITLES = {"all": "all mass images", "positive": "classifier-positive mass images"}
+PROTOCOL_TITLES = {
+    "paper": "paper protocol: own masks, and each map's top 50 / 25 / 10 % of the breast (P = 50 / 75 / 90)",
+    "area": "area-matched: each map cut to ours' own area on each image",
+    "search": "search-matched: each map's smallest top share on the grid whose inpainting flips the decision",
+}
+
 
 def label(name: str) -> str:
-    """A method's (or evaluation row's) name in tables, from :mod:`tfsal.explain.registry`."""
+    """A method's (or evaluation row's, or ``row@P`` key's) name in tables, from :mod:`tfsal.explain.registry`."""
+    name, _, percentile = name.partition("@")
     method, row = registry.evaluation_rows()[name]
-    return method.variants[row].label if row in method.variants else method.label
+    text = method.variants[row].label if row in method.variants else method.label
+    return f"{text}, P = {percentile}" if percentile else text
 
 
-def _map_methods(summary: dict) -> list[str]:
-    """The map methods evaluated, in registry order."""
-    return [name for name, (method, _) in registry.evaluation_rows().items()
-            if method.kind == "map" and f"{name}@{PERCENTILES[0]}" in summary]
+def _number(value, digits: int) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _cell(summary: dict, key: str, metric: str, digits: int) -> str:
-    value = summary.get(key, {}).get(metric)
-    if value is None or not math.isfinite(value[0]):
+def _region_keys(protocol: str, rows) -> list[tuple[str, str]]:
+    """(protocol, key) of each line of a region table, in row order."""
+    if protocol == "paper":
+        own = [(p, r) for r in rows if not is_map_method(r) for p in ("own", "own-nogrow")]
+        return own + [("paper", f"{r}@{p}") for p in PERCENTILES for r in rows if is_map_method(r)]
+    return [(protocol, r) for r in rows]
+
+
+def _paper(entry: dict) -> str:
+    if "D_paper" not in entry:
         return "–"
-    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+    return f"{entry['D_paper']['median']:.1f}, {entry['H_paper']['median']:.1f}"
 
 
-def _p(tests: dict, key: str, metric: str) -> str:
-    value = tests.get(key, {}).get(metric)
-    if value is None or not math.isfinite(value["p"]):
-        return "–"
-    return f"{value['p']:.1e}"
-
-
-def _table1(evaluation: Evaluation, post: str, paper: bool) -> list[str]:
-    summary, tests = evaluation.summary[post], evaluation.tests[post]
-    d, h = ("D_paper", "H_paper") if paper else ("D", "H")
-    baselines = _map_methods(summary)
-    head = ["P", *[f"D {label(m)}" for m in [REFERENCE, *baselines]],
-            *[f"H {label(m)}" for m in [REFERENCE, *baselines]]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for percentile in PERCENTILES:
-        row = [str(percentile), _cell(summary, REFERENCE, d, 1), *[_cell(summary, f"{b}@{percentile}", d, 1)
-                                                               for b in baselines],
-               _cell(summary, REFERENCE, h, 1), *[_cell(summary, f"{b}@{percentile}", h, 1) for b in baselines]]
-        lines.append("| " + " | ".join(row) + " |")
-    variants = [key for key in summary if "@" not in key and key != REFERENCE]
-    for variant in variants:
-        if variant in summary:
-            blank = ["–"] * len(baselines)
-            lines.append("| " + " | ".join([label(variant), _cell(summary, variant, d, 1), *blank,
-                                            _cell(summary, variant, h, 1), *blank]) + " |")
-    if REFERENCE in summary and baselines:
-        lines += ["", "Wilcoxon signed-rank p-values, ours against each baseline (paired per image):", "",
-                  "| P | " + " | ".join(f"D vs {label(b)}" for b in baselines) + " | "
-                  + " | ".join(f"H vs {label(b)}" for b in baselines) + " |",
-                  "|" + "---|" * (1 + 2 * len(baselines))]
-        for percentile in PERCENTILES:
-            lines.append(f"| {percentile} | " + " | ".join(_p(tests, f"{b}@{percentile}", "D") for b in baselines)
-                         + " | " + " | ".join(_p(tests, f"{b}@{percentile}", "H") for b in baselines) + " |")
+def _region_table(summary: dict, protocol: str, post: str, rows) -> list[str]:
+    lines = ["| method | D mean ± std | D median | H mean ± std | H median | D, H in 576x448 (median) | A mean "
+             "| O with ours | empty | flipped / positive |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, key in _region_keys(protocol, rows):
+        entry = summary.get(kind, {}).get(post, {}).get(key)
+        if entry is None:
+            continue
+        name = label(key) + (", before growth" if kind == "own-nogrow" else "")
+        d, h = entry["D"], entry["H"]
+        flips = f"{entry['flipped']} / {summary['positives']}" if post == "raw" else "–"
+        lines.append(f"| {name} | {d['mean']:.1f} ± {d['std']:.1f} | {d['median']:.1f} | {h['mean']:.1f} ± "
+                     f"{h['std']:.1f} | {h['median']:.1f} | {_paper(entry)} | {entry['A']['mean']:.3f} | "
+                     f"{_number(entry['O']['mean'], 3) if 'O' in entry else '–'} | {entry['empty']} | {flips} |")
     return lines
 
 
-def _table2(evaluation: Evaluation, post: str) -> list[str]:
-    summary, tests = evaluation.summary[post], evaluation.tests[post]
-    baselines = _map_methods(summary)
-    head = ["P", *[f"A {label(m)}" for m in [REFERENCE, *baselines]], "O ours-CAM", "O ours-SAL",
-            *[f"p A vs {label(b)}" for b in baselines]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for percentile in PERCENTILES:
-        row = [str(percentile), _cell(summary, REFERENCE, "A", 3),
-               *[_cell(summary, f"{b}@{percentile}", "A", 3) for b in baselines],
-               _cell(summary, f"cam@{percentile}", "O", 3), _cell(summary, f"sal@{percentile}", "O", 3),
-               *[_p(tests, f"{b}@{percentile}", "A") for b in baselines]]
-        lines.append("| " + " | ".join(row) + " |")
+def _p(value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    """``cam@50:D`` -> (``cam@50``, ``D``); ``cam:deletion:blur`` -> (``cam``, ``deletion:blur``)."""
+    other, _, measure = key.partition(":")
+    return other, measure
+
+
+def _tests_table(tests: dict, what: str) -> list[str]:
+    if not tests:
+        return []
+    lines = [f"Ours against each method, paired per image, one-sided ({what}); difference = ours - other, "
+             "median with a bootstrap 95 % interval; wins = images where ours is better; Holm over this table.", "",
+             "| against | measure | n | median difference [95 % CI] | wins / losses / ties | p | p (Holm) |",
+             "|---|---|---|---|---|---|---|"]
+    for key, t in tests.items():
+        other, measure = _split_key(key)
+        lo, hi = t["interval"]
+        lines.append(f"| {label(other)} | {measure} | {t['n']} | {_number(t['median_difference'], 3)} "
+                     f"[{_number(lo, 3)}, {_number(hi, 3)}] | {t['wins']} / {t['losses']} / {t['ties']} | "
+                     f"{_p(t['p'])} | {_p(t['p_holm'])} |")
     return lines
 
 
-def _faithfulness(evaluation: Evaluation) -> list[str]:
-    summary = evaluation.summary["raw"]
-    lines = ["| method | P | flipped below 0.5 | mean score drop | A | empty masks |", "|---|---|---|---|---|---|"]
-    for key, entry in summary.items():
-        method, _, percentile = key.partition("@")
-        flip = entry.get("flip", float("nan"))
-        lines.append(f"| {label(method)} | {percentile or '–'} | "
-                     f"{'–' if not math.isfinite(flip) else f'{flip:.2f}'} ({entry.get('positives', 0)}) | "
-                     f"{entry.get('drop', float('nan')):.3f} | {_cell(summary, key, 'A', 3)} | {entry['empty']} |")
+def _curve_table(summary: dict, rows) -> list[str]:
+    head = " | ".join(CURVE_MEASURES)
+    lines = [f"| method | {head} |", "|---|" + "---|" * len(CURVE_MEASURES)]
+    for row in rows:
+        entry = summary.get("curve", {}).get(row)
+        if entry:
+            cells = " | ".join(f"{entry[m]['mean']:.3f} ({entry[m]['median']:.3f})" for m in CURVE_MEASURES)
+            lines.append(f"| {label(row)} | {cells} |")
+    return lines
+
+
+def _set_section(evaluation: Evaluation, name: str, post: str) -> list[str]:
+    summary, tests = evaluation.summary[name], evaluation.tests.get(name, {})
+    rows = evaluation.settings["methods"]
+    lines = [f"## {SET_TITLES[name]} ({summary['images']} images, {summary['positives']} called positive), "
+             f"{'raw regions' if post == 'raw' else 'every region reduced to its largest connected component'}", ""]
+    for protocol, title in PROTOCOL_TITLES.items():
+        if protocol not in summary:
+            continue
+        lines += [f"### {title.capitalize()}", "", *_region_table(summary, protocol, post, rows), ""]
+        lines += [*_tests_table(tests.get(protocol, {}).get(post, {}), "lower D and H are better"), ""]
+    if post == "raw" and summary.get("curve"):
+        lines += ["### Deletion and insertion curves (area under the curve, mean (median))", "",
+                  f"Shares of the breast {', '.join(f'{s:g}' for s in SHARES)}; lower deletion and higher "
+                  "insertion are better.", "", *_curve_table(summary, rows), "",
+                  *_tests_table(tests.get("curve", {}).get("raw", {}),
+                                "lower deletion area, higher insertion area are better"), ""]
     return lines
 
 
 def write_markdown(evaluation: Evaluation, path: Path, command: str) -> None:
+    """``results.md``: every table for both image sets, raw and post-processed."""
     s = evaluation.settings
     height, width = evaluation.size
-    positives = next(iter(evaluation.summary["raw"].values())).get("positives", 0)
-    lines = [f"# Evaluation on the {s['split']!r} split", "",
-             f"`{command}`", "",
-             f"{evaluation.images} mass images ({positives} called positive by the classifier), evaluated at "
-             f"{height}x{width}. Mean ± std over the images with a non-empty result mask (the empty ones are "
-             "counted in the faithfulness table). D, H in pixels.", ""]
-    for post in POSTS:
-        title = "raw result masks" if post == "raw" else "every mask reduced to its largest connected component"
-        for paper in (False, True):
-            unit = f"pixels of {PAPER_SIZE[0]}x{PAPER_SIZE[1]}" if paper else f"pixels of {height}x{width}"
-            lines += [f"## Table 1: D and H, {title}, {unit}", "", *_table1(evaluation, post, paper), ""]
-        lines += [f"## Table 2: A and O, {title}", "", *_table2(evaluation, post), ""]
-    lines += ["## Faithfulness: each method's raw mask inpainted", "",
-              "Share of the classifier-positive images whose score falls below 0.5, their mean score drop, "
-              "and the mask's share of the breast.", "", *_faithfulness(evaluation), ""]
+    lines = [f"# Evaluation on the {s['split']!r} split", "", f"`{command}`", "",
+             f"{evaluation.images} mass images, evaluated at {height}x{width} (D and H in those pixels; the "
+             f"column '576x448' gives the paper's pixels). Every image counts: an empty region counts as the image "
+             f"diagonal for D and H, and the empty regions are counted. Reference row: {label(REFERENCE)}.", ""]
+    for name in evaluation.summary:
+        lines += _set_section(evaluation, name, "raw")
+    for name in evaluation.summary:
+        lines += _set_section(evaluation, name, "largest")
     atomic.write_text(path, "\n".join(lines))
 
 
 def write_json(evaluation: Evaluation, path: Path) -> None:
-    per_image = [{f"{post}:{key}": values for (post, key), values in image.items()} for image in
-                 evaluation.per_image]
+    """``results.json``: settings, summaries, tests, and every image's measures keyed
+    ``protocol|key|post`` (``own|ours|raw``, ``paper|cam@50|largest``, ``curve|sal|raw``, ``image||``)."""
+    per_image = [{"|".join(index): values for index, values in image.items()} for image in evaluation.per_image]
     document = {"settings": evaluation.settings, "images": evaluation.images, "size": list(evaluation.size),
                 "summary": evaluation.summary, "tests": evaluation.tests, "per_image": per_image}
     atomic.write_text(path, json.dumps(document, indent=1, default=_plain) + "\n")

@@ -4,6 +4,12 @@
     CAM       S = sum_k w_{k,c} A_k                   (A_k the last conv features, w the dense weights)
     Grad-CAM  S = ReLU(sum_k a_k A_k),  a_k = mean_{x,y} d logodds(p(c | I)) / d A_k(x, y)
 
+On a model whose last convolution goes through global average pooling into one dense layer (as
+MobileNet), Grad-CAM at that convolution is ReLU(CAM) up to a positive scale (a_k = w_k / (h w)):
+it adds nothing to CAM but the loss of the negative part. ``gradcam-early`` takes Grad-CAM at an
+earlier block (:func:`earlier_conv_layer`, twice the last convolution's resolution), where it is
+a different map.
+
 References: K. Simonyan, A. Vedaldi, A. Zisserman, "Deep inside convolutional networks:
 visualising image classification models and saliency maps", ICLR Workshop, 2014. B. Zhou,
 A. Khosla, A. Lapedriza, A. Oliva, A. Torralba, "Learning deep features for discriminative
@@ -29,8 +35,10 @@ from tfsal.explain.explanation import Explanation, percentile_mask
 from tfsal.explain.infill import Infiller
 from tfsal.explain.scoring import EPS, log_odds, resize_maps
 
-__all__ = ["CAMExplainer", "GradCAMExplainer", "MapExplainer", "SaliencyExplainer", "last_conv_layer"]
+__all__ = ["CAMExplainer", "EarlyGradCAMExplainer", "GradCAMExplainer", "MapExplainer", "SaliencyExplainer",
+           "earlier_conv_layer", "last_conv_layer", "target_gradient"]
 
+_PADDING = (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Reshape, keras.layers.Flatten, keras.layers.Activation)
 
 
@@ -53,6 +61,19 @@ def last_conv_layer(model) -> keras.layers.Layer:
     raise ValueError("the model has no layer with a 4-D output for Grad-CAM")
 
 
+def target_gradient(classifier, images, targets, input_space: bool = False):
+    """``d p(target) / d x`` for working-size ``images`` ``[B, h, w, 1]``: x is the model's input
+    (channels repeated for a 3-channel model), or the images themselves with ``input_space``."""
+    with tf.GradientTape() as tape:
+        if input_space:
+            tape.watch(images)
+        x = classifier.model_input(images)
+        if not input_space:
+            tape.watch(x)
+        p = classifier.target_probability(classifier.to_probabilities(classifier.outputs_of(x)), targets)
+    return tape.gradient(p, images if input_space else x)
+
+
 class MapExplainer(Explainer):
     """A map computed in one pass, thresholded at a percentile inside the organ.
 
@@ -63,21 +84,25 @@ class MapExplainer(Explainer):
         **kwargs: as :class:`~tfsal.explain.base.Explainer`.
     """
 
+    compiled = True  # saliency_maps is traced as one tf.function; perturbation methods run it eagerly
+
     def __init__(self, model, percentile: float = 90.0, inpainter=None, **kwargs):
         super().__init__(model, **kwargs)
         if not 0 <= percentile <= 100:
             raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
         self.percentile = float(percentile)
         self.infiller = Infiller(inpainter) if inpainter is not None else None
-        self._compiled_maps = tf.function(self.saliency_maps, reduce_retracing=True)
+        self._compiled_maps = tf.function(self.saliency_maps, reduce_retracing=True) if self.compiled \
+            else self.saliency_maps
 
     def _maps(self, batch: Batch) -> np.ndarray:
         """``[B, h, w]`` maps at the working size."""
-        return self._compiled_maps(batch.images, tf.constant(batch.targets, tf.int32)).numpy()
+        return np.asarray(self._compiled_maps(batch.images, tf.constant(batch.targets, tf.int32), batch.organ))
 
-    def saliency_maps(self, images, targets):
-        """``[B, h, w]`` maps of working-size ``images`` ``[B, h, w, 1]`` for ``targets`` ``[B]``, as a
-        tensor (the hook a new map method implements; traced once per batch shape)."""
+    def saliency_maps(self, images, targets, organ):
+        """``[B, h, w]`` maps of working-size ``images`` ``[B, h, w, 1]`` for ``targets`` ``[B]``, with
+        the ``organ`` ``[B, h, w, 1]`` (1 inside) for methods that use it, as a tensor or array (the
+        hook a new map method implements; traced once per batch shape unless ``compiled`` is False)."""
         raise NotImplementedError
 
     def explain_batch(self, batch, originals, organ):
@@ -97,14 +122,8 @@ class SaliencyExplainer(MapExplainer):
 
     method = "sal"
 
-    def saliency_maps(self, images, targets):
-        x = self.classifier.model_input(images)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            p = self.classifier.target_probability(self.classifier.to_probabilities(self.classifier.outputs_of(x)),
-                                                   targets)
-        gradient = tape.gradient(p, x)
-        return tf.reduce_max(tf.abs(gradient), axis=-1)
+    def saliency_maps(self, images, targets, organ):
+        return tf.reduce_max(tf.abs(target_gradient(self.classifier, images, targets)), axis=-1)
 
 
 class GradCAMExplainer(MapExplainer):
@@ -124,7 +143,7 @@ class GradCAMExplainer(MapExplainer):
         self.layer = graph.get_layer(layer) if layer else last_conv_layer(graph)
         self._features = keras.Model(graph.inputs, [self.layer.output, graph.outputs[0]])
 
-    def saliency_maps(self, images, targets):
+    def saliency_maps(self, images, targets, organ):
         x = self.classifier.model_input(images)
         with tf.GradientTape() as tape:
             features, y = self._features(x, training=False)
@@ -135,6 +154,39 @@ class GradCAMExplainer(MapExplainer):
         gradient = tape.gradient(score, features)
         weights = tf.reduce_mean(gradient, axis=[1, 2], keepdims=True)
         return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+
+
+def earlier_conv_layer(model, factor: int = 2) -> keras.layers.Layer:
+    """The last layer whose 4-D output is at least ``factor`` times the last conv layer's height
+    (MobileNet at 256x192: ``conv_pw_11_relu``, 16x12, against ``conv_pw_13_relu``, 8x6)."""
+    last = last_conv_layer(model)
+    height = last.output.shape[1]
+    for layer in reversed(_graph_model(model, "Grad-CAM").layers):
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if (len(shape) == 4 and shape[1] is not None and height is not None and shape[1] >= factor * height
+                and not isinstance(layer, _PADDING)):
+            return layer
+    raise ValueError(f"the model has no layer with {factor} times the resolution of {last.name!r}; "
+                     "name the layer to explain with layer=...")
+
+
+class EarlyGradCAMExplainer(GradCAMExplainer):
+    """Grad-CAM at an earlier block: by default :func:`earlier_conv_layer` with ``factor`` 2.
+
+    Args:
+        layer: name of the conv layer; None takes :func:`earlier_conv_layer`.
+        factor: its resolution against the last conv layer's (with ``layer`` None).
+        (others as :class:`GradCAMExplainer`)
+    """
+
+    method = "gradcam-early"
+
+    def __init__(self, model, layer: str | None = None, factor: int = 2, **kwargs):
+        super().__init__(model, layer=layer or earlier_conv_layer(_graph_model(model, "Grad-CAM"), factor).name,
+                         **kwargs)
 
 
 def _cam_head(model):
@@ -164,7 +216,7 @@ class CAMExplainer(MapExplainer):
         pool, self._dense = _cam_head(model)
         self._features = keras.Model(model.inputs, pool.input)
 
-    def saliency_maps(self, images, targets):
+    def saliency_maps(self, images, targets, organ):
         features = tf.cast(self._features(self.classifier.model_input(images), training=False), tf.float32)
         kernel = tf.cast(self._dense.kernel, tf.float32)  # [C, K]
         if kernel.shape[1] == 1:

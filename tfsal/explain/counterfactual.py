@@ -57,6 +57,7 @@ from tfsal.explain.mask import (
     MaskOptimiser,
     MaskSettings,
     grow_until_flipped,
+    grown_saliency,
     paper_cell,
 )
 from tfsal.explain.registry import DEFAULT_STEPS
@@ -182,12 +183,15 @@ class CounterfactualExplainer(Explainer):
                                                 tf.constant(batch.scores, tf.float32), self.steps)
         keep = np.clip(resize_maps(mask[..., 0], originals.shape[1:3]), 0.0, 1.0)
         keep = np.where(organ, keep, 1.0).astype(np.float32)
-        results = (keep < self.settings.threshold) & organ
-        counterfactuals, scores = self.counterfactuals(self.infiller, batch, originals, results)
+        optimised = (keep < self.settings.threshold) & organ
+        counterfactuals, scores = self.counterfactuals(self.infiller, batch, originals, optimised)
+        results = optimised
         if self.grow_steps:
-            results, counterfactuals, scores = self.grow(batch, originals, organ, results, counterfactuals, scores,
+            results, counterfactuals, scores = self.grow(batch, originals, organ, optimised, counterfactuals, scores,
                                                          cell)
-        return [Explanation(self.method, int(t), (1.0 - k).astype(np.float32), r, o, float(s0), float(s1), c,
-                            loss.astype(np.float32))
-                for t, k, r, o, s0, s1, c, loss in zip(batch.targets, keep, results, organ, batch.scores, scores,
-                                                       counterfactuals, losses.numpy(), strict=True)]
+        grown = results & ~optimised
+        saliency = grown_saliency(1.0 - keep, grown.astype(np.float32), self.settings.threshold).numpy()
+        return [Explanation(self.method, int(t), s, r, o, float(s0), float(s1), c, loss.astype(np.float32),
+                            g if self.grow_steps else None)
+                for t, s, r, o, s0, s1, c, loss, g in zip(batch.targets, saliency, results, organ, batch.scores,
+                                                          scores, counterfactuals, losses.numpy(), grown, strict=True)]

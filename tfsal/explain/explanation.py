@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Explanation", "percentile_mask"]
+__all__ = ["TIE_SEED", "Explanation", "organ_ranks", "percentile_mask", "share_count", "top_share_mask"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +25,8 @@ class Explanation:
         score_counterfactual: the same for the counterfactual image, or None without an inpainter.
         counterfactual: float32 ``[H, W]``, the image with ``mask`` inpainted, or None.
         loss: float32 ``[steps]``, the loss at each optimisation step, or None.
+        grown: bool ``[H, W]``, the pixels that growth added to the optimised mask (the
+            counterfactual method), or None for methods without growth.
     """
 
     method: str
@@ -36,6 +38,7 @@ class Explanation:
     score_counterfactual: float | None = None
     counterfactual: np.ndarray | None = None
     loss: np.ndarray | None = None
+    grown: np.ndarray | None = None
 
     @property
     def area_fraction(self) -> float:
@@ -44,21 +47,58 @@ class Explanation:
         return float(np.logical_and(self.mask, self.organ).sum() / organ) if organ else 0.0
 
 
-def percentile_mask(saliency: np.ndarray, organ: np.ndarray, percentile: float) -> np.ndarray:
-    """The pixels inside ``organ`` whose value reaches the ``percentile``-th percentile there.
+TIE_SEED = 0
+"""Seed of the fixed random order that breaks ties between equal map values (:func:`organ_ranks`)."""
 
-    The paper's thresholding of CAM and SAL: P = 50 / 75 / 90 keeps 50 / 25 / 10 % of the
-    organ's map points. Ties at the threshold are kept, so a constant map keeps the whole organ.
+
+def organ_ranks(saliency: np.ndarray, organ: np.ndarray) -> np.ndarray:
+    """Each organ pixel's rank by ``saliency`` (0 = highest), int ``[H, W]``; pixels outside the
+    organ get the organ's pixel count.
+
+    Equal values are ordered by a fixed random permutation (seed :data:`TIE_SEED`), so the
+    top ``k`` pixels are always exactly ``k`` and ties favour no part of the image.
+
+    Raises:
+        ValueError: shapes that differ.
+    """
+    if saliency.shape != organ.shape:
+        raise ValueError(f"saliency {saliency.shape} and organ {organ.shape} differ in shape")
+    organ = np.asarray(organ, bool)
+    values = np.asarray(saliency, np.float64)[organ]
+    tiebreak = np.random.default_rng(TIE_SEED).permutation(values.size)
+    order = np.lexsort((tiebreak, -values))
+    ranks = np.full(organ.shape, values.size, np.int64)
+    within = np.empty(values.size, np.int64)
+    within[order] = np.arange(values.size)
+    ranks[organ] = within
+    return ranks
+
+
+def share_count(organ: np.ndarray, share: float) -> int:
+    """How many pixels ``share`` of the organ is: ``round(share * |organ|)``.
+
+    Raises:
+        ValueError: ``share`` outside [0, 1].
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be in [0, 1]. Received: share={share}")
+    return round(share * int(np.count_nonzero(organ)))
+
+
+def top_share_mask(saliency: np.ndarray, organ: np.ndarray, share: float) -> np.ndarray:
+    """Exactly ``share`` of the organ's pixels (:func:`share_count`): those with the highest map
+    values, ties broken as :func:`organ_ranks`."""
+    return organ_ranks(saliency, organ) < share_count(organ, share)
+
+
+def percentile_mask(saliency: np.ndarray, organ: np.ndarray, percentile: float) -> np.ndarray:
+    """The paper's thresholding of CAM and SAL: the top ``100 - percentile`` % of the organ's map
+    points (P = 50 / 75 / 90 keeps 50 / 25 / 10 % of them), exactly that share, with ties at the
+    threshold broken as :func:`organ_ranks` (so a constant map keeps that share, not the whole organ).
 
     Raises:
         ValueError: ``percentile`` outside [0, 100] or shapes that differ.
     """
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
-    if saliency.shape != organ.shape:
-        raise ValueError(f"saliency {saliency.shape} and organ {organ.shape} differ in shape")
-    organ = organ.astype(bool)
-    if not organ.any():
-        return np.zeros(organ.shape, bool)
-    level = np.percentile(saliency[organ], percentile)
-    return organ & (saliency >= level)
+    return top_share_mask(saliency, organ, (100.0 - percentile) / 100.0)

@@ -1,14 +1,22 @@
-"""The inpainter as the marginaliser: fill holes of working-size images with healthy tissue.
+"""Marginalisers: what replaces deleted pixels. Each has ``fill(images, keep) -> [B, h, w, 1]``,
+the values that the composite ``keep * I + (1 - keep) * F`` puts where ``keep`` is 0.
 
-The inpainter has a fixed input size (the shipped one 256x192); images at another working size
-are resized to it and the fill is resized back, inside the graph.
+- :class:`Infiller`: the inpainter, healthy tissue (the method's own marginaliser). The inpainter
+  has a fixed input size (the shipped one 256x192); images at another working size are resized
+  to it and the fill is resized back, inside the graph.
+- :class:`BlurFill`: the image blurred by a Gaussian, the marginaliser of extremal perturbations
+  (R. Fong, M. Patrick, A. Vedaldi, "Understanding deep networks via extremal perturbations and
+  smooth masks", ICCV 2019), which no method here optimises against.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["Infiller"]
+__all__ = ["BLUR_SIGMA", "BlurFill", "Infiller", "gaussian_blur"]
+
+BLUR_SIGMA = 10.0
+"""The blur marginaliser's Gaussian standard deviation in working-size pixels (TorchRay's default)."""
 
 
 class Infiller:
@@ -38,3 +46,36 @@ class Infiller:
         if self.size is not None:
             prediction = tf.image.resize(prediction, size, "bilinear")
         return prediction
+
+
+def gaussian_blur(images, sigma: float):
+    """``images`` ``[B, h, w, 1]`` blurred by a separable Gaussian of standard deviation ``sigma``
+    pixels (the kernel reaches 3 sigma), with the border reflected."""
+    radius = max(1, int(3 * sigma))
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    kernel /= tf.reduce_sum(kernel)
+    images = tf.convert_to_tensor(images, tf.float32)
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
+    blurred = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
+    return tf.nn.conv2d(blurred, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
+
+
+class BlurFill:
+    """Deleted pixels get the image blurred by a Gaussian of ``sigma`` pixels (``keep`` is not needed).
+
+    Raises:
+        ValueError: ``sigma`` not positive.
+    """
+
+    def __init__(self, sigma: float = BLUR_SIGMA):
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive. Received: sigma={sigma}")
+        self.sigma = float(sigma)
+
+    def fill(self, images, keep=None):
+        """The blurred ``images`` ``[B, h, w, 1]``; reflection needs each side longer than 3 sigma,
+        so smaller images are blurred with a proportionally smaller sigma."""
+        height, width = int(images.shape[1]), int(images.shape[2])
+        sigma = min(self.sigma, (min(height, width) - 1) / 3.0)
+        return gaussian_blur(images, max(sigma, 0.5))

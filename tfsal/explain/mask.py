@@ -29,7 +29,7 @@ The pieces, in the order an explanation uses them (both
 them): :meth:`MaskOptimiser.grid`, :meth:`~MaskOptimiser.organ_grid`,
 :meth:`~MaskOptimiser.initial_logits` (the regular lattice of holes),
 :meth:`~MaskOptimiser.precomputed_fill`, :meth:`~MaskOptimiser.optimise`,
-:meth:`~MaskOptimiser.masks`, :func:`result_mask`, :func:`grow_until_flipped`;
+:meth:`~MaskOptimiser.masks`, :func:`result_mask`, :func:`grow_until_flipped`, :func:`grown_saliency`;
 :meth:`MaskOptimiser.run` chains the first six.
 """
 
@@ -46,7 +46,7 @@ from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
 __all__ = ["AREAS", "INITS", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "dilate_cross",
-           "grow_until_flipped", "lattice_offsets", "paper_cell", "result_mask"]
+           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "result_mask"]
 
 AREAS = ("dice", "mean")
 """The area terms: Dice overlap of S with the organ (the paper's), or the mean of S inside it."""
@@ -129,6 +129,16 @@ def grow_until_flipped(score, result, organ, before, after, counterfactual, step
         after = tf.where(flipped, trial_after, after)
         pending = pending & ~flipped
     return result, counterfactual, after
+
+
+def grown_saliency(saliency, grown, threshold: float):
+    """The saliency S = 1 - M with the pixels that growth added (``grown`` 1) raised to the smallest
+    float32 above ``1 - threshold``: thresholding it (S > 1 - threshold) gives the grown result
+    mask, so the returned map is the one that produced the returned mask, and grown pixels rank
+    below every optimised one."""
+    floor = float(np.nextafter(np.float32(1.0 - threshold), np.float32(1.0)))
+    saliency = tf.convert_to_tensor(saliency, tf.float32)
+    return tf.where(tf.convert_to_tensor(grown, tf.float32) > 0.5, tf.maximum(saliency, floor), saliency)
 
 
 @dataclass(frozen=True)

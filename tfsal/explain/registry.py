@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "evaluation_rows", "get", "names",
+__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "default_evaluation_rows", "evaluation_rows",
+           "get", "names",
            "register", "unregister"]
 
 DEFAULT_STEPS = 100
@@ -36,13 +37,15 @@ class Variant:
     """One row of a ``mask`` method in ``tfsal evaluate``: a label and the options it sets.
 
     ``preset`` names one of the method's presets (resolved at the classifier's input height);
-    ``options`` are fixed keyword arguments; ``tunable`` rows also take ``--lambda`` overrides.
+    ``options`` are fixed keyword arguments; ``tunable`` rows also take ``--lambda`` overrides;
+    rows that are not ``default`` run only when asked for (``tfsal evaluate --method``).
     """
 
     label: str
     preset: str | None = None
     options: Mapping = field(default_factory=dict)
     tunable: bool = False
+    default: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Method:
             constructor options (``--preset``).
         variants: for ``mask`` methods, evaluation row name -> :class:`Variant`; empty means one
             row named after the method.
+        uses_inpainter: a ``map`` method whose map itself needs the inpainter (Occlusion);
+            ``tfsal evaluate`` passes it its inpainter.
     """
 
     name: str
@@ -68,6 +73,7 @@ class Method:
     options: tuple[str, ...] = ("inpainter", "percentile")
     presets: Mapping[str, str] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
+    uses_inpainter: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -166,13 +172,31 @@ def evaluation_rows() -> dict[str, tuple[Method, str]]:
     return rows
 
 
+def default_evaluation_rows() -> tuple[str, ...]:
+    """The rows ``tfsal evaluate`` runs when no ``--method`` is given (all but non-default variants)."""
+    return tuple(name for name, (method, row) in evaluation_rows().items()
+                 if row not in method.variants or method.variants[row].default)
+
+
 register(Method(
     "counterfactual", "tfsal.explain.counterfactual:CounterfactualExplainer", "ours", kind="mask",
     options=("inpainter", "steps", "seed", "preset"),
     presets={"paper": "tfsal.explain.counterfactual:paper_settings"},
     variants={"ours": Variant("ours", tunable=True),
               "ours-paper": Variant("ours, paper setting", preset="paper"),
-              "ours-ablation": Variant("ours, ablation (l2 = l3 = 0)", options={"l2": 0.0, "l3": 0.0})}))
+              "ours-ablation": Variant("ours, ablation (l2 = l3 = 0)", options={"l2": 0.0, "l3": 0.0},
+                                       default=False)}))
 register(Method("cam", "tfsal.explain.baselines:CAMExplainer", "CAM"))
 register(Method("sal", "tfsal.explain.baselines:SaliencyExplainer", "SAL"))
 register(Method("gradcam", "tfsal.explain.baselines:GradCAMExplainer", "Grad-CAM"))
+register(Method("gradcam-early", "tfsal.explain.baselines:EarlyGradCAMExplainer", "Grad-CAM (earlier block)"))
+register(Method("smoothgrad", "tfsal.explain.gradients:SmoothGradExplainer", "SmoothGrad",
+                options=("inpainter", "percentile", "seed")))
+register(Method("sal-blur", "tfsal.explain.gradients:BlurredSaliencyExplainer", "SAL, Gaussian-smoothed"))
+register(Method("ig", "tfsal.explain.gradients:IntegratedGradientsExplainer", "Integrated Gradients"))
+register(Method("occlusion", "tfsal.explain.perturbation:OcclusionExplainer", "Occlusion (inpainter)",
+                uses_inpainter=True))
+register(Method("rise", "tfsal.explain.perturbation:RISEExplainer", "RISE",
+                options=("inpainter", "percentile", "seed")))
+register(Method("extremal", "tfsal.explain.perturbation:ExtremalPerturbationExplainer", "Extremal perturbation",
+                options=("inpainter", "steps", "percentile")))

@@ -136,7 +136,7 @@ def to_image_size(explanation: Explanation, fit: PadResize | None, image: np.nda
         counterfactual = np.where(mask, fit.invert(explanation.counterfactual), image[:, :, 0]).astype(np.float32)
     return Explanation(explanation.method, explanation.target, fit.invert(explanation.saliency), mask, organ,
                        explanation.score_original, explanation.score_counterfactual, counterfactual,
-                       explanation.loss)
+                       explanation.loss, None if explanation.grown is None else fit.invert_mask(explanation.grown))
 
 
 def start_results(paths, out: str | os.PathLike) -> tuple[Path, list[FileResult]]:

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsal.explain.counterfactual import CounterfactualExplainer
-from tfsal.explain.mask import grow_until_flipped, result_mask
+from tfsal.explain.mask import grow_until_flipped, grown_saliency, result_mask
 from tfsal.explain.registry import DEFAULT_STEPS
 from tfsal.models.inpainter import composite
 
@@ -93,10 +93,11 @@ class ExplainModule(tf.Module):
         mask, _, cell = ex.optimiser.run(image, organ, targets, scores, steps)
         keep, result = result_mask(mask, organ, ex.settings.threshold)
         counterfactual, after = self.score(image, 1.0 - result, targets)
-        result, counterfactual, after = grow_until_flipped(
+        grown, counterfactual, after = grow_until_flipped(
             lambda masks, _: self.score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
             max(1, round(cell / 2)), ex.grow_steps)
-        return {"saliency": 1.0 - keep, "mask": result, "counterfactual": counterfactual,
+        saliency = grown_saliency(1.0 - keep, grown * (1.0 - result), ex.settings.threshold)
+        return {"saliency": saliency, "mask": grown, "counterfactual": counterfactual,
                 "score_original": scores, "score_counterfactual": after}
 
 
