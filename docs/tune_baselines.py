@@ -38,10 +38,10 @@ from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 SHARES = (0.02, 0.05)
 
 #: The grids of ``--grid default`` (3 reference rows, CAM, Grad-CAM and SAL, which have no
-#: free parameter, and 44 settings of the others). Ours had a grid of 16+ settings (``docs/explain.md``).
+#: free parameter, and 46 settings of the others). Ours had a grid of 16+ settings (``docs/explain.md``).
 GRID = (
     [{"method": m} for m in ("sal", "cam", "gradcam")]  # no free parameter: for reference
-    + [{"method": "sal-blur", "sigma": s} for s in (1, 2, 4, 6, 8, 12, 16)]
+    + [{"method": "sal-blur", "sigma": s} for s in (1, 2, 4, 6, 8, 12, 16, 24, 32)]
     + [{"method": "smoothgrad", "noise": n, "samples": k} for n in (0.05, 0.1, 0.2, 0.3) for k in (16, 32)]
     + [{"method": "ig", "steps": k, "baseline": b, "sign": g} for k in (16, 32) for b in ("black", "blur")
        for g in ("abs", "positive")]

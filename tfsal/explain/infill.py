@@ -11,6 +11,7 @@ the values that the composite ``keep * I + (1 - keep) * F`` puts where ``keep`` 
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["BLUR_SIGMA", "BlurFill", "Infiller", "gaussian_blur"]
@@ -48,17 +49,30 @@ class Infiller:
         return prediction
 
 
+def blur_matrix(size: int, sigma: float) -> np.ndarray:
+    """The ``[size, size]`` matrix that blurs a line of ``size`` pixels by a Gaussian of standard
+    deviation ``sigma`` pixels (the kernel reaches 3 sigma; the border reflected without repeating
+    the edge pixel, as often as a kernel longer than the line needs)."""
+    radius = max(1, int(3 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * np.square(offsets / sigma))
+    kernel /= kernel.sum()
+    period = max(2 * size - 2, 1)
+    source = np.mod(np.arange(size)[:, None] + offsets[None, :], period)
+    source = np.where(source < size, source, period - source)
+    matrix = np.zeros((size, size), np.float64)
+    np.add.at(matrix, (np.repeat(np.arange(size), offsets.size), source.ravel()), np.tile(kernel, size))
+    return matrix.astype(np.float32)
+
+
 def gaussian_blur(images, sigma: float):
     """``images`` ``[B, h, w, 1]`` blurred by a separable Gaussian of standard deviation ``sigma``
-    pixels (the kernel reaches 3 sigma), with the border reflected."""
-    radius = max(1, int(3 * sigma))
-    x = tf.range(-radius, radius + 1, dtype=tf.float32)
-    kernel = tf.exp(-0.5 * tf.square(x / sigma))
-    kernel /= tf.reduce_sum(kernel)
+    pixels (:func:`blur_matrix`): two matrix products, whose memory does not grow with ``sigma``."""
     images = tf.convert_to_tensor(images, tf.float32)
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
-    blurred = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
-    return tf.nn.conv2d(blurred, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
+    rows = tf.constant(blur_matrix(int(images.shape[1]), sigma))
+    columns = tf.constant(blur_matrix(int(images.shape[2]), sigma))
+    blurred = tf.matmul(tf.matmul(rows, images[..., 0]), columns, transpose_b=True)
+    return blurred[..., None]
 
 
 class BlurFill:
@@ -74,8 +88,5 @@ class BlurFill:
         self.sigma = float(sigma)
 
     def fill(self, images, keep=None):
-        """The blurred ``images`` ``[B, h, w, 1]``; reflection needs each side longer than 3 sigma,
-        so smaller images are blurred with a proportionally smaller sigma."""
-        height, width = int(images.shape[1]), int(images.shape[2])
-        sigma = min(self.sigma, (min(height, width) - 1) / 3.0)
-        return gaussian_blur(images, max(sigma, 0.5))
+        """The blurred ``images`` ``[B, h, w, 1]``."""
+        return gaussian_blur(images, self.sigma)
