@@ -18,22 +18,18 @@ the choice costs. Settings are JSON objects: ``"method"`` plus that explainer's 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import numpy as np
+from _tuning import load, parser
 
-from tfsal.data.manifest import read_manifest
-from tfsal.data.pipelines import load_split
 from tfsal.evaluation.curves import curve_area, curve_scores
-from tfsal.evaluation.metrics import localisation, mass_distances
+from tfsal.evaluation.metrics import localisation
 from tfsal.explain import registry
 from tfsal.explain.classifier_adapter import ClassifierAdapter
 from tfsal.explain.explanation import organ_ranks, top_share_mask
 from tfsal.explain.infill import BlurFill
-from tfsal.models.classifier import load_classifier, load_default_classifier
-from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
 SHARES = (0.02, 0.05)
 
@@ -85,23 +81,11 @@ def score(setting: dict, classifier, inpainter, data: dict, masses) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--n", type=int, default=48, help="mass images used")
-    parser.add_argument("--classifier")
-    parser.add_argument("--inpainter")
-    parser.add_argument("--grid", choices=["default"], help="run the GRID above")
-    parser.add_argument("--settings", default="[]", help="JSON list of settings (with --grid: added to it)")
-    parser.add_argument("--out", help="append the rows as JSON lines to this file; settings already there are skipped")
-    args = parser.parse_args()
-    if args.split == "test":
-        parser.error("tuning never looks at the test split")
-    classifier = load_classifier(args.classifier) if args.classifier else load_default_classifier()
-    inpainter = load_inpainter(args.inpainter) if args.inpainter else load_default_inpainter()
-    records = [r for r in read_manifest(args.data, split=args.split) if r.label == 1][:args.n]
-    data = load_split(records, tuple(classifier.input_shape[1:3]))
-    masses = [mass_distances(m[..., 0] > 0.5) for m in data["mass"]]
+    arguments = parser(__doc__)
+    arguments.add_argument("--grid", choices=["default"], help="run the GRID above")
+    arguments.add_argument("--settings", default="[]", help="JSON list of settings (with --grid: added to it)")
+    args = arguments.parse_args()
+    classifier, inpainter, data, masses = load(arguments, args)
     settings = (list(GRID) if args.grid else []) + json.loads(args.settings)
     done = set()
     if args.out:

@@ -1,8 +1,9 @@
 """Grid search of the explainer's settings on the validation split (never the test split).
 
 Runs each setting on the first N mass images of a split and prints one markdown row per setting:
-D and H (median over images with a non-empty result mask, pixels at the working size), the
-number of empty result masks, D and H over the images the classifier calls positive, how often
+D and H (median over all images, pixels at the working size; an empty result mask counts as the
+image diagonal, as in ``tfsal evaluate``), the number of empty result masks, D and H over the
+images the classifier calls positive, how often
 the result mask touches the mass, the area A (share of the breast), the number of connected components, and faithfulness
 (the share of classifier-positive images whose score falls below 0.5 when the result mask is
 inpainted, and the mean score drop). Settings are JSON objects of explainer options, plus
@@ -13,21 +14,17 @@ inpainted, and the mean score drop). Settings are JSON objects of explainer opti
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import numpy as np
+from _tuning import load, parser
 
-from tfsal.data.manifest import read_manifest
-from tfsal.data.pipelines import load_split
-from tfsal.evaluation.metrics import DECISION_THRESHOLD, centre_distance, hausdorff_distance
+from tfsal.evaluation.metrics import DECISION_THRESHOLD, count_components, localisation
 from tfsal.explain import registry
-from tfsal.models.classifier import load_classifier, load_default_classifier
-from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
 
-def score(setting: dict, classifier, inpainter, data: dict) -> dict:
+def score(setting: dict, classifier, inpainter, data: dict, masses) -> dict:
     setting = dict(setting)
     method = setting.pop("method", "counterfactual")
     explainer = registry.get(method).load()(classifier, inpainter=inpainter, **{"batch_size": 16, **setting})
@@ -38,16 +35,18 @@ def score(setting: dict, classifier, inpainter, data: dict) -> dict:
     truths = [m[..., 0] > 0.5 for m in data["mass"]]
     called = np.array([e.score_original >= DECISION_THRESHOLD for e in explanations])
     positive = [e for e, c in zip(explanations, called, strict=True) if c]
-    d = np.array([centre_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
-    h = np.array([hausdorff_distance(t, e.mask) for t, e in zip(truths, explanations, strict=True)])
+    found = [localisation(t, e.mask, masses=m) for t, e, m in zip(truths, explanations, masses, strict=True)]
+    d, h = np.array([f["D"] for f in found]), np.array([f["H"] for f in found])
+    empty = np.array([f["empty"] for f in found])
     return {
         "method": method, **setting,
-        "D": float(np.nanmedian(d)), "H": float(np.nanmedian(h)),
-        "D_positive": float(np.nanmedian(d[called])), "H_positive": float(np.nanmedian(h[called])),
-        "empty": int(np.isnan(d).sum()), "empty_positive": int(np.isnan(d[called]).sum()),
+        "D": float(np.median(d)), "H": float(np.median(h)),
+        "D_positive": float(np.median(d[called])) if called.any() else float("nan"),
+        "H_positive": float(np.median(h[called])) if called.any() else float("nan"),
+        "empty": int(empty.sum()), "empty_positive": int(empty[called].sum()),
         "hit": float(np.mean([(t & e.mask).any() for t, e in zip(truths, explanations, strict=True)])),
         "A": float(np.mean([e.area_fraction for e in explanations])),
-        "components": float(np.mean([_count(e.mask) for e in explanations])),
+        "components": float(np.mean([count_components(e.mask) for e in explanations])),
         "flip": (float(np.mean([e.score_counterfactual < DECISION_THRESHOLD for e in positive])) if positive
                  else float("nan")),
         "drop": float(np.mean([e.score_original - e.score_counterfactual for e in positive])) if positive else 0.0,
@@ -55,30 +54,15 @@ def score(setting: dict, classifier, inpainter, data: dict) -> dict:
     }
 
 
-def _count(mask) -> int:
-    from scipy import ndimage
-
-    return int(ndimage.label(mask)[1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--n", type=int, default=48, help="mass images used")
-    parser.add_argument("--classifier")
-    parser.add_argument("--inpainter")
-    parser.add_argument("--settings", default="[{}]", help="JSON list of explainer options")
-    parser.add_argument("--out", help="append the rows as JSON lines to this file")
-    args = parser.parse_args()
-    classifier = load_classifier(args.classifier) if args.classifier else load_default_classifier()
-    inpainter = load_inpainter(args.inpainter) if args.inpainter else load_default_inpainter()
-    records = [r for r in read_manifest(args.data, split=args.split) if r.label == 1][:args.n]
-    data = load_split(records, tuple(classifier.input_shape[1:3]))
+    arguments = parser(__doc__)
+    arguments.add_argument("--settings", default="[{}]", help="JSON list of explainer options")
+    args = arguments.parse_args()
+    classifier, inpainter, data, masses = load(arguments, args)
     print("| setting | D | H | empty | D, H positives | empty positives | hit | A | components | flip | drop "
           "| s/image |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for setting in json.loads(args.settings):
-        row = score(setting, classifier, inpainter, data)
+        row = score(setting, classifier, inpainter, data, masses)
         name = json.dumps(setting, separators=(",", ":"))
         print(f"| `{name}` | {row['D']:.1f} | {row['H']:.1f} | {row['empty']} | {row['D_positive']:.1f}, "
               f"{row['H_positive']:.1f} | {row['empty_positive']} | {row['hit']:.2f} | {row['A']:.3f} | "
