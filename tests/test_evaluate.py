@@ -81,6 +81,11 @@ def test_every_registered_method_runs_through_the_evaluation(tiny, models, tmp_p
     assert set(result.summary["all"]["curve"]) == set(rows)
     item = load_item(sorted((tmp_path / "cache").glob("*.npz"))[0])
     assert {f"map:{r}" for r in rows} <= set(item)
+    timings = json.loads((tmp_path / "timings.json").read_text())  # where the time went, per part
+    assert timings["images"] == 2
+    assert set(timings["seconds_per_image"]) == ({f"explain:{r}" for r in rows} | {"area-matched scores"}
+                                                 | {f"curves:{m}" for m in ("inpainter", "blur")})
+    assert all(v > 0 for v in timings["seconds_per_image"].values())
 
 
 def test_a_resumed_run_computes_only_what_is_missing_and_gives_the_same_tables(tiny, models, tmp_path):

@@ -9,6 +9,10 @@ models:
   (:mod:`tfsal.evaluation.curves`), which also give the paper protocol's and the search's flips;
 - the score after deleting each map's top pixels at ours' own area (the area-matched flip).
 
+Where the time went (seconds per image of each method's explanations, of the curves with each
+marginaliser, of the area-matched scores) is written to ``<out>/timings.json`` after every chunk
+(for the images this run computed; tracing included).
+
 The protocols (:mod:`tfsal.evaluation.protocols`) and the statistics
 (:mod:`tfsal.evaluation.summary`) are then computed from the cache alone.
 
@@ -23,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,11 +100,13 @@ def _cache_name(index: int, record) -> str:
     return f"{index:06d}_{digest}.npz"
 
 
-def _explain(explainers, images, organ, targets) -> tuple[dict, dict]:
+def _explain(explainers, images, organ, targets, timings: dict) -> tuple[dict, dict]:
     """Each row's maps ``[B, H, W]``, and a mask row's masks, scores and grown pixels."""
     maps, own = {}, {}
     for row, explainer in explainers.items():
+        tick = time.perf_counter()
         explanations = explainer.explain(images, targets=targets, organ_masks=organ)
+        _count(timings, f"explain:{row}", tick)
         maps[row] = np.stack([e.saliency for e in explanations]).astype(np.float32)
         if not is_map_method(row):
             own[row] = {"mask": np.stack([e.mask for e in explanations]),
@@ -109,8 +116,13 @@ def _explain(explainers, images, organ, targets) -> tuple[dict, dict]:
     return maps, own
 
 
-def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size) -> list[dict]:
-    """Every method's maps, own masks, curves and area-matched scores for a chunk of mass images."""
+def _count(timings: dict, key: str, tick: float) -> None:
+    timings[key] = timings.get(key, 0.0) + time.perf_counter() - tick
+
+
+def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size, timings) -> list[dict]:
+    """Every method's maps, own masks, curves and area-matched scores for a chunk of mass images;
+    ``timings`` gains the seconds each part took."""
     from tfsal.data.pipelines import load_split
     from tfsal.explain.explanation import organ_ranks
 
@@ -118,7 +130,7 @@ def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size) -> lis
     images, truth, organ = data["image"], data["mass"][..., 0] > 0.5, data["organ"][..., 0] > 0.5
     targets = np.ones(len(chunk), np.int32)
     original = adapter.target_probability(adapter.probabilities(images), targets).numpy()
-    maps, own = _explain(explainers, images, organ, targets)
+    maps, own = _explain(explainers, images, organ, targets, timings)
     values = {"score_original": original}
     outside = (~organ)[:, None, ..., None].astype(np.float32)
     for m in MARGINALISERS:
@@ -128,12 +140,16 @@ def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size) -> lis
         values[f"map:{row}"] = saliency.astype(np.float16)
         for curve in CURVES:
             for m in MARGINALISERS:
+                tick = time.perf_counter()
                 values[f"curve:{row}:{curve}:{m}"] = curve_scores(adapter, fillers[m], images, ranks, organ, targets,
                                                                   curve, batch_size=batch_size)
+                _count(timings, f"curves:{m}", tick)
         if REFERENCE in own:
+            tick = time.perf_counter()
             counts = own[REFERENCE]["mask"].sum(axis=(1, 2))
             keep = (ranks >= counts[:, None, None])[:, None, ..., None].astype(np.float32)
             values[f"area:{row}"] = score_keeps(adapter, fillers["inpainter"], images, keep, targets, batch_size)[:, 0]
+            _count(timings, "area-matched scores", tick)
         for key, array in own.get(row, {}).items():
             values[f"{key}:{row}"] = array
     return [{"truth": truth[i], "organ": organ[i], **{k: v[i] for k, v in values.items()}} for i in range(len(chunk))]
@@ -194,12 +210,17 @@ def _compute(todo, cache, settings, classifier, inpainter, size, progress) -> No
     adapter = ClassifierAdapter(classifier)
     fillers = {"inpainter": Infiller(inpainter), "blur": BlurFill()}
     bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
+    timings: dict = {}
     for start in range(0, len(todo), settings.batch_size):
         chunk = todo[start:start + settings.batch_size]
         for (index, record), item in zip(chunk, _explain_chunk(chunk, explainers, adapter, fillers, size,
-                                                               settings.batch_size), strict=True):
+                                                               settings.batch_size, timings), strict=True):
             save_item(cache / _cache_name(index, record), item)
         bar.update(len(chunk))
+        done = start + len(chunk)
+        atomic.write_text(cache.parent / "timings.json", json.dumps(
+            {"images": done, "seconds_per_image": {k: round(v / done, 3) for k, v in sorted(timings.items())}},
+            indent=1) + "\n")
     bar.close()
 
 

@@ -1,0 +1,98 @@
+"""The condensed tables of ``docs/results.md``, printed from the ``results.json`` of ``tfsal evaluate``.
+
+One table per protocol (the paper protocol at P = 90, the area-matched and the search-matched
+regions, the deletion and insertion curves) for one image set: each method's median D and H, mean
+A, empty regions and flips, and ours against it (the paired one-sided test ``tfsal evaluate``
+ran: ours - method, median difference with its bootstrap 95 % interval, wins / losses, Holm-adjusted
+p over the whole table of ``results.md``). Every number is read from the file, none is computed here
+but the formatting.
+
+    python docs/results_tables.py runs/eval_shipped/results.json --set all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tfsal.evaluation.report import label
+from tfsal.evaluation.summary import CURVE_MEASURES
+
+TITLES = {
+    "paper": "Paper protocol (ours: own mask; maps: top 10 % of the breast, P = 90)",
+    "area": "Area-matched (each map cut to ours' own area on each image)",
+    "search": "Search-matched (each region the smallest top share on the grid that flips the decision)",
+}
+
+
+def _test(entry: dict | None) -> str:
+    if entry is None:
+        return "– | – | –"
+    low, high = entry["interval"]
+    p = entry["p_holm"]
+    return (f"{entry['median_difference']:+.1f} [{low:+.1f}, {high:+.1f}] | {entry['wins']} / {entry['losses']} | "
+            f"{p:.2g}" + (" **" if p < 0.05 else ""))
+
+
+def region_table(result: dict, name: str, protocol: str) -> list[str]:
+    summary, tests = result["summary"][name], result["tests"][name]
+    found, compared = summary[protocol]["raw"], tests.get(protocol, {}).get("raw", {})
+    if protocol == "paper":
+        rows = [("own", "ours", "ours"), ("own-nogrow", "ours", "ours, before growth")]
+        rows += [("paper", k, label(k)) for k in found if k.endswith("@90")]
+    else:
+        rows = [(protocol, k, label(k)) for k in found]
+    lines = [f"**{TITLES[protocol]}**", "",
+             "| method | D median | H median | A mean | empty | flipped / positive | ours - method, D [95 % CI] "
+             "| wins / losses | p (Holm) | ours - method, H [95 % CI] | wins / losses | p (Holm) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, key, text in rows:
+        entry = summary.get(kind, {}).get("raw", {}).get(key)
+        if entry is None:
+            continue
+        flips = f"{entry['flipped']} / {summary['positives']}"  # only a positive decision can flip
+        base = key.removesuffix("@90") if kind == "paper" else key
+        test_key = key if kind == "paper" else base
+        is_ours = kind in ("own", "own-nogrow") or base.startswith("ours")
+        tests_d = "– | – | –" if is_ours else _test(compared.get(f"{test_key}:D"))
+        tests_h = "– | – | –" if is_ours else _test(compared.get(f"{test_key}:H"))
+        lines.append(f"| {text} | {entry['D']['median']:.1f} | {entry['H']['median']:.1f} | {entry['A']['mean']:.3f} | "
+                     f"{entry['empty']} | {flips} | {tests_d} | {tests_h} |")
+    return lines
+
+
+def curve_table(result: dict, name: str) -> list[str]:
+    summary, tests = result["summary"][name]["curve"], result["tests"][name].get("curve", {}).get("raw", {})
+    header = " | ".join(f"{m} mean | ours - method [95 % CI], W / L, p (Holm)" for m in CURVE_MEASURES)
+    lines = ["**Deletion (lower is better) and insertion (higher is better) curves, area under the curve**", "",
+             f"| method | {header} |", "|---|" + "---|" * (2 * len(CURVE_MEASURES))]
+    for key, entry in summary.items():
+        cells = []
+        for measure in CURVE_MEASURES:
+            test = tests.get(f"{key}:{measure}")
+            text = "–" if test is None else (
+                f"{test['median_difference']:+.3f} [{test['interval'][0]:+.3f}, {test['interval'][1]:+.3f}], "
+                f"{test['wins']} / {test['losses']}, {test['p_holm']:.2g}" + (" **" if test["p_holm"] < 0.05 else ""))
+            cells += [f"{entry[measure]['mean']:.3f}", text]
+        lines.append(f"| {label(key)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", help="results.json of tfsal evaluate")
+    parser.add_argument("--set", default="all", choices=["all", "positive"])
+    parser.add_argument("--protocol", nargs="*", default=["paper", "area", "search", "curve"])
+    args = parser.parse_args()
+    with open(args.results) as handle:
+        result = json.load(handle)
+    summary = result["summary"][args.set]
+    print(f"{summary['images']} mass images ({summary['positives']} called positive), set '{args.set}'; "
+          "D, H median px at 256x192 (an empty region counts as the image diagonal); ** = Holm p < 0.05\n")
+    for protocol in args.protocol:
+        lines = curve_table(result, args.set) if protocol == "curve" else region_table(result, args.set, protocol)
+        print("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
