@@ -78,17 +78,45 @@ def curve_table(result: dict, name: str) -> list[str]:
     return lines
 
 
+def verdicts(result: dict, name: str) -> list[str]:
+    """One line per protocol and measure: the methods ours beats (one-sided test, Holm p < 0.05),
+    those it loses to (the 95 % interval of the median paired difference wholly on ours' worse
+    side), and the rest (no decision)."""
+    lines = ["| protocol | measure | ours better (Holm p < 0.05) | ours worse (95 % CI wholly against ours) | "
+             "undecided |", "|---|---|---|---|---|"]
+    for protocol, found in result["tests"][name].items():
+        compared = found.get("raw", {})
+        split = (lambda key: key.split(":", 1)) if protocol == "curve" else (lambda key: key.rsplit(":", 1))
+        for measure in dict.fromkeys(split(k)[1] for k in compared):
+            better, worse, open_ = [], [], []
+            for key, entry in compared.items():
+                method, what = split(key)
+                if what != measure:
+                    continue
+                low, high = entry["interval"]
+                worse_side = low > 0 if entry["alternative"] == "less" else high < 0
+                text = label(method)
+                (better if entry["p_holm"] < 0.05 else worse if worse_side else open_).append(text)
+            lines.append(f"| {protocol} | {measure} | {'; '.join(better) or '–'} | {'; '.join(worse) or '–'} | "
+                         f"{len(open_)} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", help="results.json of tfsal evaluate")
     parser.add_argument("--set", default="all", choices=["all", "positive"])
     parser.add_argument("--protocol", nargs="*", default=["paper", "area", "search", "curve"])
+    parser.add_argument("--verdicts", action="store_true", help="only the who-wins table over every test")
     args = parser.parse_args()
     with open(args.results) as handle:
         result = json.load(handle)
     summary = result["summary"][args.set]
     print(f"{summary['images']} mass images ({summary['positives']} called positive), set '{args.set}'; "
           "D, H median px at 256x192 (an empty region counts as the image diagonal); ** = Holm p < 0.05\n")
+    if args.verdicts:
+        print("\n".join(verdicts(result, args.set)) + "\n")
+        return
     for protocol in args.protocol:
         lines = curve_table(result, args.set) if protocol == "curve" else region_table(result, args.set, protocol)
         print("\n".join(lines) + "\n")
