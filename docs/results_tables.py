@@ -34,23 +34,24 @@ def _test(entry: dict | None) -> str:
             f"{p:.2g}" + (" **" if p < 0.05 else ""))
 
 
-def region_table(result: dict, name: str, protocol: str) -> list[str]:
+def region_table(result: dict, name: str, protocol: str, post: str = "raw") -> list[str]:
     summary, tests = result["summary"][name], result["tests"][name]
-    found, compared = summary[protocol]["raw"], tests.get(protocol, {}).get("raw", {})
+    found, compared = summary[protocol][post], tests.get(protocol, {}).get(post, {})
     if protocol == "paper":
         rows = [("own", "ours", "ours"), ("own-nogrow", "ours", "ours, before growth")]
         rows += [("paper", k, label(k)) for k in found if k.endswith("@90")]
     else:
         rows = [(protocol, k, label(k)) for k in found]
-    lines = [f"**{TITLES[protocol]}**", "",
+    title = TITLES[protocol] + (", every region reduced to its largest connected component" if post != "raw" else "")
+    lines = [f"**{title}**", "",
              "| method | D median | H median | A mean | empty | flipped / positive | ours - method, D [95 % CI] "
              "| wins / losses | p (Holm) | ours - method, H [95 % CI] | wins / losses | p (Holm) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, key, text in rows:
-        entry = summary.get(kind, {}).get("raw", {}).get(key)
+        entry = summary.get(kind, {}).get(post, {}).get(key)
         if entry is None:
             continue
-        flips = f"{entry['flipped']} / {summary['positives']}"  # only a positive decision can flip
+        flips = f"{entry['flipped']} / {summary['positives']}" if post == "raw" else "–"  # flips: raw only
         base = key.removesuffix("@90") if kind == "paper" else key
         test_key = key if kind == "paper" else base
         is_ours = kind in ("own", "own-nogrow") or base.startswith("ours")
@@ -78,14 +79,14 @@ def curve_table(result: dict, name: str) -> list[str]:
     return lines
 
 
-def verdicts(result: dict, name: str) -> list[str]:
+def verdicts(result: dict, name: str, post: str = "raw") -> list[str]:
     """One line per protocol and measure: the methods ours beats (one-sided test, Holm p < 0.05),
     those it loses to (the 95 % interval of the median paired difference wholly on ours' worse
     side), and the rest (no decision)."""
     lines = ["| protocol | measure | ours better (Holm p < 0.05) | ours worse (95 % CI wholly against ours) | "
              "undecided |", "|---|---|---|---|---|"]
     for protocol, found in result["tests"][name].items():
-        compared = found.get("raw", {})
+        compared = found.get("raw" if protocol == "curve" else post, {})
         split = (lambda key: key.split(":", 1)) if protocol == "curve" else (lambda key: key.rsplit(":", 1))
         for measure in dict.fromkeys(split(k)[1] for k in compared):
             better, worse, open_ = [], [], []
@@ -108,6 +109,8 @@ def main() -> None:
     parser.add_argument("--set", default="all", choices=["all", "positive"])
     parser.add_argument("--protocol", nargs="*", default=["paper", "area", "search", "curve"])
     parser.add_argument("--verdicts", action="store_true", help="only the who-wins table over every test")
+    parser.add_argument("--post", default="raw", choices=["raw", "largest"],
+                        help="regions as they are, or reduced to their largest connected component")
     args = parser.parse_args()
     with open(args.results) as handle:
         result = json.load(handle)
@@ -115,10 +118,11 @@ def main() -> None:
     print(f"{summary['images']} mass images ({summary['positives']} called positive), set '{args.set}'; "
           "D, H median px at 256x192 (an empty region counts as the image diagonal); ** = Holm p < 0.05\n")
     if args.verdicts:
-        print("\n".join(verdicts(result, args.set)) + "\n")
+        print("\n".join(verdicts(result, args.set, args.post)) + "\n")
         return
     for protocol in args.protocol:
-        lines = curve_table(result, args.set) if protocol == "curve" else region_table(result, args.set, protocol)
+        lines = (curve_table(result, args.set) if protocol == "curve"
+                 else region_table(result, args.set, protocol, args.post))
         print("\n".join(lines) + "\n")
 
 

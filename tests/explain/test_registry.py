@@ -95,3 +95,11 @@ def test_names_are_unique_and_kinds_known():
         registry.get("bogus")
     assert registry.names()[0] == "counterfactual"
     assert list(registry.evaluation_rows())[:3] == ["ours", "ours-paper", "ours-ablation"]
+
+
+def test_every_registered_explainer_is_importable_from_tfsal_explain():
+    import tfsal.explain
+
+    for name in registry.names():
+        cls = registry.get(name).load()
+        assert getattr(tfsal.explain, cls.__name__) is cls, name

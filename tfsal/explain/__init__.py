@@ -2,7 +2,10 @@
 
 ``CounterfactualExplainer`` is the method of Major et al. 2020 (its optimiser is
 :mod:`tfsal.explain.mask`); ``SaliencyExplainer`` (SAL), ``CAMExplainer`` and ``GradCAMExplainer``
-are the paper's baselines. :mod:`tfsal.explain.registry` lists them all; drawing and writing files
+are the paper's baselines, ``EarlyGradCAMExplainer``, ``SmoothGradExplainer``,
+``BlurredSaliencyExplainer``, ``IntegratedGradientsExplainer``, ``OcclusionExplainer``,
+``RISEExplainer`` and ``ExtremalPerturbationExplainer`` the stronger ones of the fair comparison.
+:mod:`tfsal.explain.registry` lists them all; drawing and writing files
 are :mod:`tfsal.outputs`. Names are imported on first use, so ``import tfsal.explain.registry``
 loads no TensorFlow.
 """
@@ -16,9 +19,17 @@ _LAZY = {
     "SaliencyExplainer": "tfsal.explain.baselines",
     "CAMExplainer": "tfsal.explain.baselines",
     "GradCAMExplainer": "tfsal.explain.baselines",
+    "EarlyGradCAMExplainer": "tfsal.explain.baselines",
+    "SmoothGradExplainer": "tfsal.explain.gradients",
+    "BlurredSaliencyExplainer": "tfsal.explain.gradients",
+    "IntegratedGradientsExplainer": "tfsal.explain.gradients",
+    "OcclusionExplainer": "tfsal.explain.perturbation",
+    "RISEExplainer": "tfsal.explain.perturbation",
+    "ExtremalPerturbationExplainer": "tfsal.explain.perturbation",
     "Explainer": "tfsal.explain.base",
     "Explanation": "tfsal.explain.explanation",
     "percentile_mask": "tfsal.explain.explanation",
+    "top_share_mask": "tfsal.explain.explanation",
     "ImageExplainer": "tfsal.explain.interface",
 }
 
