@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from tfsal.evaluation.metrics import (
     centre_distance,
@@ -120,3 +121,29 @@ def test_components_are_8_connected_everywhere():
     truth = _square(2, 2, 1, (10, 10))
     # one component whose centre is (2.5, 2.5): D is 0.5 * sqrt(2), not the median of two 4-connected pieces
     assert centre_distance(truth, diagonal_pair) == pytest.approx(np.hypot(0.5, 0.5))
+
+
+def _brute_force_hausdorff(truth, result, spacing):
+    labels, count = ndimage.label(truth, structure=np.ones((3, 3)))
+    found = np.argwhere(result) * spacing
+    out = []
+    for i in range(1, count + 1):
+        mass = np.argwhere(labels == i) * spacing
+        pairwise = np.linalg.norm(mass[:, None] - found[None], axis=-1)
+        out.append(max(pairwise.min(axis=1).max(), pairwise.min(axis=0).max()))
+    return float(np.median(out))
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0), (2.25, 2.33)])
+def test_hausdorff_equals_the_brute_force_definition_on_random_masks(spacing):
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(60):
+        truth = ndimage.binary_dilation(rng.random((40, 31)) > 0.995, iterations=int(rng.integers(1, 4)))
+        result = ndimage.binary_dilation(rng.random((40, 31)) > rng.choice([0.9, 0.99, 0.999]),
+                                         iterations=int(rng.integers(0, 5)))
+        if truth.any() and result.any():
+            assert hausdorff_distance(truth, result, spacing) == pytest.approx(
+                _brute_force_hausdorff(truth, result, np.asarray(spacing)), abs=1e-9)
+            checked += 1
+    assert checked > 30

@@ -15,7 +15,7 @@ components and for the largest component.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, spatial, stats
 
 DECISION_THRESHOLD = 0.5
 """A score at or above it is the classifier calling the image positive; a deletion flips the
@@ -87,15 +87,15 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def _centres(mask: np.ndarray) -> np.ndarray:
-    """``[n, 2]`` centres of mass of the connected components (one labelling pass)."""
+    """``[n, 2]`` centres of mass of the connected components (one labelling pass, sums by label)."""
     labels, count = label_components(mask)
     if not count:
         return np.zeros((0, 2))
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols]
-    sizes = np.bincount(which, minlength=count + 1)[1:]
-    return np.stack([np.bincount(which, rows, count + 1)[1:] / sizes,
-                     np.bincount(which, cols, count + 1)[1:] / sizes], axis=1)
+    flat = labels.ravel()
+    rows, cols = np.indices(labels.shape)
+    sizes = np.bincount(flat, minlength=count + 1)[1:]
+    return np.stack([np.bincount(flat, rows.ravel(), count + 1)[1:] / sizes,
+                     np.bincount(flat, cols.ravel(), count + 1)[1:] / sizes], axis=1)
 
 
 def count_components(mask: np.ndarray) -> int:
@@ -133,20 +133,36 @@ def mass_distances(truth: np.ndarray, spacing=(1.0, 1.0)) -> list[tuple[np.ndarr
     return [(mass, ndimage.distance_transform_edt(~mass, sampling=spacing)) for mass in _components(truth)]
 
 
+def _distances_to(region: np.ndarray, points: np.ndarray, spacing) -> np.ndarray:
+    """Euclidean distance of each pixel ``points`` ``[n, 2]`` to the nearest pixel of ``region``:
+    0 inside it, else the distance to its nearest edge pixel (a pixel with a 4-neighbour outside
+    the region or on the image border; the nearest region pixel to an outside point is always
+    one, since the step from it towards the point leaves the region)."""
+    inside = region[points[:, 0], points[:, 1]]
+    distances = np.zeros(len(points))
+    if inside.all():
+        return distances
+    edge = region & ~ndimage.binary_erosion(region, border_value=0)
+    scale = np.asarray(spacing, float)
+    tree = spatial.cKDTree(np.argwhere(edge) * scale)
+    distances[~inside] = tree.query(points[~inside] * scale)[0]
+    return distances
+
+
 def hausdorff_distance(truth: np.ndarray, result: np.ndarray, spacing=(1.0, 1.0), masses=None) -> float:
     """The paper's H for one image: median over ground-truth masses of the symmetric Hausdorff
     distance between the mass and the result mask; NaN if either is empty. ``spacing`` as
     :func:`centre_distance`; ``masses`` optionally :func:`mass_distances` of ``truth`` at ``spacing``.
 
-    Exact Euclidean distances from distance transforms: the largest distance of a result pixel to
-    the mass, and of a mass pixel to the result.
+    Exact Euclidean distances: the largest distance of a result pixel to the mass (from the mass's
+    distance transform) and of a mass pixel to the result (to the result's nearest edge pixel).
     """
     result = np.asarray(result, bool)
     masses = mass_distances(truth, spacing) if masses is None else masses
     if not masses or not result.any():
         return float("nan")
-    to_result = ndimage.distance_transform_edt(~result, sampling=spacing)
-    distances = [max(float(to_result[mass].max()), float(to_mass[result].max())) for mass, to_mass in masses]
+    distances = [max(float(_distances_to(result, np.argwhere(mass), spacing).max()), float(to_mass[result].max()))
+                 for mass, to_mass in masses]
     return float(np.median(distances))
 
 
