@@ -52,11 +52,9 @@ def region_table(result: dict, name: str, protocol: str, post: str = "raw") -> l
         if entry is None:
             continue
         flips = f"{entry['flipped']} / {summary['positives']}" if post == "raw" else "–"  # flips: raw only
-        base = key.removesuffix("@90") if kind == "paper" else key
-        test_key = key if kind == "paper" else base
-        is_ours = kind in ("own", "own-nogrow") or base.startswith("ours")
-        tests_d = "– | – | –" if is_ours else _test(compared.get(f"{test_key}:D"))
-        tests_h = "– | – | –" if is_ours else _test(compared.get(f"{test_key}:H"))
+        is_ours = kind in ("own", "own-nogrow") or key.startswith("ours")
+        tests_d = "– | – | –" if is_ours else _test(compared.get(f"{key}:D"))
+        tests_h = "– | – | –" if is_ours else _test(compared.get(f"{key}:H"))
         lines.append(f"| {text} | {entry['D']['median']:.1f} | {entry['H']['median']:.1f} | {entry['A']['mean']:.3f} | "
                      f"{entry['empty']} | {flips} | {tests_d} | {tests_h} |")
     return lines

@@ -23,6 +23,7 @@ Methods: the rows of :func:`tfsal.explain.registry.evaluation_rows`: the counter
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -104,9 +105,8 @@ def _explain(explainers, images, organ, targets, timings: dict) -> tuple[dict, d
     """Each row's maps ``[B, H, W]``, and a mask row's masks, scores and grown pixels."""
     maps, own = {}, {}
     for row, explainer in explainers.items():
-        tick = time.perf_counter()
-        explanations = explainer.explain(images, targets=targets, organ_masks=organ)
-        _count(timings, f"explain:{row}", tick)
+        with _timed(timings, f"explain:{row}"):
+            explanations = explainer.explain(images, targets=targets, organ_masks=organ)
         maps[row] = np.stack([e.saliency for e in explanations]).astype(np.float32)
         if not is_map_method(row):
             own[row] = {"mask": np.stack([e.mask for e in explanations]),
@@ -116,7 +116,11 @@ def _explain(explainers, images, organ, targets, timings: dict) -> tuple[dict, d
     return maps, own
 
 
-def _count(timings: dict, key: str, tick: float) -> None:
+@contextlib.contextmanager
+def _timed(timings: dict, key: str):
+    """Adds the seconds the ``with`` block took to ``timings[key]``."""
+    tick = time.perf_counter()
+    yield
     timings[key] = timings.get(key, 0.0) + time.perf_counter() - tick
 
 
@@ -140,16 +144,15 @@ def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size, timing
         values[f"map:{row}"] = saliency.astype(np.float16)
         for curve in CURVES:
             for m in MARGINALISERS:
-                tick = time.perf_counter()
-                values[f"curve:{row}:{curve}:{m}"] = curve_scores(adapter, fillers[m], images, ranks, organ, targets,
-                                                                  curve, batch_size=batch_size)
-                _count(timings, f"curves:{m}", tick)
+                with _timed(timings, f"curves:{m}"):
+                    values[f"curve:{row}:{curve}:{m}"] = curve_scores(adapter, fillers[m], images, ranks, organ,
+                                                                      targets, curve, batch_size=batch_size)
         if REFERENCE in own:
-            tick = time.perf_counter()
             counts = own[REFERENCE]["mask"].sum(axis=(1, 2))
             keep = (ranks >= counts[:, None, None])[:, None, ..., None].astype(np.float32)
-            values[f"area:{row}"] = score_keeps(adapter, fillers["inpainter"], images, keep, targets, batch_size)[:, 0]
-            _count(timings, "area-matched scores", tick)
+            with _timed(timings, "area-matched scores"):
+                values[f"area:{row}"] = score_keeps(adapter, fillers["inpainter"], images, keep, targets,
+                                                    batch_size)[:, 0]
         for key, array in own.get(row, {}).items():
             values[f"{key}:{row}"] = array
     return [{"truth": truth[i], "organ": organ[i], **{k: v[i] for k, v in values.items()}} for i in range(len(chunk))]

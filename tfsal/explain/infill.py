@@ -11,6 +11,8 @@ the values that the composite ``keep * I + (1 - keep) * F`` puts where ``keep`` 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -49,8 +51,9 @@ class Infiller:
         return prediction
 
 
+@functools.lru_cache(maxsize=16)
 def blur_matrix(size: int, sigma: float) -> np.ndarray:
-    """The ``[size, size]`` matrix that blurs a line of ``size`` pixels by a Gaussian of standard
+    """The read-only ``[size, size]`` matrix that blurs a line of ``size`` pixels by a Gaussian of standard
     deviation ``sigma`` pixels (the kernel reaches 3 sigma; the border reflected without repeating
     the edge pixel, as often as a kernel longer than the line needs)."""
     radius = max(1, int(3 * sigma))
@@ -62,7 +65,9 @@ def blur_matrix(size: int, sigma: float) -> np.ndarray:
     source = np.where(source < size, source, period - source)
     matrix = np.zeros((size, size), np.float64)
     np.add.at(matrix, (np.repeat(np.arange(size), offsets.size), source.ravel()), np.tile(kernel, size))
-    return matrix.astype(np.float32)
+    matrix = matrix.astype(np.float32)
+    matrix.flags.writeable = False  # cached: every blur of this size and sigma shares it
+    return matrix
 
 
 def gaussian_blur(images, sigma: float):
