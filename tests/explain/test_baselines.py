@@ -118,3 +118,27 @@ def test_every_new_baseline_puts_the_mass_first(name, options, blob_classifier, 
     assert roc_auc(blob[inside], saliency[inside]) > 0.9, name
     top = saliency >= np.quantile(saliency[inside], 0.98)
     assert (top & blob).sum() > 0.6 * (top & inside).sum(), name
+
+
+def test_extremal_area_term_and_its_gradient_equal_the_sorted_form():
+    """The area constraint ||sort(m) - r||^2 without the sort: same value, same gradient, ties
+    (the flat start of the optimisation) included."""
+    import tensorflow as tf
+
+    from tfsal.explain.perturbation import ExtremalPerturbationExplainer
+
+    rng = np.random.default_rng(1)
+    flat = np.round(rng.random((4, 300)), 1).astype(np.float32)  # many ties
+    flat[0] = 0.5
+    flat = tf.constant(flat)
+    wanted = tf.constant([0, 7, 30, 299], tf.int32)
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(flat)
+        ranked = tf.sort(flat, direction="DESCENDING")
+        sorted_form = tf.reduce_mean(tf.square(ranked - tf.sequence_mask(wanted, 300, tf.float32)), axis=1)
+        reference = ExtremalPerturbationExplainer._reference(tf.stop_gradient(flat), wanted, tf.range(4))
+        new_form = tf.reduce_mean(tf.square(flat - reference), axis=1)
+    np.testing.assert_allclose(new_form.numpy(), sorted_form.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(tape.gradient(new_form, flat).numpy(), tape.gradient(sorted_form, flat).numpy())
+    np.testing.assert_array_equal(reference.numpy().sum(axis=1), wanted.numpy())

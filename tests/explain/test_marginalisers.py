@@ -35,3 +35,20 @@ def test_blur_fill_keeps_a_flat_image_and_smooths_a_spike():
     assert 0 < filled.max() < 0.05
     with pytest.raises(ValueError, match="sigma"):
         BlurFill(sigma=0)
+
+
+def test_infiller_under_xla_fills_as_the_default_does(tiny_inpainter):
+    import tensorflow as tf
+
+    from tfsal.explain.infill import Infiller
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((3, 32, 32, 1)), tf.float32)
+    keep = np.ones((3, 32, 32, 1), np.float32)
+    keep[:, 8:20, 10:24] = 0
+    keep = tf.constant(keep)
+    plain, compiled = Infiller(tiny_inpainter), Infiller(tiny_inpainter, jit_compile=True)
+    expected = plain.fill(images, keep).numpy()
+    np.testing.assert_allclose(compiled.fill(images, keep).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(compiled.fill(images[:1], keep[:1]).numpy(), expected[:1], atol=1e-5)  # new shape
+    assert np.abs(expected[:, 8:20, 10:24]).max() > 0  # the holes were filled with something

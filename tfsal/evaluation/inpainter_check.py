@@ -33,14 +33,22 @@ def scores_of(classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarra
 
 
 def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Composites ``M * I + (1 - M) * inpainter(I * M, M)`` (mask 1 keeps a pixel)."""
+    """Composites ``M * I + (1 - M) * inpainter(I * M, M)`` (mask 1 keeps a pixel).
+
+    ``inpainter`` is a Keras inpainter or an :class:`~tfsal.explain.infill.Infiller` (pass one
+    when calling this repeatedly, so that its compiled forward pass is reused).
+    """
+    import tensorflow as tf
+
+    from tfsal.explain.infill import Infiller
     from tfsal.models.inpainter import composite
 
+    filler = inpainter if isinstance(inpainter, Infiller) else Infiller(inpainter)
     out = np.empty_like(images)
     for start in range(0, len(images), batch_size):
-        image, mask = images[start:start + batch_size], masks[start:start + batch_size]
-        prediction = np.asarray(inpainter({"image": image, "mask": mask}, training=False))
-        out[start:start + batch_size] = composite(image, mask, prediction)
+        image = tf.constant(images[start:start + batch_size], tf.float32)
+        mask = tf.constant(masks[start:start + batch_size], tf.float32)
+        out[start:start + batch_size] = composite(image, mask, filler.fill(image, mask))
     return out
 
 
@@ -83,7 +91,9 @@ def check_inpainter(classifier, inpainter, records, runs: int = 10, seed: int = 
     from tqdm import tqdm
 
     from tfsal.data.pipelines import load_split
+    from tfsal.explain.infill import Infiller
 
+    inpainter = Infiller(inpainter, jit_compile=True)  # many fixed batches: XLA pays
     size = tuple(classifier.input_shape[1:3])
     data = load_split(records, size)
     labels, images = data["label"], data["image"]
@@ -132,7 +142,9 @@ def infill_score_shift(classifier, inpainter, records, fractions=FILL_FRACTIONS,
                        batch_size: int = 16) -> dict:
     """Mean classifier score of healthy images before and after inpainting a share of the breast."""
     from tfsal.data.pipelines import load_split
+    from tfsal.explain.infill import Infiller
 
+    inpainter = Infiller(inpainter, jit_compile=True)  # many fixed batches: XLA pays
     size = tuple(classifier.input_shape[1:3])
     data = load_split([r for r in records if r.label == 0], size)
     before = scores_of(classifier, data["image"])
