@@ -209,9 +209,10 @@ def _compute(todo, cache, settings, classifier, inpainter, size, progress) -> No
     from tfsal.explain.classifier_adapter import ClassifierAdapter
     from tfsal.explain.infill import BlurFill, Infiller
 
-    explainers = {m: _explainer(m, settings, classifier, inpainter, size[0]) for m in settings.methods}
+    infiller = Infiller(inpainter, jit_compile=True)  # one for all, in fixed batches: XLA's compilations pay
+    explainers = {m: _explainer(m, settings, classifier, infiller, size[0]) for m in settings.methods}
     adapter = ClassifierAdapter(classifier)
-    fillers = {"inpainter": Infiller(inpainter, jit_compile=True), "blur": BlurFill()}  # fixed batches: XLA pays
+    fillers = {"inpainter": infiller, "blur": BlurFill()}
     bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
     timings: dict = {}
     for start in range(0, len(todo), settings.batch_size):

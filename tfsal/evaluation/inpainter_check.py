@@ -40,10 +40,10 @@ def inpaint(inpainter, images: np.ndarray, masks: np.ndarray, batch_size: int = 
     """
     import tensorflow as tf
 
-    from tfsal.explain.infill import Infiller
+    from tfsal.explain.infill import as_infiller
     from tfsal.models.inpainter import composite
 
-    filler = inpainter if isinstance(inpainter, Infiller) else Infiller(inpainter)
+    filler = as_infiller(inpainter)
     out = np.empty_like(images)
     for start in range(0, len(images), batch_size):
         image = tf.constant(images[start:start + batch_size], tf.float32)

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from tfsal.explain.base import Batch, Explainer
 from tfsal.explain.explanation import Explanation, percentile_mask
-from tfsal.explain.infill import Infiller
+from tfsal.explain.infill import as_infiller
 from tfsal.explain.scoring import EPS, log_odds, resize_maps
 
 __all__ = ["CAMExplainer", "EarlyGradCAMExplainer", "GradCAMExplainer", "MapExplainer", "SaliencyExplainer",
@@ -91,7 +91,7 @@ class MapExplainer(Explainer):
         if not 0 <= percentile <= 100:
             raise ValueError(f"percentile must be in [0, 100]. Received: percentile={percentile}")
         self.percentile = float(percentile)
-        self.infiller = Infiller(inpainter) if inpainter is not None else None
+        self.infiller = as_infiller(inpainter) if inpainter is not None else None
         self._compiled_maps = tf.function(self.saliency_maps, reduce_retracing=True) if self.compiled \
             else self.saliency_maps
 

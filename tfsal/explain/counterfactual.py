@@ -50,7 +50,7 @@ import tensorflow as tf
 
 from tfsal.explain.base import Batch, Explainer
 from tfsal.explain.explanation import Explanation
-from tfsal.explain.infill import Infiller
+from tfsal.explain.infill import as_infiller
 from tfsal.explain.mask import (
     AREAS,
     INITS,
@@ -75,7 +75,8 @@ def paper_settings(height: int) -> dict:
 
 
 def load_inpainter_argument(inpainter):
-    """A Keras inpainter as given, loaded from a ``.keras`` path, or the shipped one for None."""
+    """A Keras inpainter (or an :class:`~tfsal.explain.infill.Infiller`) as given, loaded from a
+    ``.keras`` path, or the shipped one for None."""
     if inpainter is None or isinstance(inpainter, str) or hasattr(inpainter, "__fspath__"):
         from tfsal.models.inpainter import load_default_inpainter, load_inpainter
 
@@ -89,8 +90,8 @@ class CounterfactualExplainer(Explainer):
     Args:
         model: the classifier, any Keras model or callable (see
             :class:`~tfsal.explain.classifier_adapter.ClassifierAdapter`).
-        inpainter: a Keras inpainter ``{"image", "mask"} -> prediction``, a ``.keras`` path, or
-            None for the shipped one.
+        inpainter: a Keras inpainter ``{"image", "mask"} -> prediction``, a ``.keras`` path, an
+            :class:`~tfsal.explain.infill.Infiller`, or None for the shipped one.
         steps: Adam steps.
         lr: Adam's learning rate on the mask logits.
         l1, l2, l3: weights of (phi + psi), tv and ar.
@@ -150,7 +151,7 @@ class CounterfactualExplainer(Explainer):
             raise ValueError(f"score_floor must be in [0, 1). Received: score_floor={score_floor}")
         self.grow_steps = check_int("grow_steps", grow_steps, minimum=0)
         check_int("stop_patience", stop_patience, minimum=0)
-        self.infiller = Infiller(load_inpainter_argument(inpainter))
+        self.infiller = as_infiller(load_inpainter_argument(inpainter))
         self.settings = MaskSettings(
             lr=float(lr), lambdas=(float(l1), float(l2), float(l3)), area=area, cell=cell, init=init,
             init_logit=float(init_logit), lattice_step=lattice_step, threshold=float(threshold), fill_block=fill_block,

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["BLUR_SIGMA", "BlurFill", "Infiller", "gaussian_blur"]
+__all__ = ["BLUR_SIGMA", "BlurFill", "Infiller", "as_infiller", "gaussian_blur"]
 
 BLUR_SIGMA = 10.0
 """The blur marginaliser's Gaussian standard deviation in working-size pixels (TorchRay's default)."""
@@ -58,6 +58,12 @@ class Infiller:
         if self.size is not None:
             prediction = tf.image.resize(prediction, size, "bilinear")
         return prediction
+
+
+def as_infiller(inpainter) -> Infiller:
+    """``inpainter`` if it is already an :class:`Infiller` (so that explainers and the evaluation
+    can share one, and its compiled forward pass), else a new one around the Keras inpainter."""
+    return inpainter if isinstance(inpainter, Infiller) else Infiller(inpainter)
 
 
 @functools.lru_cache(maxsize=16)
