@@ -114,7 +114,8 @@ def test_cells_scale_with_the_height():
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": 0}, {"area": "sum"}, {"init": "random"}, {"threshold": 1},
                                  {"cell": 0}, {"l2": -1}, {"score_floor": 1.0}, {"refill_every": -1},
-                                 {"grow_steps": -1}, {"stop_patience": -1}, {"stop_patience": 1.5}])
+                                 {"grow_steps": -1}, {"stop_patience": -1}, {"stop_patience": 1.5},
+                                 {"init_share": 0}, {"init_share": 1}, {"init_sigma": 0}])
 def test_bad_options_are_refused(bad, tiny_classifier, tiny_inpainter):
     with pytest.raises(ValueError):
         CounterfactualExplainer(tiny_classifier, inpainter=tiny_inpainter, **bad)
@@ -145,3 +146,35 @@ def test_raising_lambda2_reduces_the_number_of_pieces(blob_classifier, mean_inpa
     pieces = [ndimage.label(_shape_run(blob_classifier, mean_inpainter, l2=l2, l3=0.1).mask)[1]
               for l2 in (0.1, 3.0, 30.0)]
     assert pieces[0] > pieces[1] >= pieces[2] >= 1
+
+
+def _initial_holes(classifier, inpainter, **options):
+    """The organ cells that ``init="gradient"`` starts as holes, for the blob image, ``[32, 32]``."""
+    explainer = CounterfactualExplainer(classifier, inpainter=inpainter, cell=2, init="gradient", steps=1, **options)
+    explainer.explain(mammogram_like(0)[None])  # resolves the classifier's input
+    organ_mask = tf.constant(organ()[None, :, :, None], tf.float32)
+    optimiser = explainer.optimiser
+    return optimiser.gradient_cells(tf.constant(mammogram_like(0)[None]), organ_mask,
+                                    optimiser.organ_grid(organ_mask, (64, 64)), tf.constant([1])).numpy()[0, ..., 0]
+
+
+def test_gradient_init_starts_with_holes_on_the_mass(blob_classifier, mean_inpainter):
+    holes = _initial_holes(blob_classifier, mean_inpainter, init_share=0.02, init_sigma=2.0)
+    organ_cells = ((organ().reshape(32, 2, 32, 2).mean(axis=(1, 3))) > 0.5).sum()
+    assert holes.sum() == round(0.02 * organ_cells)  # exactly the top 2 % of the organ's cells
+    on_blob = blob_pixels().reshape(32, 2, 32, 2).any(axis=(1, 3))
+    assert (holes & on_blob).sum() == holes.sum()  # all of them on the mass
+    wide = _initial_holes(blob_classifier, mean_inpainter, init_share=0.3, init_sigma=2.0)
+    assert wide.sum() == round(0.3 * organ_cells)  # more than the gradient reaches: ties, still exact
+
+
+@pytest.mark.parametrize("option", [{"init_share": 0.1}, {"init_sigma": 8.0}])
+def test_gradient_init_options_change_the_output(option, blob_classifier, mean_inpainter):
+    base = {"init_share": 0.3, "init_sigma": 2.0}
+    assert not np.array_equal(_initial_holes(blob_classifier, mean_inpainter, **base),
+                              _initial_holes(blob_classifier, mean_inpainter, **{**base, **option}))
+
+
+def test_gradient_init_optimised_still_finds_the_mass(blob_classifier, mean_inpainter):
+    (e,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], init="gradient", init_sigma=2.0)
+    assert e.score_counterfactual < 0.5 and (e.mask & blob_pixels()).sum() >= 0.9 * e.mask.sum()

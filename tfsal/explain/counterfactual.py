@@ -98,9 +98,12 @@ class CounterfactualExplainer(Explainer):
         area: ``dice`` or ``mean`` (see the module docstring).
         cell: mask cell side in working-size pixels; None is :func:`default_cell`.
         init: ``lattice`` (the paper's regular grid: every ``lattice_step``-th cell in each
-            direction starts as a hole) or ``keep`` (every cell starts kept).
+            direction starts as a hole), ``keep`` (every cell starts kept) or ``gradient`` (the
+            ``init_share`` of organ cells with the largest smoothed gradient magnitude start as holes).
         init_logit: |theta| at the start (kept cells +, hole cells -).
         lattice_step: spacing of the initial holes in cells.
+        init_share: for ``init="gradient"``, the share of the organ's cells that start as holes.
+        init_sigma: for ``init="gradient"``, the Gaussian (pixels) that smooths the gradient magnitude.
         threshold: the result mask is ``M < threshold``.
         fill_block: side of the blocks of the precomputed in-fill in pixels; None is an eighth of
             the working height (32 px at 256, a large mass).
@@ -130,7 +133,8 @@ class CounterfactualExplainer(Explainer):
 
     def __init__(self, model, inpainter=None, steps: int = DEFAULT_STEPS, lr: float = 0.3, l1: float = 1.0,
                  l2: float = 30.0, l3: float = 30.0, area: str = "dice", cell: int | None = None,
-                 init: str = "lattice", init_logit: float = 2.0, lattice_step: int = 3, threshold: float = 0.5,
+                 init: str = "lattice", init_logit: float = 2.0, lattice_step: int = 3, init_share: float = 0.02,
+                 init_sigma: float = 16.0, threshold: float = 0.5,
                  fill_block: int | None = None, refill_every: int = 10, straight_through: bool = True,
                  score_floor: float = 0.25, grow_steps: int = 8, stop_patience: int = 0, seed: int = 0,
                  jit_compile: bool = False, **kwargs):
@@ -147,6 +151,9 @@ class CounterfactualExplainer(Explainer):
         if not (lr > 0 and init_logit >= 0 and 0 < threshold < 1 and min(l1, l2, l3) >= 0):
             raise ValueError(f"need lr > 0, init_logit >= 0, 0 < threshold < 1 and non-negative lambdas. Received: "
                              f"lr={lr}, init_logit={init_logit}, threshold={threshold}, lambdas={(l1, l2, l3)}")
+        if not (0 < init_share < 1 and init_sigma > 0):
+            raise ValueError(f"need 0 < init_share < 1 and init_sigma > 0. Received: init_share={init_share}, "
+                             f"init_sigma={init_sigma}")
         if not 0 <= score_floor < 1:
             raise ValueError(f"score_floor must be in [0, 1). Received: score_floor={score_floor}")
         self.grow_steps = check_int("grow_steps", grow_steps, minimum=0)
@@ -154,7 +161,8 @@ class CounterfactualExplainer(Explainer):
         self.infiller = as_infiller(load_inpainter_argument(inpainter))
         self.settings = MaskSettings(
             lr=float(lr), lambdas=(float(l1), float(l2), float(l3)), area=area, cell=cell, init=init,
-            init_logit=float(init_logit), lattice_step=lattice_step, threshold=float(threshold), fill_block=fill_block,
+            init_logit=float(init_logit), lattice_step=lattice_step, init_share=float(init_share),
+            init_sigma=float(init_sigma), threshold=float(threshold), fill_block=fill_block,
             refill_every=refill_every, straight_through=bool(straight_through), score_floor=float(score_floor),
             stop_patience=stop_patience, seed=int(seed))
         self.optimiser = MaskOptimiser(self.classifier, self.infiller, self.settings, jit_compile=jit_compile)

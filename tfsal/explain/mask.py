@@ -46,13 +46,16 @@ from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
 __all__ = ["AREAS", "INITS", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "dilate_cross",
-           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "result_mask"]
+           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "result_mask",
+           "top_count_mask"]
 
 AREAS = ("dice", "mean")
 """The area terms: Dice overlap of S with the organ (the paper's), or the mean of S inside it."""
 
-INITS = ("lattice", "keep")
-"""Initial masks: a regular lattice of hole cells inside the organ, or every cell kept."""
+INITS = ("lattice", "keep", "gradient")
+"""Initial masks: a regular lattice of hole cells inside the organ, every cell kept, or the organ
+cells where the smoothed gradient magnitude is largest as holes (a cheap map's guess that the
+optimisation then makes counterfactual and small)."""
 
 
 def default_cell(height: int) -> int:
@@ -82,6 +85,16 @@ def adam_step(theta, gradient, m, v, step, lr, beta1=0.9, beta2=0.999, epsilon=1
     m_hat = m / (1.0 - tf.pow(beta1, step))
     v_hat = v / (1.0 - tf.pow(beta2, step))
     return theta - lr * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+
+
+def top_count_mask(values, counts):
+    """float 0/1 ``[B, N]``: 1 at the ``counts[b]`` largest of each row of ``values`` ``[B, N]``,
+    ties to the lower index (the order ``tf.sort`` gives them), so exactly ``counts[b]`` ones."""
+    counts = tf.cast(counts, tf.int32)
+    top = tf.math.top_k(values, k=tf.reduce_max(counts)).indices
+    rows = tf.broadcast_to(tf.range(tf.shape(values)[0])[:, None], tf.shape(top))
+    return tf.scatter_nd(tf.stack([rows, top], axis=-1), tf.sequence_mask(counts, tf.shape(top)[1], tf.float32),
+                         tf.shape(values))
 
 
 def dilate_cross(mask, iterations: int):
@@ -153,6 +166,8 @@ class MaskSettings:
     init: str = "lattice"
     init_logit: float = 2.0
     lattice_step: int = 3
+    init_share: float = 0.02
+    init_sigma: float = 16.0
     threshold: float = 0.5
     fill_block: int | None = None
     refill_every: int = 10
@@ -188,10 +203,36 @@ class MaskOptimiser:
         padded = tf.pad(organ, [[0, 0], [0, grid_h * cell - size[0]], [0, grid_w * cell - size[1]], [0, 0]])
         return tf.image.resize(padded, [grid_h, grid_w], "area")
 
-    def initial_logits(self, organ_grid):
-        """Logits +init_logit (keep), and -init_logit on the lattice's organ cells for ``init="lattice"``."""
+    def gradient_cells(self, images, organ, organ_grid, targets):
+        """bool ``[B, grid_h, grid_w, 1]``: the organ cells (at least one) holding the top
+        ``init_share`` of the organ's cells by the gradient magnitude |d p(target) / d x| blurred by
+        a Gaussian of ``init_sigma`` pixels (the ``sal-blur`` map) and averaged over each cell."""
+        from tfsal.explain.baselines import target_gradient
+        from tfsal.explain.infill import gaussian_blur
+
+        s = self.settings
+        size = tuple(images.shape[1:3])
+        cell, grid_h, grid_w = self.grid(size)
+        saliency = tf.reduce_max(tf.abs(target_gradient(self.classifier, images, targets)), axis=-1, keepdims=True)
+        saliency = gaussian_blur(saliency, s.init_sigma) * organ
+        padded = tf.pad(saliency, [[0, 0], [0, grid_h * cell - size[0]], [0, grid_w * cell - size[1]], [0, 0]])
+        inside = organ_grid > 0.5
+        scores = tf.where(inside, tf.image.resize(padded, [grid_h, grid_w], "area"), -1.0)
+        flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
+        inside_count = tf.reduce_sum(tf.cast(tf.reshape(inside, tf.shape(flat)), tf.float32), axis=1)
+        count = tf.maximum(tf.round(s.init_share * inside_count), 1.0)
+        return tf.reshape(top_count_mask(flat, count), tf.shape(scores)) > 0.5
+
+    def initial_logits(self, organ_grid, images=None, organ=None, targets=None):
+        """Logits +init_logit (keep), and -init_logit on the lattice's organ cells for
+        ``init="lattice"``, or on :meth:`gradient_cells` for ``init="gradient"`` (which needs
+        ``images``, ``organ`` and ``targets``)."""
         s = self.settings
         theta = tf.fill(tf.shape(organ_grid), s.init_logit)
+        if s.init == "gradient":
+            if images is None or organ is None or targets is None:
+                raise ValueError('init="gradient" needs the images, organ masks and targets')
+            return tf.where(self.gradient_cells(images, organ, organ_grid, targets), -s.init_logit, theta)
         if s.init != "lattice":
             return theta
         dy, dx = lattice_offsets(s.seed, s.lattice_step)
@@ -298,7 +339,7 @@ class MaskOptimiser:
         size = tuple(images.shape[1:3])
         cell = self.grid(size)[0]
         organ_grid = self.organ_grid(organ, size)
-        theta = self.initial_logits(organ_grid)
+        theta = self.initial_logits(organ_grid, images, organ, targets)
         fill = self.precomputed_fill(images, organ)
         theta, losses = self.optimise(theta, images, fill, organ, organ_grid, targets, scores,
                                       tf.cast(steps, tf.int32), tf.constant(cell))

@@ -33,7 +33,7 @@ import tensorflow as tf
 from tfsal.explain.baselines import MapExplainer
 from tfsal.explain.counterfactual import load_inpainter_argument
 from tfsal.explain.infill import BlurFill, as_infiller
-from tfsal.explain.mask import adam_step
+from tfsal.explain.mask import adam_step, top_count_mask
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
@@ -191,17 +191,6 @@ class ExtremalPerturbationExplainer(MapExplainer):
         up = tf.image.resize(tf.sigmoid(theta), tf.shape(theta)[1:3] * self.cell, "bilinear")
         return up[:, :size[0], :size[1]] * organ
 
-    @staticmethod
-    def _reference(flat, wanted, rows):
-        """``||sort(m) - r_a||^2`` without the sort: r_a put back where the sorted values came from,
-        i.e. 1 at the ``wanted`` largest pixels of each row (ties to the lower index, as ``tf.sort``
-        orders them) and 0 elsewhere. Its gradient is the sorted form's, element by element; a
-        partial top-k costs a quarter of the full sort at 256x192."""
-        top = tf.math.top_k(flat, k=tf.reduce_max(wanted)).indices
-        keep = tf.sequence_mask(wanted, tf.shape(top)[1], tf.float32)
-        index = tf.stack([tf.broadcast_to(rows[:, None], tf.shape(top)), top], axis=-1)
-        return tf.scatter_nd(index, keep, tf.shape(flat))
-
     def saliency_maps(self, images, targets, organ):
         size = tuple(images.shape[1:3])
         count, areas = tf.shape(images)[0], len(self.areas)
@@ -210,8 +199,6 @@ class ExtremalPerturbationExplainer(MapExplainer):
         fill = self.fill.fill(images_a)
         pixels = size[0] * size[1]
         wanted = tf.round(tf.tile(tf.constant(self.areas), [count]) * tf.reduce_sum(organ_a, axis=[1, 2, 3]))
-        wanted = tf.cast(wanted, tf.int32)
-        rows = tf.range(count * areas)
         grid = (math.ceil(size[0] / self.cell), math.ceil(size[1] / self.cell))
         theta = tf.zeros([count * areas, *grid, 1])
         m, v = tf.zeros_like(theta), tf.zeros_like(theta)
@@ -222,7 +209,9 @@ class ExtremalPerturbationExplainer(MapExplainer):
                 p = self.classifier.target_probability(
                     self.classifier.probabilities(composite(images_a, 1.0 - deleted, fill)), targets_a)
                 flat = tf.reshape(deleted, [-1, pixels])
-                reference = self._reference(tf.stop_gradient(flat), wanted, rows)
+                # ||sort(m) - r_a||^2 without the sort: r_a put back where the sorted values came from
+                # (the same gradient, element by element; a partial top-k costs a quarter of the sort)
+                reference = top_count_mask(tf.stop_gradient(flat), wanted)
                 score = log_odds(tf.clip_by_value(p, EPS, 1.0 - EPS))  # no vanishing gradient at saturation
                 weight = self.area_weight * RAMP ** (tf.cast(i, tf.float32) / max(self.mask_steps - 1, 1) - 1.0)
                 loss = tf.reduce_sum(score + weight * tf.reduce_mean(tf.square(flat - reference), axis=1))
