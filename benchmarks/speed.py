@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfsal.data.synthetic import make_mammogram
 from tfsal.explain import CounterfactualExplainer
 from tfsal.explain import base as explain_base
+from tfsal.explain.infill import Infiller
 from tfsal.models.classifier import build_classifier, load_default_classifier
 from tfsal.models.inpainter import build_inpainter, load_default_inpainter
 
@@ -194,11 +195,13 @@ def _bfloat16_copy(model):
 
 def trial_rows(size, batches, steps: int, log=print) -> list[dict]:
     """The explanation with the optimisation loop compiled by XLA (``xla``), with only the mask and
-    composite of each step compiled by XLA (``xla_masks``: the convolutions stay oneDNN's), and with
-    both models in mixed bfloat16 precision, against the default, at the same batch sizes."""
+    composite of each step compiled by XLA (``xla_masks``: the convolutions stay oneDNN's), with only
+    the inpainter's forward pass compiled by XLA (``xla_infill``, what ``tfsal evaluate`` uses), and
+    with both models in mixed bfloat16 precision, against the default, at the same batch sizes."""
     classifier, inpainter, options = models_for(size)
     variants = {"default": (classifier, inpainter, None), "xla": (classifier, inpainter, "optimise"),
                 "xla_masks": (classifier, inpainter, "masks"),
+                "xla_infill": (classifier, Infiller(inpainter, jit_compile=True), None),
                 "mixed_bfloat16": (_bfloat16_copy(classifier), _bfloat16_copy(inpainter), None)}
     rows = []
     for batch in batches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -39,8 +40,11 @@ def _lambda(value: str):
 @click.option("--fig2-runs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Runs of the Fig. 2 inpainter check for roc.png (0: skip; `tfsal check-inpainter` runs 10).")
 @click.option("--cases", type=click.IntRange(min=0), default=4, show_default=True, help="Rows of cases.png.")
+@click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default="2, or 1 "
+              "on one core", help="Processes that share the explanations and the metrics, each with its share of the "
+              "cores (the results do not depend on it beyond float rounding).")
 def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inpainter_path, steps, batch_size,
-             fig2_runs, cases) -> None:
+             fig2_runs, cases, workers) -> None:
     """Every method on the same mass images: paper, area-matched and search-matched regions (D, H, A,
     flips), deletion and insertion curves, and one-sided paired tests of ours against each."""
     from tfsal.data.manifest import read_manifest
@@ -56,7 +60,7 @@ def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inp
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     classifier, inpainter = load_models(classifier_path, inpainter_path)
-    evaluation = run(data, out_dir, classifier, inpainter, settings, limit=limit, progress=True)
+    evaluation = run(data, out_dir, classifier, inpainter, settings, limit=limit, progress=True, workers=workers)
     command = " ".join(["tfsal evaluate", *(shlex.quote(a) for a in sys.argv[2:])])
     write_json(evaluation, out_dir / "results.json")
     write_markdown(evaluation, out_dir / "results.md", command)

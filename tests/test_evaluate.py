@@ -146,3 +146,18 @@ def test_command_writes_tables_and_figures(tiny, tmp_path):
     assert "own|ours|raw" in document["per_image"][0] and "image||" in document["per_image"][0]
     assert (out / "roc.png").stat().st_size > 1000
     assert CliRunner().invoke(cli, [*args[:5], "--lambda", "l2"]).exit_code == 2
+
+
+def test_workers_compute_the_same_results_in_separate_processes(tiny, models, tmp_path):
+    serial = evaluate(tiny / "data", tmp_path / "one", *models, SETTINGS)
+    shared = evaluate(tiny / "data", tmp_path / "two", *models, SETTINGS, workers=2)
+    assert shared.images == serial.images
+    for one, two in zip(sorted((tmp_path / "one" / "cache").glob("*.npz")),
+                        sorted((tmp_path / "two" / "cache").glob("*.npz")), strict=True):
+        a, b = load_item(one), load_item(two)
+        assert set(a) == set(b)
+        for key in a:  # single-threaded workers: the same numbers up to float rounding
+            np.testing.assert_allclose(np.asarray(b[key], float), np.asarray(a[key], float), atol=1e-4, err_msg=key)
+    timings = json.loads((tmp_path / "two" / "timings.json").read_text())
+    assert timings["workers"] == 2 and timings["images"] == serial.images
+    assert not (tmp_path / "two" / "cache" / ".workers").exists()  # the staged models are removed
