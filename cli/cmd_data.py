@@ -1,4 +1,4 @@
-"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM)."""
+"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,24 @@ def cbis_ddsm(csv_paths, dicom_root, out_dir, include_calc, val_fraction, seed) 
         list(csv_paths), dicom_root, out_dir, include_calc=include_calc,
         val_fraction=val_fraction, seed=seed, progress=True)
     click.echo(str(manifest))
+
+
+@data.command("mias")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The mini-MIAS folder: Info.txt and the mdbNNN.pgm films.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for labels.csv and the lesion masks.")
+@click.option("--include-calc", is_flag=True,
+              help="Keep calcification-only films, labelled 0 (no mass); left out by default.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the women in the validation split.")
+@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of the women in the test split.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+def mias(root, out_dir, include_calc, val, test, seed) -> None:
+    """Build labels.csv from the mini-MIAS films and Info.txt (lesion circles become masks)."""
+    from tfsal.data import mias as reader
+
+    if val + test >= 1:
+        raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
+    click.echo(str(reader.build_manifest(root, out_dir, include_calc=include_calc, val=val, test=test, seed=seed)))

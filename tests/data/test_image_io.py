@@ -214,3 +214,28 @@ def test_mask_errors_follow_image_rules(tmp_path):
     path.write_bytes(b"not an image at all")
     with pytest.raises(ImageReadError, match="not a recognised image format"):
         read_mask(path)
+
+
+def test_binary_pgm_is_read_with_header_comments_and_its_size_checked(tmp_path):
+    pixels = np.arange(12 * 7, dtype=np.uint8).reshape(12, 7) * 3
+    good = tmp_path / "film.pgm"
+    good.write_bytes(b"P5\n# a scanner's comment\n7 12\n255\n" + pixels.tobytes())
+    image, meta = read_image(good)
+    assert meta.format == "pgm" and meta.original_size == (12, 7)
+    np.testing.assert_allclose(image[..., 0], pixels / 255.0, atol=1e-6)
+    wide = np.full((4, 5), 40000, ">u2")
+    wide[0, 0] = 0
+    (tmp_path / "wide.pgm").write_bytes(b"P5 5 4 65535\n" + wide.tobytes())  # 16-bit: big-endian samples
+    assert read_image(tmp_path / "wide.pgm")[0][1, 1, 0] == pytest.approx(40000 / 65535, abs=1e-6)
+    short = tmp_path / "short.pgm"
+    short.write_bytes(b"P5\n7 12\n255\n" + pixels.tobytes()[:-5])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(short)
+    huge = tmp_path / "huge.pgm"
+    huge.write_bytes(b"P5\n90000 90000\n255\n" + b"\0" * 64)  # refused from the header, nothing decoded
+    with pytest.raises(ImageReadError):
+        read_image(huge)
+    junk = tmp_path / "junk.pgm"
+    junk.write_bytes(b"P5\nseven twelve\n255\n" + pixels.tobytes())
+    with pytest.raises(ImageReadError, match="PGM"):
+        read_image(junk)

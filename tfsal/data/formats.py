@@ -1,7 +1,7 @@
 """Image formats named from their first bytes, sizes read from headers, and the checks every reader runs.
 
 :func:`sniff` names the format from the magic bytes (never from the suffix), :func:`header_size`
-reads ``(H, W)`` from a PNG, JPEG, TIFF or NPY header without decoding anything, and
+reads ``(H, W)`` from a PNG, JPEG, TIFF, NPY or binary PGM header without decoding anything, and
 :func:`check_size` / :func:`check_values` refuse zero, oversized, empty, non-finite or constant
 images with a one-line :class:`~tfsal.errors.ImageReadError`. Both readers use them:
 :mod:`tfsal.data.image_io` and :mod:`tfsal.data.dicom`.
@@ -20,7 +20,7 @@ from tfsal.errors import ImageReadError
 
 __all__ = ["FORMATS", "check_size", "check_values", "file_format", "header_size", "sniff"]
 
-FORMATS = ("dicom", "png", "jpeg", "tiff", "npy")
+FORMATS = ("dicom", "png", "jpeg", "tiff", "npy", "pgm")
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -53,6 +53,8 @@ def sniff(data: bytes) -> str | None:
         return "tiff"
     if data.startswith(_NPY_MAGIC):
         return "npy"
+    if data[:2] == b"P5" and data[2:3].isspace():
+        return "pgm"  # binary greyscale netpbm (mini-MIAS)
     if data[:2] in _DICOM_NO_PREAMBLE and len(data) >= 8:
         return "dicom"
     return None
@@ -89,13 +91,14 @@ def check_values(path, pixels: np.ndarray, *, allow_constant: bool) -> None:
 # --- sizes from headers -------------------------------------------------------------------
 
 def header_size(fmt: str, data: bytes, path: Path) -> tuple[int, int]:
-    """``(H, W)`` from the header of ``data`` in format ``fmt`` (png, jpeg, tiff or npy).
+    """``(H, W)`` from the header of ``data`` in format ``fmt`` (png, jpeg, tiff, npy or pgm).
 
     Raises:
         ImageReadError: the header is corrupt or truncated.
     """
     try:
-        return {"png": _png_size, "jpeg": _jpeg_size, "tiff": _tiff_size, "npy": _npy_size}[fmt](data)
+        return {"png": _png_size, "jpeg": _jpeg_size, "tiff": _tiff_size, "npy": _npy_size,
+                "pgm": _pgm_size}[fmt](data)
     except (struct.error, IndexError) as exc:
         reason = f"corrupt or truncated {fmt.upper()} file: it ends inside the header ({exc})"
         raise ImageReadError(path, reason) from None
@@ -111,6 +114,30 @@ def _png_size(data: bytes) -> tuple[int, int]:
     width, height = struct.unpack(">II", data[16:24])
     if data.rfind(b"IEND") < 0:
         raise ValueError("no IEND chunk: the file is truncated")
+    return height, width
+
+
+def _pgm_size(data: bytes) -> tuple[int, int]:
+    """(H, W) from a binary PGM header (``P5``, width, height, maxval, ``#`` comments allowed); also
+    checks that the pixel data is all there."""
+    fields, pos = [], 2
+    while len(fields) < 3:
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        start = pos
+        while pos < len(data) and data[pos:pos + 1].isdigit():
+            pos += 1
+        if pos == start or pos - start > 9:
+            raise ValueError("the header does not hold width, height and maximum value")
+        fields.append(int(data[start:pos]))
+    width, height, maxval = fields
+    if not 0 < maxval < 65536:
+        raise ValueError(f"maximum value {maxval} outside 1-65535")
+    if len(data) < pos + 1 + width * height * (1 if maxval < 256 else 2):
+        raise ValueError("the pixel data is shorter than the header says: the file is truncated")
     return height, width
 
 

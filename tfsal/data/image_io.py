@@ -1,4 +1,4 @@
-"""Read one grayscale image (DICOM, PNG, JPEG, TIFF or NPY) as float32 ``[H, W, 1]`` in [0, 1].
+"""Read one grayscale image (DICOM, PNG, JPEG, TIFF, NPY or binary PGM) as float32 ``[H, W, 1]`` in [0, 1].
 
 The format is detected from the file's content (magic bytes), never from its suffix. Sizes
 are checked from the header before anything is decoded, so a tiny file that claims 30000 x
@@ -8,7 +8,7 @@ with one line naming the file and the reason; no other exception type escapes.
 Normalisation to [0, 1]:
 
 * DICOM: see :mod:`tfsal.data.dicom` (modality LUT, VOI LUT or window, MONOCHROME1).
-* PNG, JPEG, TIFF: unsigned integers divided by their dtype's maximum (255 or 65535).
+* PNG, JPEG, TIFF, PGM: unsigned integers divided by their dtype's maximum (255 or 65535).
 * NPY and other integer types: unsigned (and non-negative signed) integers divided by the
   dtype's maximum, signed integers with negative values min-max scaled; booleans as 0/1;
   floats taken as they are when all values lie in [0, 1], otherwise min-max scaled.
@@ -66,7 +66,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     """Read a single-frame grayscale image as float32 ``[H, W, 1]`` in [0, 1].
 
     Args:
-        path: a DICOM, PNG, JPEG, TIFF or NPY file (detected by content).
+        path: a DICOM, PNG, JPEG, TIFF, NPY or PGM file (detected by content).
         max_pixels: refuse images whose header claims more than this many pixels.
 
     Returns:
@@ -86,7 +86,7 @@ def read_mask(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     no MONOCHROME1 inversion). An all-zero mask is allowed.
 
     Args:
-        path: a DICOM, PNG, JPEG, TIFF or NPY file (detected by content).
+        path: a DICOM, PNG, JPEG, TIFF, NPY or PGM file (detected by content).
         max_pixels: refuse masks whose header claims more than this many pixels.
 
     Returns:
@@ -114,7 +114,7 @@ def _read_image(path: Path, max_pixels: int, *, mask: bool):
     data = _read_bytes(path)
     fmt = sniff(data)
     if fmt is None:
-        raise ImageReadError(path, "not a recognised image format (expected DICOM, PNG, JPEG, TIFF or NPY)")
+        raise ImageReadError(path, "not a recognised image format (expected DICOM, PNG, JPEG, TIFF, NPY or PGM)")
     if fmt == "dicom":
         pixels, info = dicom.read_dicom(path, max_pixels=max_pixels, raw=mask)
         meta = ImageMeta(source=str(path), format=fmt, **info)
@@ -157,7 +157,7 @@ def _load_npy(data: bytes) -> np.ndarray:
 
 
 def _decode_raster(fmt: str, data: bytes, path: Path) -> np.ndarray:
-    """Decode PNG/JPEG/TIFF bytes with OpenCV, keeping bit depth and channels."""
+    """Decode PNG/JPEG/TIFF/PGM bytes with OpenCV, keeping bit depth and channels."""
     import cv2
 
     with quiet_stderr() as captured:
