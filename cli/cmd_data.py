@@ -1,4 +1,4 @@
-"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS)."""
+"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS, VinDr-Mammo)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,20 @@ def mias(root, out_dir, include_calc, val, test, seed) -> None:
     if val + test >= 1:
         raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
     click.echo(str(reader.build_manifest(root, out_dir, include_calc=include_calc, val=val, test=test, seed=seed)))
+
+
+@data.command("vindr")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The VinDr-Mammo release: finding_annotations.csv and images/<study_id>/<image_id>.dicom.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for labels.csv and the mass masks.")
+@click.option("--include-other", is_flag=True,
+              help="Keep images whose findings are all other than masses, labelled 0; left out by default.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the training studies moved to the validation split (the test split is the official one).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation split.")
+def vindr(root, out_dir, include_other, val, seed) -> None:
+    """Build labels.csv from VinDr-Mammo's finding_annotations.csv (mass boxes become masks)."""
+    from tfsal.data import vindr as reader
+
+    click.echo(str(reader.build_manifest(root, out_dir, include_other=include_other, val=val, seed=seed)))

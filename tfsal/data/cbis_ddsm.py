@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsal.data.image_io import write_mask
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.errors import CbisDdsmError, ImageReadError
-from tfsal.util import atomic
 
 __all__ = ["REQUIRED_COLUMNS", "build_manifest"]
 
@@ -255,7 +255,7 @@ def _record(number: int, image: _Image, out_dir: Path, val_patients: set[str]) -
     if "mass" in image.kinds:
         union = np.logical_or.reduce(image.masks)
         mask_path = out_dir / "masks" / f"cbis_{number:05d}.png"
-        _write_png(mask_path, union)
+        write_mask(mask_path, union)
     split = "val" if image.split == "train" and image.patient in val_patients else image.split
     kinds = sorted(image.kinds)
     return Record(
@@ -263,11 +263,3 @@ def _record(number: int, image: _Image, out_dir: Path, val_patients: set[str]) -
         extra={"pathology": "|".join(sorted(image.pathologies)), "abnormality_type": "|".join(kinds)},
     )
 
-
-def _write_png(path: Path, mask: np.ndarray) -> None:
-    """Write a boolean mask as an 8-bit PNG of 0/255, atomically."""
-    import cv2
-
-    with atomic.atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), np.where(mask, 255, 0).astype(np.uint8)):
-            raise CbisDdsmError(f"{path}: cannot write mask PNG")

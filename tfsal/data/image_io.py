@@ -31,7 +31,7 @@ from tfsal.data.formats import FORMATS, check_size, check_values, file_format, h
 from tfsal.errors import ImageReadError
 from tfsal.util.quiet import quiet_stderr
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask", "write_mask"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
 
@@ -96,6 +96,24 @@ def read_mask(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
         ImageReadError: as :func:`read_image`, except that a constant mask is accepted.
     """
     return _guarded(path, lambda: _read_image(Path(path), max_pixels, mask=True))
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Write a boolean mask as an 8-bit PNG of 0/255, atomically (what :func:`read_mask` reads back).
+
+    Raises:
+        TfsalError: the PNG cannot be written.
+    """
+    import cv2
+
+    from tfsal.errors import TfsalError
+    from tfsal.util import atomic
+
+    path = Path(path)
+    with atomic.atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), np.where(mask, 255, 0).astype(np.uint8)):
+            raise TfsalError(f"{path}: cannot write the mask PNG")
+    return path
 
 
 def _guarded(path, read):

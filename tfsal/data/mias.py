@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsal.data.image_io import write_mask
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.data.splits import assign_splits
 from tfsal.errors import TfsalError
-from tfsal.util import atomic
 
 __all__ = ["CLASSES", "LESION_CLASSES", "MiasError", "build_manifest", "read_info"]
 
@@ -166,7 +166,7 @@ def build_manifest(root: str | Path, out_dir: str | Path, *, include_calc: bool 
                 log.warning("%s: a lesion without coordinates; the film has no mask", film.reference)
             else:
                 mask_path = out_dir / "masks" / f"{film.reference}.png"
-                _write_png(mask_path, mask)
+                write_mask(mask_path, mask)
         kinds = "|".join(sorted({lesion.kind for lesion in film.lesions})) or "NORM"
         severity = "|".join(sorted({lesion.severity for lesion in lesions if lesion.severity}))
         records.append(Record(image=path, label=int(bool(lesions)), mask=mask_path, split=splits[film.woman],
@@ -174,10 +174,3 @@ def build_manifest(root: str | Path, out_dir: str | Path, *, include_calc: bool 
                                      "abnormality": kinds, "severity": severity}))
     return write_manifest(out_dir / "labels.csv", records)
 
-
-def _write_png(path: Path, mask: np.ndarray) -> None:
-    import cv2
-
-    with atomic.atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), np.where(mask, 255, 0).astype(np.uint8)):
-            raise MiasError(f"{path}: cannot write the mask PNG")
