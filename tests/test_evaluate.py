@@ -159,5 +159,5 @@ def test_workers_compute_the_same_results_in_separate_processes(tiny, models, tm
         for key in a:  # single-threaded workers: the same numbers up to float rounding
             np.testing.assert_allclose(np.asarray(b[key], float), np.asarray(a[key], float), atol=1e-4, err_msg=key)
     timings = json.loads((tmp_path / "two" / "timings.json").read_text())
-    assert timings["workers"] == 2 and timings["images"] == serial.images
+    assert timings["workers"] == 2 and timings["images"] == serial.images and timings["wall_seconds_per_image"] > 0
     assert not (tmp_path / "two" / "cache" / ".workers").exists()  # the staged models are removed

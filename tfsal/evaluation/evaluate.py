@@ -10,8 +10,9 @@ models:
 - the score after deleting each map's top pixels at ours' own area (the area-matched flip).
 
 Where the time went (seconds per image of each method's explanations, of the curves with each
-marginaliser, of the area-matched scores) is written to ``<out>/timings.json`` after every chunk
-(for the images this run computed; tracing included).
+marginaliser, of the area-matched scores, and the wall-clock seconds per image) is written to
+``<out>/timings.json`` after every chunk (for the images this run computed; tracing included).
+With ``workers`` > 1 the chunks are shared by worker processes (:func:`_compute_in_workers`).
 
 The protocols (:mod:`tfsal.evaluation.protocols`) and the statistics
 (:mod:`tfsal.evaluation.summary`) are then computed from the cache alone.
@@ -203,37 +204,66 @@ def _check_cache(cache: Path, described: dict) -> None:
     atomic.write_text(settings_file, json.dumps(described, indent=1) + "\n")
 
 
-def _write_timings(path: Path, timings: dict, images: int, workers: int = 1) -> None:
-    atomic.write_text(path, json.dumps({"images": images, "workers": workers, "seconds_per_image": {
-        k: round(v / images, 3) for k, v in sorted(timings.items())}}, indent=1) + "\n")
+def _write_timings(path: Path, timings: dict, images: int, wall: float, workers: int = 1) -> None:
+    """``timings.json``: the wall-clock seconds per image of this run's explanations and scores, and
+    the seconds per image of each part (summed over the workers, so with several workers the parts
+    add up to more than the wall-clock time)."""
+    atomic.write_text(path, json.dumps({"images": images, "workers": workers,
+                                        "wall_seconds_per_image": round(wall / images, 3), "seconds_per_image": {
+                                            k: round(v / images, 3) for k, v in sorted(timings.items())}},
+                                       indent=1) + "\n")
 
 
-def _compute(todo, cache, settings, classifier, inpainter, size, progress, timings_path: Path | None = None) -> None:
+class _Chunks:
+    """The models, explainers and fills of one process, and how it explains and scores a chunk."""
+
+    def __init__(self, settings, classifier, inpainter, size):
+        from tfsal.explain.classifier_adapter import ClassifierAdapter
+        from tfsal.explain.infill import BlurFill, Infiller
+
+        infiller = Infiller(inpainter, jit_compile=True)  # one for all, in fixed batches: XLA's compilations pay
+        self.explainers = {m: _explainer(m, settings, classifier, infiller, size[0]) for m in settings.methods}
+        self.adapter = ClassifierAdapter(classifier)
+        self.fillers = {"inpainter": infiller, "blur": BlurFill()}
+        self.settings, self.size = settings, size
+
+    def run(self, chunk, cache: Path) -> dict:
+        """Explains and scores ``chunk``, writes each image's cache file; returns the seconds per part."""
+        timings: dict = {}
+        items = _explain_chunk(chunk, self.explainers, self.adapter, self.fillers, self.size,
+                               self.settings.batch_size, timings)
+        for (index, record), item in zip(chunk, items, strict=True):
+            save_item(cache / _cache_name(index, record), item)
+        return timings
+
+
+def _add(total: dict, part: dict) -> None:
+    for key, value in part.items():
+        total[key] = total.get(key, 0.0) + value
+
+
+def _compute(todo, cache, settings, classifier, inpainter, size, progress) -> None:
     """Explain and score the ``todo`` images in chunks of the batch size, writing each one's cache file."""
     from tqdm import tqdm
 
-    from tfsal.explain.classifier_adapter import ClassifierAdapter
-    from tfsal.explain.infill import BlurFill, Infiller
-
-    infiller = Infiller(inpainter, jit_compile=True)  # one for all, in fixed batches: XLA's compilations pay
-    explainers = {m: _explainer(m, settings, classifier, infiller, size[0]) for m in settings.methods}
-    adapter = ClassifierAdapter(classifier)
-    fillers = {"inpainter": infiller, "blur": BlurFill()}
+    chunks = _Chunks(settings, classifier, inpainter, size)
     bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
-    timings: dict = {}
+    timings, tick = {}, time.perf_counter()
     for start in range(0, len(todo), settings.batch_size):
         chunk = todo[start:start + settings.batch_size]
-        for (index, record), item in zip(chunk, _explain_chunk(chunk, explainers, adapter, fillers, size,
-                                                               settings.batch_size, timings), strict=True):
-            save_item(cache / _cache_name(index, record), item)
+        _add(timings, chunks.run(chunk, cache))
         bar.update(len(chunk))
-        _write_timings(timings_path or cache.parent / "timings.json", timings, start + len(chunk))
+        _write_timings(cache.parent / "timings.json", timings, start + len(chunk), time.perf_counter() - tick)
     bar.close()
 
 
-def _worker(model_files, todo, cache, settings, size, threads: int, timings_path) -> None:
-    """One worker process of :func:`_compute_in_workers`: ``threads`` TensorFlow threads, the models
-    loaded from ``model_files``, its share of the chunks computed."""
+_WORKER: _Chunks | None = None  # a worker process's own explainers (set by _start_worker)
+
+
+def _start_worker(model_files, settings, size, threads: int) -> None:
+    """The initializer of a :func:`_compute_in_workers` process: ``threads`` TensorFlow threads and
+    the models loaded from ``model_files``."""
+    global _WORKER
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -244,26 +274,28 @@ def _worker(model_files, todo, cache, settings, size, threads: int, timings_path
     import tfsal.models.inpainter  # noqa: F401  (both register tfsal's layers for loading)
 
     classifier, inpainter = (keras.models.load_model(f, compile=False) for f in model_files)
-    _compute(todo, cache, settings, classifier, inpainter, size, False, timings_path)
+    _WORKER = _Chunks(settings, classifier, inpainter, size)
+
+
+def _worker_chunk(chunk, cache: Path) -> dict:
+    return _WORKER.run(chunk, cache)
 
 
 def _compute_in_workers(todo, cache, settings, classifier, inpainter, size, progress, workers: int) -> None:
-    """:func:`_compute` split over ``workers`` processes of ``cores / workers`` TensorFlow threads each.
+    """:func:`_compute` over ``workers`` processes of ``cores / workers`` TensorFlow threads each.
 
     On 2 cores two single-threaded workers do about a quarter more per second than one process of
     two threads (small convolutions do not split well over threads). The chunks are the serial
-    run's, dealt round-robin, so each image is explained in the same batch as in a serial run.
-    The models travel as ``.keras`` files, so a model with custom layers must be loadable in a
-    new process (else use ``workers=1``).
+    run's, handed to whichever worker is free, so each image is explained in the same batch as in
+    a serial run. The models travel as ``.keras`` files, so a model with custom layers must be
+    loadable in a new process (else use ``workers=1``).
     """
     import multiprocessing
     import shutil
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from tqdm import tqdm
 
-    chunks = [todo[i:i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
-    shares = [[item for chunk in chunks[k::workers] for item in chunk] for k in range(workers)]
     staging = cache / ".workers"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -271,28 +303,24 @@ def _compute_in_workers(todo, cache, settings, classifier, inpainter, size, prog
     classifier.save(model_files[0])
     inpainter.save(model_files[1])
     threads = max(1, (os.cpu_count() or 1) // workers)
-    names = [cache / _cache_name(i, r) for i, r in todo]
+    chunks = [todo[i:i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
     bar = tqdm(total=len(todo), desc="evaluate", unit="image", disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, model_files, share, cache, settings, size, threads,
-                               staging / f"timings.{k}.json") for k, share in enumerate(shares)]
-        while True:
-            done, pending = wait(futures, timeout=5, return_when=FIRST_EXCEPTION)
-            bar.update(sum(p.exists() for p in names) - bar.n)
-            for future in done:
-                if future.exception() is not None:
-                    raise TfsalError(f"an evaluation worker failed ({future.exception()}); "
-                                     "with models that cannot be saved and reloaded, use workers=1") \
-                        from future.exception()
-            if not pending:
-                break
+    timings, done, tick = {}, 0, time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(model_files, settings, size, threads)) as pool:
+        futures = {pool.submit(_worker_chunk, chunk, cache): len(chunk) for chunk in chunks}
+        try:
+            for future in as_completed(futures):
+                _add(timings, future.result())
+                done += futures[future]
+                bar.update(futures[future])
+                _write_timings(cache.parent / "timings.json", timings, done, time.perf_counter() - tick, workers)
+        except Exception as exc:
+            for future in futures:
+                future.cancel()
+            raise TfsalError(f"an evaluation worker failed ({type(exc).__name__}: {exc}); with models that cannot "
+                             "be saved and reloaded, use workers=1") from exc
     bar.close()
-    parts = [json.loads(f.read_text()) for f in sorted(staging.glob("timings.*.json"))]
-    totals: dict = {}
-    for part in parts:
-        for key, value in part["seconds_per_image"].items():
-            totals[key] = totals.get(key, 0.0) + value * part["images"]
-    _write_timings(cache.parent / "timings.json", totals, sum(p["images"] for p in parts), workers)
     shutil.rmtree(staging, ignore_errors=True)
 
 
