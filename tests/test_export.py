@@ -120,3 +120,18 @@ def test_command_writes_the_version_folder_and_refuses_to_overwrite(tmp_path):
     assert (tmp_path / "model" / "3" / "saved_model.pb").exists()
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 1 and "exists" in again.output
+
+
+def test_the_gradient_initialisation_exports_too(tmp_path):
+    options = {"steps": 10, "cell": 2, "init": "gradient", "init_share": 0.1, "init_sigma": 2.0}
+    classifier, inpainter = _blob_classifier(), _mean_inpainter()
+    folder = export_explainer(tmp_path / "model", classifier, inpainter, **options)
+    images = _images()
+    served = tf.saved_model.load(str(folder)).signatures["serving_default"](
+        image=tf.constant(images), target=tf.constant([1, 1, 1], tf.int32))
+    organ = tf_organ_mask(images).numpy()[..., 0] > 0.5
+    expected = CounterfactualExplainer(classifier, inpainter=inpainter, **options).explain(
+        images, targets=[1, 1, 1], organ_masks=organ)
+    for i, e in enumerate(expected):
+        np.testing.assert_allclose(served["saliency"][i, ..., 0].numpy(), e.saliency, atol=1e-4)
+    assert expected[0].mask.any()
