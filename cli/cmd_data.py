@@ -1,4 +1,4 @@
-"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS, VinDr-Mammo)."""
+"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS, VinDr-Mammo, INbreast)."""
 
 from __future__ import annotations
 
@@ -103,3 +103,24 @@ def vindr(root, out_dir, include_other, val, seed) -> None:
     from tfsal.data import vindr as reader
 
     click.echo(str(reader.build_manifest(root, out_dir, include_other=include_other, val=val, seed=seed)))
+
+
+@data.command("inbreast")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The INbreast folder: AllDICOMs/, AllXML/ and INbreast.csv.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for labels.csv and the mass masks.")
+@click.option("--include-other", is_flag=True,
+              help="Keep images whose ROIs are all other than masses, labelled 0; left out by default.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the women in the validation split.")
+@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of the women in the test split.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+def inbreast(root, out_dir, include_other, val, test, seed) -> None:
+    """Build labels.csv from INbreast's DICOMs and XML ROI files (mass outlines become masks)."""
+    from tfsal.data import inbreast as reader
+
+    if val + test >= 1:
+        raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
+    click.echo(str(reader.build_manifest(root, out_dir, include_other=include_other, val=val, test=test, seed=seed)))
