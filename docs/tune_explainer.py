@@ -10,7 +10,9 @@ inpainted, and the mean score drop). Settings are JSON objects of explainer opti
 "method" (default counterfactual). With ``--reference sal-blur`` (the default) each row also gives
 the reference map cut inside the organ to each image's own result area (the area-matched protocol
 of ``tfsal evaluate``): its D and H over the positives, and the median paired difference
-D(setting) - D(reference) over the positives (negative: the setting lands nearer the mass).
+D(setting) - D(reference) over the positives (negative: the setting lands nearer the mass) with its
+bootstrap 95 % interval and the one-sided paired Wilcoxon p (the setting nearer), as
+``tfsal evaluate`` tests, for D and for H.
 
     python docs/tune_explainer.py --data data/synth --n 48 --settings '[{}, {"l2": 1, "l3": 1}]'
 """
@@ -24,6 +26,7 @@ import numpy as np
 from _tuning import load, parser
 
 from tfsal.evaluation.metrics import DECISION_THRESHOLD, count_components, localisation
+from tfsal.evaluation.statistics import compare
 from tfsal.explain import registry
 from tfsal.explain.explanation import organ_ranks
 
@@ -62,9 +65,11 @@ def score(setting: dict, classifier, inpainter, data: dict, masses, reference=No
     compared = {}
     if reference is not None and called.any():
         ref_d, ref_h = area_matched(reference, explanations, data, truths, masses)
-        compared = {"D_reference": float(np.median(ref_d[called])), "H_reference": float(np.median(ref_h[called])),
-                    "D_minus_reference": float(np.median(d[called] - ref_d[called])),
-                    "H_minus_reference": float(np.median(h[called] - ref_h[called]))}
+        compared = {"D_reference": float(np.median(ref_d[called])), "H_reference": float(np.median(ref_h[called]))}
+        for name, ours, theirs in (("D", d, ref_d), ("H", h, ref_h)):
+            test = compare(ours[called], theirs[called], alternative="less")
+            compared.update({f"{name}_minus_reference": test["median_difference"],
+                             f"{name}_interval": test["interval"], f"{name}_p": test["p"]})
     return {
         "method": method, **setting,
         "D": float(np.median(d)), "H": float(np.median(h)),
@@ -90,13 +95,14 @@ def main() -> None:
     classifier, inpainter, data, masses = load(arguments, args)
     reference = None if args.reference == "none" else reference_maps(args.reference, classifier, data)
     print("| setting | D | H | empty | D, H positives | empty positives | hit | A | components | flip | drop "
-          f"| s/image | {args.reference} D, H at equal area | D, H minus it |\n"
+          f"| s/image | {args.reference} D, H at equal area | D, H minus it [95 % interval] p |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for setting in json.loads(args.settings):
         row = score(setting, classifier, inpainter, data, masses, reference)
         name = json.dumps(setting, separators=(",", ":"))
-        versus = (f"{row['D_reference']:.1f}, {row['H_reference']:.1f} | {row['D_minus_reference']:+.1f}, "
-                  f"{row['H_minus_reference']:+.1f}") if "D_reference" in row else "- | -"
+        versus = (f"{row['D_reference']:.1f}, {row['H_reference']:.1f} | " + ", ".join(
+            f"{row[k + '_minus_reference']:+.1f} [{row[k + '_interval'][0]:+.1f}, {row[k + '_interval'][1]:+.1f}] "
+            f"p {row[k + '_p']:.2g}" for k in "DH")) if "D_reference" in row else "- | -"
         print(f"| `{name}` | {row['D']:.1f} | {row['H']:.1f} | {row['empty']} | {row['D_positive']:.1f}, "
               f"{row['H_positive']:.1f} | {row['empty_positive']} | {row['hit']:.2f} | {row['A']:.3f} | "
               f"{row['components']:.1f} | {row['flip']:.2f} ({row['positives']}) | {row['drop']:.2f} | "
