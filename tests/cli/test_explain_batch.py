@@ -93,7 +93,7 @@ def test_rows_ok_and_dead_letters_named_without_stopping_the_pipeline(batch_run,
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert sorted(errors(result)) == sorted(f"Error: {images / name}: {reason}" for name, reason in [
-        ("garbage.dcm", "not a recognised image format (expected DICOM, PNG, JPEG, TIFF or NPY)"),
+        ("garbage.dcm", "not a recognised image format (expected DICOM, PNG, JPEG, TIFF, NPY or PGM)"),
         ("truncated.png", "corrupt or truncated PNG file (no IEND chunk: the file is truncated)")])
     assert "8 explained, 0 already done, 2 failed" in result.output
     rows = table(out / "results.csv")

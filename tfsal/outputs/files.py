@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 __all__ = ["IMAGE_SUFFIXES", "FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image",
            "read_fitted", "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
 
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ""}
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ".pgm", ""}
 """Suffixes of the files a folder is expanded to (none: DICOM files often have no suffix)."""
 
 
