@@ -67,37 +67,53 @@ def cbis_ddsm(csv_paths, dicom_root, out_dir, include_calc, val_fraction, seed) 
     click.echo(str(manifest))
 
 
+def _reader_options(root_help: str, masks: str, include: tuple[str, str], val_help: str, test: bool = True):
+    """The options every public-data reader takes: --root, --out, its --include-* flag, the
+    split shares (--val, and --test where the reader draws the test split itself) and --seed."""
+    options = [
+        click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help=root_help),
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Folder for labels.csv and the {masks}."),
+        click.option(include[0], is_flag=True, help=include[1]),
+        click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+                     help=val_help),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split."),
+    ]
+    if test:
+        options.insert(4, click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2,
+                                       show_default=True, help="Share of the women in the test split."))
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+def _check_shares(val: float, test: float) -> None:
+    if val + test >= 1:
+        raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
+
+
 @data.command("mias")
-@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The mini-MIAS folder: Info.txt and the mdbNNN.pgm films.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for labels.csv and the lesion masks.")
-@click.option("--include-calc", is_flag=True,
-              help="Keep calcification-only films, labelled 0 (no mass); left out by default.")
-@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of the women in the validation split.")
-@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
-              help="Share of the women in the test split.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@_reader_options("The mini-MIAS folder: Info.txt and the mdbNNN.pgm films.", "lesion masks",
+                 ("--include-calc", "Keep calcification-only films, labelled 0 (no mass); left out by default."),
+                 "Share of the women in the validation split.")
 def mias(root, out_dir, include_calc, val, test, seed) -> None:
     """Build labels.csv from the mini-MIAS films and Info.txt (lesion circles become masks)."""
     from tfsal.data import mias as reader
 
-    if val + test >= 1:
-        raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
+    _check_shares(val, test)
     click.echo(str(reader.build_manifest(root, out_dir, include_calc=include_calc, val=val, test=test, seed=seed)))
 
 
 @data.command("vindr")
-@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The VinDr-Mammo release: finding_annotations.csv and images/<study_id>/<image_id>.dicom.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for labels.csv and the mass masks.")
-@click.option("--include-other", is_flag=True,
-              help="Keep images whose findings are all other than masses, labelled 0; left out by default.")
-@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of the training studies moved to the validation split (the test split is the official one).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation split.")
+@_reader_options("The VinDr-Mammo release: finding_annotations.csv and images/<study_id>/<image_id>.dicom.",
+                 "mass masks", ("--include-other", "Keep images whose findings are all other than masses, "
+                                                   "labelled 0; left out by default."),
+                 "Share of the training studies moved to the validation split (the test split is the official one).",
+                 test=False)
 def vindr(root, out_dir, include_other, val, seed) -> None:
     """Build labels.csv from VinDr-Mammo's finding_annotations.csv (mass boxes become masks)."""
     from tfsal.data import vindr as reader
@@ -106,21 +122,13 @@ def vindr(root, out_dir, include_other, val, seed) -> None:
 
 
 @data.command("inbreast")
-@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The INbreast folder: AllDICOMs/, AllXML/ and INbreast.csv.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for labels.csv and the mass masks.")
-@click.option("--include-other", is_flag=True,
-              help="Keep images whose ROIs are all other than masses, labelled 0; left out by default.")
-@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of the women in the validation split.")
-@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
-              help="Share of the women in the test split.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@_reader_options("The INbreast folder: AllDICOMs/, AllXML/ and INbreast.csv.", "mass masks",
+                 ("--include-other", "Keep images whose ROIs are all other than masses, labelled 0; left out by "
+                                     "default."),
+                 "Share of the women in the validation split.")
 def inbreast(root, out_dir, include_other, val, test, seed) -> None:
     """Build labels.csv from INbreast's DICOMs and XML ROI files (mass outlines become masks)."""
     from tfsal.data import inbreast as reader
 
-    if val + test >= 1:
-        raise click.BadParameter(f"--val + --test must be under 1 (got {val + test:g})", param_hint="--val/--test")
+    _check_shares(val, test)
     click.echo(str(reader.build_manifest(root, out_dir, include_other=include_other, val=val, test=test, seed=seed)))

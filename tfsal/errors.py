@@ -35,3 +35,15 @@ class ManifestError(TfsalError):
 
 class CbisDdsmError(TfsalError):
     """A CBIS-DDSM description CSV or its DICOM tree cannot be turned into a manifest."""
+
+
+class MiasError(TfsalError):
+    """A mini-MIAS folder (``Info.txt`` and its films) that cannot be turned into a manifest."""
+
+
+class VindrError(TfsalError):
+    """A VinDr-Mammo release folder or CSV that cannot be turned into a manifest."""
+
+
+class InbreastError(TfsalError):
+    """An INbreast folder or ROI file that cannot be turned into a manifest."""

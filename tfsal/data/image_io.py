@@ -28,7 +28,8 @@ import numpy as np
 
 from tfsal.data import dicom
 from tfsal.data.formats import FORMATS, check_size, check_values, file_format, header_size, sniff
-from tfsal.errors import ImageReadError
+from tfsal.errors import ImageReadError, TfsalError
+from tfsal.util import atomic
 from tfsal.util.quiet import quiet_stderr
 
 __all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask", "write_mask"]
@@ -105,9 +106,6 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
         TfsalError: the PNG cannot be written.
     """
     import cv2
-
-    from tfsal.errors import TfsalError
-    from tfsal.util import atomic
 
     path = Path(path)
     with atomic.atomic_path(path) as tmp:

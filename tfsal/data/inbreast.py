@@ -34,7 +34,7 @@ import numpy as np
 from tfsal.data.image_io import write_mask
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.data.splits import assign_splits
-from tfsal.errors import TfsalError
+from tfsal.errors import InbreastError
 
 __all__ = ["MASS_NAMES", "InbreastError", "build_manifest", "read_rois", "roi_mask"]
 
@@ -46,9 +46,6 @@ MASS_NAMES = ("Mass", "Spiculated Region")
 _DICOM = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([LR])_([A-Z]+)_ANON$")
 _POINT = re.compile(r"\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*(?:,[^)]*)?\)")
 
-
-class InbreastError(TfsalError):
-    """An INbreast folder or file that cannot be read."""
 
 
 @dataclass

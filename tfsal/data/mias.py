@@ -32,7 +32,7 @@ import numpy as np
 from tfsal.data.image_io import write_mask
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.data.splits import assign_splits
-from tfsal.errors import TfsalError
+from tfsal.errors import MiasError
 
 __all__ = ["CLASSES", "LESION_CLASSES", "MiasError", "build_manifest", "read_info"]
 
@@ -47,9 +47,6 @@ distortions and asymmetries."""
 
 _ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?\s*$")
 
-
-class MiasError(TfsalError):
-    """A mini-MIAS folder that cannot be read."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ import numpy as np
 from tfsal.data.image_io import write_mask
 from tfsal.data.manifest import Record, write_manifest
 from tfsal.data.splits import assign_splits
-from tfsal.errors import TfsalError
+from tfsal.errors import VindrError
 
 __all__ = ["MASS", "REQUIRED_COLUMNS", "VindrError", "build_manifest"]
 
@@ -45,9 +45,6 @@ REQUIRED_COLUMNS = ("study_id", "image_id", "height", "width", "finding_categori
 MASS = "Mass"
 NO_FINDING = "No Finding"
 
-
-class VindrError(TfsalError):
-    """A VinDr-Mammo folder or CSV that cannot be read."""
 
 
 @dataclass

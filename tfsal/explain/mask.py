@@ -42,6 +42,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfsal.evaluation.metrics import DECISION_THRESHOLD as DECISION
+from tfsal.explain.baselines import target_gradient
+from tfsal.explain.infill import gaussian_blur
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
@@ -207,9 +209,6 @@ class MaskOptimiser:
         """bool ``[B, grid_h, grid_w, 1]``: the organ cells (at least one) holding the top
         ``init_share`` of the organ's cells by the gradient magnitude |d p(target) / d x| blurred by
         a Gaussian of ``init_sigma`` pixels (the ``sal-blur`` map) and averaged over each cell."""
-        from tfsal.explain.baselines import target_gradient
-        from tfsal.explain.infill import gaussian_blur
-
         s = self.settings
         size = tuple(images.shape[1:3])
         cell, grid_h, grid_w = self.grid(size)
