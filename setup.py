@@ -17,7 +17,7 @@ VERSION = re.search(
 ).group(1)
 
 # the packages under tfsal/, one per stage of the pipeline (docs/architecture.md)
-STAGES = ("data", "models", "train", "explain", "outputs", "evaluation", "serving", "batch", "util")
+STAGES = ("data", "models", "train", "explain", "outputs", "evaluation", "recipes", "serving", "batch", "util")
 
 setup(
     name="tfsal",

@@ -1,4 +1,4 @@
-"""``tfsal data``: make data sets (synthetic mammograms) and manifests (CBIS-DDSM, mini-MIAS, VinDr-Mammo, INbreast)."""
+"""``tfsal data``: make data sets (synthetic mammograms) and manifests (public data sets, your own table)."""
 
 from __future__ import annotations
 
@@ -132,3 +132,21 @@ def inbreast(root, out_dir, include_other, val, test, seed) -> None:
 
     _check_shares(val, test)
     click.echo(str(reader.build_manifest(root, out_dir, include_other=include_other, val=val, test=test, seed=seed)))
+
+
+@data.command("table")
+@click.option("--csv", "table", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your table: columns image and label (0/1), optional mask, patient, split, and any others.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for labels.csv (the images stay where they are).")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the patients in the validation split (without a split column).")
+@click.option("--test", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of the patients in the test split (without a split column).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+def table(table, out_dir, val, test, seed) -> None:
+    """Build labels.csv from a CSV of your own images (DICOM, PNG, TIFF...), split by patient."""
+    from tfsal.data import table as reader
+
+    _check_shares(val, test)
+    click.echo(str(reader.build_manifest(table, out_dir, val=val, test=test, seed=seed)))

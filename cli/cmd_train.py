@@ -130,3 +130,82 @@ def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filter
                               progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation hole L1 {summary['best_val_hole_l1']:.4f} "
                f"(epoch {summary['best_epoch'] + 1}), {summary['epochs_run']} epochs, {summary['seconds']:.0f} s")
+
+
+WEAK_EXIT = 3
+"""Exit status of ``tfsal train all`` when the classifier is weak and --allow-weak was not given."""
+
+
+@train.command("all")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="labels.csv or its folder, with 'train' and 'val' splits ('test' optional, reported only).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: classifier.keras, inpainter.keras, the model card README.md and card.json.")
+@click.option("--init-from-shipped", is_flag=True,
+              help="Fine-tune the shipped classifier and inpainter instead of training from scratch (small data).")
+@click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Classifier patch pre-training epochs (from scratch only).")
+@click.option("--epochs", type=click.IntRange(min=0), default=80, show_default=True,
+              help="Classifier whole-image epochs, at most (from scratch only).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Classifier learning rate, whole images (from scratch only).")
+@click.option("--patience", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Early-stopping patience of the classifier (from scratch only).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Classifier images per batch.")
+@click.option("--inpainter-epochs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Inpainter phase 1 epochs.")
+@click.option("--inpainter-finetune-epochs", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Inpainter phase 2 epochs (encoder batch normalisation frozen).")
+@click.option("--finetune-epochs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Classifier epochs with in-fill augmentation (the best validation AUC is kept).")
+@click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True,
+              help="Learning rate of the in-fill fine-tuning.")
+@click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.75, show_default=True,
+              help="Share of fine-tuning images that get in-fill.")
+@click.option("--check-runs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Random draws of the holes in the Fig. 2 check.")
+@click.option("--check-limit", type=click.IntRange(min=0), default=400, show_default=True,
+              help="Images of the test split (else validation) in the Fig. 2 check; 0: all.")
+@click.option("--allow-weak", is_flag=True,
+              help="Exit 0 even when the classifier's validation AUC interval includes 0.5.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every stage.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+              help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
+@click.option("--resume", is_flag=True, help="Go on with the run in --out: finished stages are skipped, the "
+                                              "interrupted one goes on from its last finished epoch.")
+def train_all(data, out, init_from_shipped, size, pretrain_epochs, epochs, lr, patience, batch_size, inpainter_epochs,
+              inpainter_finetune_epochs, finetune_epochs, finetune_lr, infill_probability, check_runs, check_limit,
+              allow_weak, seed, strategy, resume) -> None:
+    """Train a classifier and an inpainter for a data set, check them and write a model card.
+
+    Stages: the classifier (patch pre-training, then whole images), the inpainter on healthy
+    images, the classifier fine-tuned with in-fill, the Fig. 2 inpainter check, the classifier's
+    AUC with a 95 % interval on the validation and test splits, and OUT/README.md. Exit status 3
+    when the classifier is weak (its validation AUC interval includes 0.5) unless --allow-weak.
+    """
+    from tfsal.models.card import weak_warning
+    from tfsal.recipes.train_all import RecipeSettings
+    from tfsal.recipes.train_all import train_all as run
+
+    try:
+        settings = RecipeSettings(
+            size=size, init_from_shipped=init_from_shipped, pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
+            patience=patience, batch_size=batch_size, inpainter_epochs=inpainter_epochs,
+            inpainter_finetune_epochs=inpainter_finetune_epochs, finetune_epochs=finetune_epochs,
+            finetune_lr=finetune_lr, infill_probability=infill_probability, check_runs=check_runs,
+            check_limit=check_limit or None, seed=seed, strategy=strategy)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    card = run(data, out, settings, resume=resume, progress=True, report=lambda line: click.echo(line, err=True))
+    for split, m in card["metrics"].items():
+        low, high = m["roc_auc_interval"]
+        click.echo(f"{split}: ROC AUC {m['roc_auc']:.4f} (95 % interval {low:.3f}-{high:.3f}), "
+                   f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f}")
+    click.echo(f"model card: {out / 'README.md'}")
+    warning = weak_warning(card)
+    if warning:
+        click.secho(f"WARNING: {warning}", fg="red", err=True)
+        if not allow_weak:
+            raise SystemExit(WEAK_EXIT)

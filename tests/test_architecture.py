@@ -19,15 +19,16 @@ LONG = "# long:"  # on a def line: why the function may be longer
 
 # stage -> stages it must never import (docs/architecture.md); evaluation.metrics is a leaf anyone may use
 FORBIDDEN = {
-    "util": {"data", "models", "train", "explain", "outputs", "evaluation", "serving", "batch", "cli"},
-    "data": {"models", "train", "explain", "outputs", "evaluation", "serving", "batch", "cli"},
-    "models": {"data", "train", "explain", "outputs", "evaluation", "serving", "batch", "cli"},
-    "train": {"explain", "outputs", "evaluation", "serving", "batch", "cli"},
-    "explain": {"train", "outputs", "evaluation", "serving", "batch", "cli"},
-    "outputs": {"train", "evaluation", "serving", "batch", "cli"},
-    "evaluation": {"train", "serving", "batch", "cli"},
-    "serving": {"train", "evaluation", "batch", "cli"},
-    "batch": {"train", "evaluation", "cli"},
+    "util": {"data", "models", "train", "explain", "outputs", "evaluation", "recipes", "serving", "batch", "cli"},
+    "data": {"models", "train", "explain", "outputs", "evaluation", "recipes", "serving", "batch", "cli"},
+    "models": {"data", "train", "explain", "outputs", "evaluation", "recipes", "serving", "batch", "cli"},
+    "train": {"explain", "outputs", "evaluation", "recipes", "serving", "batch", "cli"},
+    "explain": {"train", "outputs", "evaluation", "recipes", "serving", "batch", "cli"},
+    "outputs": {"train", "evaluation", "recipes", "serving", "batch", "cli"},
+    "evaluation": {"train", "recipes", "serving", "batch", "cli"},
+    "recipes": {"explain", "outputs", "serving", "batch", "cli"},
+    "serving": {"train", "evaluation", "recipes", "batch", "cli"},
+    "batch": {"train", "evaluation", "recipes", "cli"},
 }
 ANYONE_MAY_IMPORT = {"tfsal.evaluation.metrics", "tfsal.errors", "tfsal._version", "tfsal"}
 

@@ -178,3 +178,25 @@ def test_gradient_init_options_change_the_output(option, blob_classifier, mean_i
 def test_gradient_init_optimised_still_finds_the_mass(blob_classifier, mean_inpainter):
     (e,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], init="gradient", init_sigma=2.0)
     assert e.score_counterfactual < 0.5 and (e.mask & blob_pixels()).sum() >= 0.9 * e.mask.sum()
+
+
+def test_budget_area_holds_the_mask_at_the_smallest_budget_that_flips(blob_classifier, mean_inpainter):
+    # the blob is 81 px of 2,754 organ px; deleting 28 px of it (1 %) flips the decision
+    blob, organ_px = blob_pixels(), organ().sum()
+    options = {"area": "budget", "steps": 60, "l3": 3000.0, "budget_every": 15, "grow_steps": 0, "cell": 1}
+    (e,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], budgets=(0.005, 0.01, 0.08), **options)
+    assert e.score_counterfactual < 0.5
+    assert 0.005 * organ_px < e.mask.sum() <= 0.01 * organ_px + 1  # the second budget: the first that flips
+    assert (e.mask & blob).sum() == e.mask.sum()  # all of it on the mass
+    (wide,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], budgets=(0.02, 0.08), **options)
+    assert 0.01 * organ_px + 1 < wide.mask.sum() <= 0.02 * organ_px + 1  # a larger first budget, a larger mask
+    (healthy,) = _explain(blob_classifier, mean_inpainter, mammogram_like(1, blob=False)[None],
+                          budgets=(0.005, 0.01, 0.08), **options)
+    assert not healthy.mask.any()  # a healthy decision has nothing to flip: no area
+
+
+@pytest.mark.parametrize("bad", [{"budgets": ()}, {"budgets": (0.02, 0.01)}, {"budgets": (0.5, 1.0)},
+                                 {"budget_every": 0}])
+def test_bad_budgets_are_refused(bad, tiny_classifier, tiny_inpainter):
+    with pytest.raises(ValueError):
+        CounterfactualExplainer(tiny_classifier, inpainter=tiny_inpainter, area="budget", **bad)

@@ -10,6 +10,7 @@ synthetic generator) and anything else, in ``Record.extra``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from collections.abc import Iterable, Sequence
@@ -154,3 +155,25 @@ def write_manifest(path: str | os.PathLike, records: Iterable[Record]) -> Path:
         writer.writerow(row)
     atomic.write_text(path, out.getvalue())
     return path
+
+
+def fingerprint(records: Sequence[Record]) -> str:
+    """SHA-256 of what the records hold, not where: each image's and mask's bytes with its label and
+    split, in a fixed order. Two copies of a data set in other folders have the same fingerprint;
+    a changed pixel, label or split gives another."""
+    rows = []
+    for record in records:
+        files = [record.image, record.mask]
+        digests = [hashlib.sha256(path.read_bytes()).hexdigest() if path else "" for path in files]
+        rows.append(f"{digests[0]} {record.label} {record.split} {digests[1]}")
+    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+
+
+def counts(records: Sequence[Record]) -> dict:
+    """Images per split and label: ``{split: {"mass": n, "healthy": n, "mass_masks": n}}``."""
+    table = {}
+    for record in records:
+        entry = table.setdefault(record.split, {"mass": 0, "healthy": 0, "mass_masks": 0})
+        entry["mass" if record.label == 1 else "healthy"] += 1
+        entry["mass_masks"] += int(record.mask is not None)
+    return {split: table[split] for split in SPLITS if split in table}

@@ -46,3 +46,31 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
         "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
         "scores": scores.round(6).tolist(), "labels": labels.tolist(),
     }
+
+
+def write_classifier_report(classifier, data: str | os.PathLike, split: str, out_dir: str | os.PathLike,
+                            threshold: float = 0.5) -> dict:
+    """:func:`evaluate_classifier` on ``split``, written to ``out_dir`` as ``metrics.json`` and ``roc.png``.
+    ``tfsal evaluate-classifier`` and ``tfsal train all`` both use it."""
+    import json
+    from pathlib import Path
+
+    from tfsal.outputs.plots import plot_roc
+    from tfsal.util import atomic
+
+    result = evaluate_classifier(classifier, data, split, threshold)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out_dir / "metrics.json", json.dumps(result, indent=1) + "\n")
+    plot_roc([(f"{split} split, AUC {result['roc_auc']:.3f}", result["roc"]["fpr"], result["roc"]["tpr"])],
+             out_dir / "roc.png", title="Mass classifier")
+    return result
+
+
+def classifier_line(result: dict) -> str:
+    """One line: the split, its counts, the AUC with its interval, sensitivity and specificity."""
+    low, high = result["roc_auc_interval"]
+    return (f"{result['split']}: {result['n_mass']} mass + {result['n_healthy']} healthy images, "
+            f"ROC AUC {result['roc_auc']:.4f} (95 % bootstrap interval {low:.3f}-{high:.3f}), "
+            f"sensitivity {result['sensitivity']:.3f} and specificity {result['specificity']:.3f} "
+            f"at {result['threshold']}")

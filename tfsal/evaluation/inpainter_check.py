@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfsal.data.holes import MASS_MARGIN, blob_hole_mask, dilated
+from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc, roc_curve
 
 FILL_FRACTIONS = (0.05, 0.20, 0.40)
@@ -189,3 +190,44 @@ def plot_fig2(result: dict, path, runs: int) -> None:
     plot_roc_families({f"{label} (AUC {result[key]['auc_mean']:.3f})": [(c["fpr"], c["tpr"]) for c in
                                                                         result[key]["curves"]]
                        for key, label in FAMILY_NAMES.items()}, path, title=f"Fig. 2 check, {runs} runs")
+
+
+def write_check(classifier, inpainter, records, out_dir, runs: int = 10, seed: int = 0,
+                progress: bool = False) -> dict:
+    """Run the Fig. 2 check and the in-fill score shift on ``records`` and write them to ``out_dir``:
+    ``results.json`` (both results), ``fig2.png`` (the ROC families) and ``examples.png`` (in-fill
+    examples). ``tfsal check-inpainter`` and ``tfsal train all`` both use it.
+
+    Raises:
+        TfsalError: ``records`` lack mass or healthy images.
+    """
+    import json
+    from pathlib import Path
+
+    from tfsal.outputs.drawing import write_grid
+    from tfsal.util import atomic
+
+    if not any(r.label == 1 for r in records) or not any(r.label == 0 for r in records):
+        raise TfsalError("the Fig. 2 check needs mass and healthy images")
+    result = check_inpainter(classifier, inpainter, records, runs=runs, seed=seed, progress=progress)
+    result["infill"] = infill_score_shift(classifier, inpainter, records, seed=seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out_dir / "results.json", json.dumps(result, indent=1) + "\n")
+    plot_fig2(result, out_dir / "fig2.png", runs)
+    write_grid(example_rows(inpainter, records, tuple(classifier.input_shape[1:3]), seed=seed),
+               out_dir / "examples.png")
+    return result
+
+
+def check_lines(result: dict) -> list[str]:
+    """The check's findings as lines for a console or a model card."""
+    lines = [f"{label}: AUC {result[key]['auc_mean']:.4f} +- {result[key]['auc_std']:.4f}"
+             for key, label in FAMILY_NAMES.items()]
+    lines.append(f"mass images whose score fell in every run: {result['mass_score_fell']:.3f}")
+    error = result["inpainting_error"]
+    lines.append(f"healthy images, random holes: hole L1 {error['hole_l1']:.4f}, PSNR {error['psnr']:.2f} dB")
+    for fraction, shift in result["infill"]["fractions"].items():
+        lines.append(f"healthy images with {float(fraction):.0%} of the breast inpainted: mean score change "
+                     f"{shift['mean_change']:+.4f}")
+    return lines

@@ -95,7 +95,8 @@ class CounterfactualExplainer(Explainer):
         steps: Adam steps.
         lr: Adam's learning rate on the mask logits.
         l1, l2, l3: weights of (phi + psi), tv and ar.
-        area: ``dice`` or ``mean`` (see the module docstring).
+        area: ``dice``, ``mean`` or ``budget`` (see :mod:`tfsal.explain.mask`: ``budget`` holds the
+            mask at a share of the organ that grows through ``budgets`` until the decision flips).
         cell: mask cell side in working-size pixels; None is :func:`default_cell`.
         init: ``lattice`` (the paper's regular grid: every ``lattice_step``-th cell in each
             direction starts as a hole), ``keep`` (every cell starts kept) or ``gradient`` (the
@@ -123,6 +124,8 @@ class CounterfactualExplainer(Explainer):
             ``threshold``) has changed for this many consecutive steps, counted from the first
             change (the start's logits take a few steps to cross); 0 always runs ``steps``.
             The loss history is then shorter than ``steps``.
+        budgets: for ``area="budget"``, the rising shares of the organ the mask is held to.
+        budget_every: for ``area="budget"``, steps between two moves to the next budget.
         seed: picks the offsets of the initial lattice and of the fill blocks.
         jit_compile: compile the optimisation loop with XLA (slower on CPUs: ``docs/benchmarks.md``).
         batch_size, logits, activation, preprocess, input_size: as
@@ -136,7 +139,8 @@ class CounterfactualExplainer(Explainer):
                  init: str = "lattice", init_logit: float = 2.0, lattice_step: int = 3, init_share: float = 0.02,
                  init_sigma: float = 16.0, threshold: float = 0.5,
                  fill_block: int | None = None, refill_every: int = 10, straight_through: bool = True,
-                 score_floor: float = 0.25, grow_steps: int = 8, stop_patience: int = 0, seed: int = 0,
+                 score_floor: float = 0.25, grow_steps: int = 8, stop_patience: int = 0,
+                 budgets=(0.005, 0.01, 0.02, 0.04, 0.08), budget_every: int = 20, seed: int = 0,
                  jit_compile: bool = False, **kwargs):
         super().__init__(model, **kwargs)
         if area not in AREAS:
@@ -156,6 +160,10 @@ class CounterfactualExplainer(Explainer):
                              f"init_sigma={init_sigma}")
         if not 0 <= score_floor < 1:
             raise ValueError(f"score_floor must be in [0, 1). Received: score_floor={score_floor}")
+        budgets = tuple(float(b) for b in budgets)
+        if not budgets or not all(0 < b < 1 for b in budgets) or list(budgets) != sorted(budgets):
+            raise ValueError(f"budgets must be rising shares in (0, 1). Received: budgets={budgets}")
+        check_int("budget_every", budget_every)
         self.grow_steps = check_int("grow_steps", grow_steps, minimum=0)
         check_int("stop_patience", stop_patience, minimum=0)
         self.infiller = as_infiller(load_inpainter_argument(inpainter))
@@ -164,7 +172,7 @@ class CounterfactualExplainer(Explainer):
             init_logit=float(init_logit), lattice_step=lattice_step, init_share=float(init_share),
             init_sigma=float(init_sigma), threshold=float(threshold), fill_block=fill_block,
             refill_every=refill_every, straight_through=bool(straight_through), score_floor=float(score_floor),
-            stop_patience=stop_patience, seed=int(seed))
+            stop_patience=stop_patience, seed=int(seed), budgets=budgets, budget_every=budget_every)
         self.optimiser = MaskOptimiser(self.classifier, self.infiller, self.settings, jit_compile=jit_compile)
 
     def grow(self, batch, originals, organ, results, counterfactuals, scores, cell):

@@ -18,7 +18,17 @@ C(M) = M * I + (1 - M) * F the counterfactual, the optimiser minimises per image
     psi = logodds(p) - logodds(p(c | I))          the score should fall far
     tv  = mean (M_grid[y+1,x] - M_grid[y,x])^2 + mean (M_grid[y,x+1] - M_grid[y,x])^2
     ar  = 2 |S| / (|S| + |organ|)  (``dice``)  or  |S| / |organ|  (``mean``),   S = (1 - M) * organ
+          or  ||S - r_a||^2 / |organ|  (``budget``)
     L   = l1 (phi + psi) + l2 tv + l3 ar
+
+``budget`` is an area constraint, not a penalty (as extremal perturbation's, Fong et al. 2019:
+r_a puts 1 at the a |organ| largest values of S, which is ||sort(S) - sort(r_a)||^2 without the
+sort): the mask is held at a share a of the organ, with l3 ramped up over each budget's steps
+(:func:`ramped_weight`). a starts at the first of ``budgets`` and moves
+to the next every ``budget_every`` steps while the binary mask's counterfactual leaves the
+decision standing (p(c | C) >= 0.5), so each image ends at the smallest budget that flipped it
+(the growth search made part of the optimisation); an image whose decision is not positive
+(p(c | I) < 0.5) is held at no area.
 
 with Adam, its state carried as tensors, in one ``tf.function`` over a ``tf.range`` loop, batch
 major (each image its own mask and target). The result mask is RM = M < threshold inside the
@@ -47,12 +57,24 @@ from tfsal.explain.infill import gaussian_blur
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
-__all__ = ["AREAS", "INITS", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "dilate_cross",
-           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "result_mask",
+__all__ = ["AREAS", "INITS", "RAMP", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "dilate_cross",
+           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "ramped_weight", "result_mask",
            "top_count_mask"]
 
-AREAS = ("dice", "mean")
-"""The area terms: Dice overlap of S with the organ (the paper's), or the mean of S inside it."""
+RAMP = 1000.0
+"""An area constraint's weight grows geometrically from ``weight / RAMP`` to ``weight`` over its steps
+(as TorchRay's extremal perturbation does), so the classifier's gradient, not the order of tied
+pixels in the sort, decides which pixels the constraint pushes up first."""
+
+
+def ramped_weight(weight: float, step, steps: int):
+    """``weight * RAMP ** (step / (steps - 1) - 1)``: ``weight / RAMP`` at step 0, ``weight`` at the last."""
+    return weight * RAMP ** (tf.cast(step, tf.float32) / max(steps - 1, 1) - 1.0)
+
+
+AREAS = ("dice", "mean", "budget")
+"""The area terms: Dice overlap of S with the organ (the paper's), the mean of S inside it, or
+the constraint to a budget that grows until the decision flips."""
 
 INITS = ("lattice", "keep", "gradient")
 """Initial masks: a regular lattice of hole cells inside the organ, every cell kept, or the organ
@@ -177,6 +199,8 @@ class MaskSettings:
     score_floor: float = 0.25
     stop_patience: int = 0
     seed: int = 0
+    budgets: tuple[float, ...] = (0.005, 0.01, 0.02, 0.04, 0.08)
+    budget_every: int = 20
 
 
 class MaskOptimiser:
@@ -263,8 +287,9 @@ class MaskOptimiser:
         up = tf.image.resize(tf.sigmoid(theta), tf.shape(theta)[1:3] * cell, "bilinear")[:, :size[0], :size[1]]
         return grid, 1.0 - organ * (1.0 - up)
 
-    def loss(self, theta, images, fill, organ, organ_grid, targets, log_odds_original, cell):
-        """L per image ``[B]`` (the module docstring's formula)."""
+    def loss(self, theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted=None, step=0):
+        """L per image ``[B]`` (the module docstring's formula); ``wanted`` ``[B]``: the pixels each
+        mask is held to with ``area="budget"``, whose weight ramps with ``step``."""
         s = self.settings
         grid, mask = self.masks(theta, organ, organ_grid, cell)
         seen = mask
@@ -280,11 +305,17 @@ class MaskOptimiser:
         if s.area == "dice":
             area = 2.0 * tf.reduce_sum(saliency, axis=[1, 2, 3]) / (
                 tf.reduce_sum(saliency, axis=[1, 2, 3]) + organ_area + EPS)
+        elif s.area == "budget":
+            flat = tf.reshape(saliency, [tf.shape(saliency)[0], -1])
+            reference = top_count_mask(tf.stop_gradient(flat), wanted)
+            area = tf.reduce_sum(tf.square(flat - reference), axis=1) / (organ_area + EPS)
         else:
             area = tf.reduce_sum(saliency, axis=[1, 2, 3]) / (organ_area + EPS)
         tv = (tf.reduce_mean(tf.square(grid[:, 1:] - grid[:, :-1]), axis=[1, 2, 3])
               + tf.reduce_mean(tf.square(grid[:, :, 1:] - grid[:, :, :-1]), axis=[1, 2, 3]))
         l1, l2, l3 = s.lambdas
+        if s.area == "budget":
+            l3 = ramped_weight(l3, step % s.budget_every, s.budget_every)
         return l1 * (phi + psi) + l2 * tv + l3 * area
 
     def refill(self, theta, images, fill, organ, organ_grid, cell):
@@ -292,6 +323,15 @@ class MaskOptimiser:
         _, mask = self.masks(theta, organ, organ_grid, cell)
         keep = tf.cast(mask >= self.settings.threshold, tf.float32)
         return composite(fill, keep, tf.stop_gradient(self.infiller.fill(images, keep)))
+
+    def next_budget(self, level, theta, images, fill, organ, organ_grid, targets, cell):
+        """``level`` moved one budget on for the images whose binary mask's counterfactual (with
+        ``fill``) leaves the decision standing: p(target | C) >= 0.5."""
+        _, mask = self.masks(theta, organ, organ_grid, cell)
+        keep = tf.cast(mask >= self.settings.threshold, tf.float32)
+        p = self.classifier.target_probability(self.classifier.probabilities(composite(images, keep, fill)), targets)
+        last = len(self.settings.budgets) - 1
+        return tf.where(p >= DECISION, tf.minimum(level + 1, last), level)
 
     def optimise_eagerly(self, theta, images, fill, organ, organ_grid, targets, scores, steps, cell):
         """``steps`` Adam steps from ``theta``; returns ``(theta, losses [B, steps run])``.
@@ -302,6 +342,9 @@ class MaskOptimiser:
         losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         holes = theta < log_odds(s.threshold)  # the binary mask on the grid, for stop_patience
         unchanged = tf.constant(-1)  # steps without a change since the last one; -1 until the first
+        budgets = tf.constant(s.budgets, tf.float32)
+        level = tf.zeros(tf.shape(targets), tf.int32)  # each image's place in ``budgets``
+        organ_area = tf.reduce_sum(organ, axis=[1, 2, 3])
         for i in tf.range(steps):
             if s.stop_patience and unchanged >= s.stop_patience:
                 break
@@ -309,9 +352,17 @@ class MaskOptimiser:
                 fill = tf.cond(i % s.refill_every == 0,
                                lambda fill=fill, theta=theta: self.refill(theta, images, fill, organ, organ_grid, cell),
                                lambda fill=fill: fill)
+            if s.area == "budget":
+                level = tf.cond((i > 0) & (i % s.budget_every == 0),
+                                lambda level=level, theta=theta, fill=fill: self.next_budget(
+                                    level, theta, images, fill, organ, organ_grid, targets, cell),
+                                lambda level=level: level)
+            # a decision that is not positive has nothing to flip: its mask is held at no area
+            wanted = tf.maximum(tf.round(tf.gather(budgets, level) * organ_area), 1.0)
+            wanted = tf.where(scores >= DECISION, wanted, 0.0)
             with tf.GradientTape() as tape:
                 tape.watch(theta)
-                loss = self.loss(theta, images, fill, organ, organ_grid, targets, log_odds_original, cell)
+                loss = self.loss(theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted, i)
                 total = tf.reduce_sum(loss)  # images are independent: each theta gets its own loss's gradient
             gradient = tape.gradient(total, theta)
             gradient = tf.where(tf.math.is_finite(gradient), gradient, 0.0)  # no NaN may reach the mask

@@ -33,16 +33,12 @@ import tensorflow as tf
 from tfsal.explain.baselines import MapExplainer
 from tfsal.explain.counterfactual import load_inpainter_argument
 from tfsal.explain.infill import BlurFill, as_infiller
-from tfsal.explain.mask import adam_step, top_count_mask
+from tfsal.explain.mask import RAMP, adam_step, ramped_weight, top_count_mask
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
 __all__ = ["RAMP", "ExtremalPerturbationExplainer", "OcclusionExplainer", "RISEExplainer"]
 
-#: Extremal perturbation's area weight grows geometrically from ``area_weight / RAMP`` to
-#: ``area_weight`` over the steps (as TorchRay does), so the classifier's gradient, not the order of
-#: tied pixels in the sort, decides which pixels the constraint pushes up first.
-RAMP = 1000.0
 
 
 def _check(**values):
@@ -213,7 +209,7 @@ class ExtremalPerturbationExplainer(MapExplainer):
                 # (the same gradient, element by element; a partial top-k costs a quarter of the sort)
                 reference = top_count_mask(tf.stop_gradient(flat), wanted)
                 score = log_odds(tf.clip_by_value(p, EPS, 1.0 - EPS))  # no vanishing gradient at saturation
-                weight = self.area_weight * RAMP ** (tf.cast(i, tf.float32) / max(self.mask_steps - 1, 1) - 1.0)
+                weight = ramped_weight(self.area_weight, i, self.mask_steps)
                 loss = tf.reduce_sum(score + weight * tf.reduce_mean(tf.square(flat - reference), axis=1))
             gradient = tape.gradient(loss, theta)
             theta, m, v = adam_step(theta, gradient, m, v, tf.cast(i + 1, tf.float32), self.lr)

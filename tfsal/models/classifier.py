@@ -16,6 +16,7 @@ import os
 
 import keras
 
+from tfsal.models.card import warn_if_weak
 from tfsal.models.loading import load_keras_model
 
 DEFAULT_SIZE = (256, 192)
@@ -64,8 +65,14 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
 
 
 def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Model:
-    """Load a classifier saved as ``.keras`` (or any Keras model file), naming the file on error."""
-    return load_keras_model(path, "classifier", compile=compile)
+    """Load a classifier saved as ``.keras`` (or any Keras model file), naming the file on error.
+
+    Logs a warning when a model card beside the file (``tfsal train all``) says the classifier is
+    weak (its validation AUC interval includes 0.5).
+    """
+    model = load_keras_model(path, "classifier", compile=compile)
+    warn_if_weak(path)
+    return model
 
 
 def load_default_classifier() -> keras.Model:
