@@ -39,7 +39,8 @@ setup(
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-serving-api==2.21.*",
-        "pydicom>=3,<4",
+        "keras>=3.15.1",  # the published safe-mode and deserialisation advisories are fixed from 3.15.1 on
+        "pydicom>=3.0.2,<4",  # 3.0.0-3.0.1: a published FileSet advisory
         "pylibjpeg>=2",
         "pylibjpeg-libjpeg>=2",
         "pylibjpeg-openjpeg>=2",

@@ -12,16 +12,22 @@ import click
               help="The model base path written by tfsal export (version folders below it).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8500, show_default=True)
 @click.option("--model-name", default="tfsal", show_default=True)
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 for every interface (no TLS, no authentication: docs/security.md).")
 @click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True, help="Request threads.")
-def serve(model_dir, port, model_name, host, workers) -> None:
+@click.option("--max-batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Most images per request (larger ones: RESOURCE_EXHAUSTED, before they are read).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Most optimisation steps an explain_steps request may ask for.")
+def serve(model_dir, port, model_name, host, workers, max_batch, max_steps) -> None:
     """Serve an export over gRPC (PredictionService: Predict, GetModelMetadata) until SIGTERM.
 
     For development and tests; production runs the tensorflow/serving image (see serving/).
     """
-    from tfsal.serving.server import ModelServer
+    from tfsal.serving.server import ModelServer, RequestLimits
 
-    server = ModelServer(model_dir, port=port, model_name=model_name, host=host, workers=workers)
+    server = ModelServer(model_dir, port=port, model_name=model_name, host=host, workers=workers,
+                         limits=RequestLimits(max_batch=max_batch, max_steps=max_steps))
     warmed = server.start()
     click.echo(f"serving {model_name!r} version {server.service.version} on {host}:{server.port} "
                f"({warmed} warm-up requests replayed)", err=True)

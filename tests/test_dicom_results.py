@@ -141,6 +141,14 @@ def test_overlay_reads_back_as_rgb_in_the_study_in_a_new_series(written):
     assert (sc.PatientName, sc.PatientID) == (PATIENT_NAME, PATIENT_ID)
 
 
+@pytest.mark.parametrize("source, expected", [("NO", "NO"), ("YES", "YES"), (None, "YES")])
+def test_the_overlay_says_what_the_source_says_about_burned_in_text(tmp_path, source, expected):
+    mammogram = write_mammogram(tmp_path / "source.dcm", BurnedInAnnotation=source)
+    mask, overlay = result_arrays()
+    write_dicom_results(mammogram, mask, overlay, tmp_path, "b")
+    assert pydicom.dcmread(tmp_path / "b_overlay.dcm").BurnedInAnnotation == expected  # unknown: assume some
+
+
 def test_empty_mask_gives_one_empty_frame(tmp_path, mammogram):
     mask, overlay = result_arrays()
     write_dicom_results(mammogram, np.zeros_like(mask), overlay, tmp_path, "empty")

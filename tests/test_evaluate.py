@@ -10,7 +10,8 @@ from tfsal.cli.main import cli
 from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic_dataset import write_dataset
 from tfsal.errors import TfsalError
-from tfsal.evaluation.evaluate import EvaluationSettings, evaluate, load_item
+from tfsal.evaluation.cache import load_item
+from tfsal.evaluation.evaluate import EvaluationSettings, evaluate
 from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import build_inpainter
 
@@ -115,6 +116,42 @@ def test_limit_and_other_settings(tiny, models, tmp_path):
     only = evaluate(tiny / "data", tmp_path / "b", *models,
                     EvaluationSettings(methods=("ours", "cam"), lambdas=(("l3", 0.0),), steps=3), limit=1)
     assert set(only.summary["all"]["paper"]["raw"]) == {"cam@50", "cam@75", "cam@90"}
+
+
+def test_a_cache_is_reused_only_for_the_same_models_and_explainer_defaults(tiny, models, tmp_path, monkeypatch):
+    import inspect
+
+    import keras
+
+    from tfsal.explain import CounterfactualExplainer
+
+    evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+    other = keras.models.clone_model(models[0])  # the same architecture, other weights
+    other.set_weights([w + 0.01 for w in models[0].get_weights()])
+    with pytest.raises(TfsalError, match="other settings"):
+        evaluate(tiny / "data", tmp_path, other, models[1], SETTINGS, limit=1)
+    again = keras.models.clone_model(models[0])
+    again.set_weights(models[0].get_weights())  # a copy computes the same: the cache is reused
+    assert evaluate(tiny / "data", tmp_path, again, models[1], SETTINGS, limit=1).images == 1
+    init = CounterfactualExplainer.__init__  # as if a new release changed ours' default learning rate
+    names = [p.name for p in inspect.signature(init).parameters.values() if p.default is not inspect.Parameter.empty]
+    defaults = list(init.__defaults__)
+    defaults[names.index("lr")] = 0.5
+    monkeypatch.setattr(init, "__defaults__", tuple(defaults))
+    with pytest.raises(TfsalError, match="other settings"):
+        evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+
+
+def test_a_truncated_cache_file_is_computed_again(tiny, models, tmp_path, caplog):
+    first = evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=2)
+    path = sorted((tmp_path / "cache").glob("*.npz"))[0]
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # a disk that filled up, a copy cut short
+    second = evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=2)
+    assert "unreadable cache file; computed again" in caplog.text
+    assert load_item(path).keys() == load_item(sorted((tmp_path / "cache").glob("*.npz"))[1]).keys()
+    assert json.dumps(first.summary, sort_keys=True, default=float) == json.dumps(second.summary, sort_keys=True,
+                                                                                   default=float)
 
 
 def test_a_split_without_mass_images_is_refused(models, tmp_path):

@@ -2,6 +2,8 @@
 Keras's TFSMLayer, the warm-up requests and the command."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -118,6 +120,10 @@ def test_command_writes_the_version_folder_and_refuses_to_overwrite(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model" / "3" / "saved_model.pb").exists()
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["3"]  # written aside, renamed: nothing left over
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "model" / "3").stat().st_mode) == 0o777 & ~umask  # a server user can read it
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 1 and "exists" in again.output
 

@@ -169,3 +169,42 @@ def test_serve_command_answers_then_stops_on_sigterm(model_dir, tmp_path):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:  # the server runs in this process
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def _hostile(shape) -> predict_pb2.PredictRequest:
+    """A request of a few bytes that declares a huge image: one repeated value, expanded on read."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "tfsal", "classify"
+    proto = request.inputs["image"]
+    proto.dtype = tf.float32.as_datatype_enum
+    for size in shape:
+        proto.tensor_shape.dim.add().size = size
+    proto.float_val.append(0.5)
+    return request
+
+
+@pytest.mark.parametrize("request_, code, message", [
+    (lambda: _hostile([1000, 64, 64, 1]), grpc.StatusCode.RESOURCE_EXHAUSTED, "batch of 1000 is over"),
+    (lambda: _hostile([1, 11000, 11000, 1]), grpc.StatusCode.INVALID_ARGUMENT, "is not"),
+    (lambda: _request("explain_steps", image=_image(), target=np.array([1], np.int32), steps=np.int32(-5)),
+     grpc.StatusCode.INVALID_ARGUMENT, "outside 1-1000"),
+    (lambda: _request("explain_steps", image=_image(), target=np.array([1], np.int32), steps=np.int32(10**6)),
+     grpc.StatusCode.INVALID_ARGUMENT, "outside 1-1000"),
+    (lambda: _request(image=_image(), target=np.array([7], np.int32)), grpc.StatusCode.INVALID_ARGUMENT,
+     "classes must lie in 0-1"),
+    (lambda: _request(image=np.full_like(_image(), np.nan), target=np.array([1], np.int32)),
+     grpc.StatusCode.INVALID_ARGUMENT, "NaN or infinite"),
+])
+def test_hostile_requests_are_refused_before_they_cost_anything(stub, request_, code, message):
+    before, start = _rss_mb(), time.monotonic()
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(request_())
+    assert error.value.code() == code and message in error.value.details(), error.value.details()
+    assert time.monotonic() - start < 5 and _rss_mb() - before < 300
+    good = stub.Predict(_request("classify", image=_image()))  # and the next good request is answered
+    assert tf.make_ndarray(good.outputs["probability"]).shape == (1,)

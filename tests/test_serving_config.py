@@ -59,10 +59,11 @@ def test_compose_mounts_what_its_flags_name_and_publishes_the_ports(compose, mod
     assert mounts[flags["batching_parameters_file"]] == "./batching_parameters.txt"
     assert model_config[0].base_path.startswith("/models/") and mounts["/models"] == "./models"
     assert {p.split(":")[1] for p in service["ports"]} == {flags["port"], flags["rest_api_port"]} == {"8500", "8501"}
+    assert all(p.startswith("127.0.0.1:") for p in service["ports"])  # plaintext, no authentication: loopback only
 
 
 def test_kubernetes_deployment_service_and_autoscaler_agree(k8s, compose):
-    assert set(k8s) == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert set(k8s) == {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy"}
     container = k8s["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     flags = _flags(container["args"])
     assert {p["containerPort"] for p in container["ports"]} == {int(flags["port"]), int(flags["rest_api_port"])}
@@ -71,4 +72,10 @@ def test_kubernetes_deployment_service_and_autoscaler_agree(k8s, compose):
     target = k8s["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
     assert target["kind"] == "Deployment" and target["name"] == k8s["Deployment"]["metadata"]["name"]
     assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{DEFAULT_MODEL_NAME}"
+    assert container["livenessProbe"]["httpGet"] == container["readinessProbe"]["httpGet"]
+    policy = k8s["NetworkPolicy"]["spec"]  # only labelled clients reach the plaintext ports
+    assert policy["podSelector"]["matchLabels"] == k8s["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
+    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {8500, 8501}
+    assert policy["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"tfsal-client": "true"}}}]
     assert _flags(compose["services"]["tfsal"]["command"]) == flags | {"grpc_max_threads": "16"}

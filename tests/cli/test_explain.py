@@ -153,3 +153,26 @@ def test_a_users_rgb_softmax_classifier_through_classifier_option(kind, tmp_path
     assert record["target"] == 2 and record["score_counterfactual"] is not None
     assert run(image, "--out", tmp_path / "bad", "--classifier", tmp_path / "rgb.keras", "--target", 3,
                "--method", "sal").exit_code == 1  # class 3 does not exist: one line, exit 1
+
+
+def test_stems_never_collide_with_each_other_or_with_another_inputs_outputs(tmp_path, models):
+    from tfsal.outputs.files import unique_stems
+
+    assert unique_stems(["d1/a.png", "d2/a_2.png", "d3/a.png"]) == ["a", "a_2", "a_3"]
+    assert unique_stems(["a.png", "a.png.dcm", "x/a"]) == ["a", "a_2", "a_3"]
+    for folder, seed in (("d1", 1), ("d2", 2), ("d3", 3)):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / ("a_2.png" if folder == "d2" else "a.png")), mammogram(seed=seed))
+    inputs = [tmp_path / "d1" / "a.png", tmp_path / "d2" / "a_2.png", tmp_path / "d3" / "a.png"]
+    assert run(*inputs, "--out", tmp_path / "out", "--method", "cam", *models).exit_code == 0
+    named = {stem: json.loads((tmp_path / "out" / f"{stem}.json").read_text())["input"] for stem in ("a", "a_2", "a_3")}
+    assert named == {"a": str(inputs[0]), "a_2": str(inputs[1]), "a_3": str(inputs[2])}  # nothing lost, nothing mixed
+    # a later run with another a.png into the same folder leaves the first run's results alone
+    (tmp_path / "d4").mkdir()
+    cv2.imwrite(str(tmp_path / "d4" / "a.png"), mammogram(seed=4))
+    assert run(tmp_path / "d4" / "a.png", "--out", tmp_path / "out", "--method", "cam", *models).exit_code == 0
+    assert json.loads((tmp_path / "out" / "a.json").read_text())["input"] == str(inputs[0])
+    assert json.loads((tmp_path / "out" / "a_4.json").read_text())["input"] == str(tmp_path / "d4" / "a.png")
+    # the same input again overwrites its own results
+    assert run(inputs[0], "--out", tmp_path / "out", "--method", "cam", *models).exit_code == 0
+    assert not (tmp_path / "out" / "a_5.json").exists()

@@ -156,6 +156,19 @@ def test_resumes_after_an_output_is_deleted_and_takes_a_manifest(batch_run, imag
     assert rows[str(images / "scan3.png")]["status"] == "ok"
 
 
+def test_an_output_of_another_input_with_the_same_name_is_not_taken_as_done(batch_run, images, blob_models,
+                                                                           tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(batch_run[0], out)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    shutil.copy(images / "scan3.png", other / "scan3.png")  # the same name, another input
+    result = run("explain-batch", "--input", other / "scan3.png", "--out", out, *OPTIONS, *blob_models, *IN_MEMORY)
+    assert result.exit_code == 0 and "1 explained, 0 already done" in result.output, result.output
+    assert json.loads((out / "scan3.json").read_text())["input"] == str(images / "scan3.png")  # kept
+    assert json.loads((out / "scan3_2.json").read_text())["input"] == str(other / "scan3.png")
+
+
 def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(images, blob_models, tmp_path):
     result = run("explain-batch", "--input", images, "--out", tmp_path, *OPTIONS, *blob_models, *IN_MEMORY,
                  "--target", 5)  # the classifier has one sigmoid output: classes 0 and 1

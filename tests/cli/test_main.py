@@ -61,3 +61,15 @@ def test_library_error_is_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_python_dash_m_tfsal_is_the_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfsal", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("Usage: tfsal [OPTIONS] COMMAND")
+
+
+def test_the_python_api_keeps_tensorflows_start_up_lines_off_stderr(tmp_path):
+    code = "from tfsal.explain import CounterfactualExplainer\nimport tfsal.models\nprint('loaded')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "loaded"
+    assert result.stderr == "", result.stderr  # no CUDA probing, oneDNN or absl lines

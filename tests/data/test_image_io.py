@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tfsal.data.image_io import ImageMeta, read_image, read_mask
-from tfsal.errors import ImageReadError
+from tfsal.errors import ImageReadError, TfsalError
 
 
 def _ramp(h=64, w=48, top=255, dtype=np.uint8):
@@ -239,3 +239,55 @@ def test_binary_pgm_is_read_with_header_comments_and_its_size_checked(tmp_path):
     junk.write_bytes(b"P5\nseven twelve\n255\n" + pixels.tobytes())
     with pytest.raises(ImageReadError, match="PGM"):
         read_image(junk)
+
+
+def _refused_quickly(path, expected):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ImageReadError, match=expected) as caught:
+        read_image(path)
+    assert time.monotonic() - start < 5 and "\n" not in str(caught.value)
+
+
+def test_a_named_pipe_is_refused_without_being_opened(tmp_path):
+    import os
+
+    fifo = tmp_path / "scan.dcm"
+    os.mkfifo(fifo)
+    _refused_quickly(fifo, "named pipe, not a regular file")  # opening it would block for ever
+
+
+def test_a_link_to_a_device_is_refused(tmp_path):
+    link = tmp_path / "zeros.png"
+    link.symlink_to("/dev/zero")
+    _refused_quickly(link, "device, not a regular file")
+
+
+def test_files_over_the_size_limit_are_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (300, 300), np.uint8))
+    assert read_image(path)[0].shape == (300, 300, 1)
+    monkeypatch.setenv("TFSAL_MAX_FILE_MB", "0.01")  # 10 KB
+    _refused_quickly(path, r"file of 0\.0\d+ MB is over the 0\.01 MB limit \(TFSAL_MAX_FILE_MB\)")
+    monkeypatch.setenv("TFSAL_MAX_FILE_MB", "lots")
+    with pytest.raises(TfsalError, match="TFSAL_MAX_FILE_MB must be a number"):
+        read_image(path)
+
+
+def test_a_truncated_jpeg_with_an_end_marker_appended_is_refused(tmp_path):
+    image = (np.random.default_rng(0).random((200, 160)) * 255).astype(np.uint8)
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")  # looks whole to a check of the last bytes
+    _refused_quickly(path, "corrupt or truncated JPEG file .*premature end of data segment")
+    path.write_bytes(data)
+    assert read_image(path)[0].shape == (200, 160, 1)  # the whole file is read
+
+
+def test_a_truncated_png_with_its_end_chunk_appended_is_refused(tmp_path):
+    image = (np.random.default_rng(0).random((200, 160)) * 255).astype(np.uint8)
+    data = cv2.imencode(".png", image)[1].tobytes()
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: len(data) // 2] + data[-12:])  # the IEND chunk
+    _refused_quickly(path, "corrupt or truncated PNG file")

@@ -84,3 +84,16 @@ def test_every_explainer_takes_every_input_kind(name, kind, batch_size, tiny_cla
 @pytest.mark.parametrize("name", list(registry.names()))
 def test_batching_does_not_change_the_result(name, tiny_classifier, tiny_inpainter):
     check_batching_does_not_change_the_result(name, tiny_classifier, tiny_inpainter)
+
+
+def test_a_single_image_with_a_channel_axis_is_one_image(tiny_classifier, tiny_inpainter):
+    from tfsal.explain.inputs import as_images
+
+    rng = np.random.default_rng(0)
+    assert [i.shape for i in as_images(rng.random((40, 30, 1)))[0]] == [(40, 30, 1)]  # as read_image returns it
+    assert [i.shape for i in as_images(rng.random((40, 30, 3)))[0]] == [(40, 30, 1)]
+    assert [i.shape for i in as_images(rng.random((2, 40, 30)))[0]] == [(40, 30, 1)] * 2
+    with pytest.raises(ValueError, match=r"expected one image \[H, W\] or \[H, W, C\], or a batch"):
+        as_images(rng.random((1, 2, 40, 30, 1)))
+    (explanation,) = built("cam", tiny_classifier, tiny_inpainter, 3).explain(_images()[0])
+    assert explanation.saliency.shape == (SIZE, SIZE)

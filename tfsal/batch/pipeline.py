@@ -1,9 +1,9 @@
 """``tfsal explain-batch``: the counterfactual explanation of many image files as an Apache Beam pipeline.
 
 The launcher lists the inputs (a manifest CSV, a folder or a glob), gives them the output stems
-``tfsal explain`` gives the same list (:func:`tfsal.outputs.files.unique_stems`) and leaves out
-those whose ``<stem>.json`` is already in the output folder, so a rerun resumes where the last
-one stopped. The pipeline::
+``tfsal explain`` gives the same list (:func:`tfsal.outputs.files.unique_stems`: a stem whose
+``<stem>.json`` names another input is never reused) and leaves out those whose ``<stem>.json``
+is already in the output folder, so a rerun resumes where the last one stopped. The pipeline::
 
     Create(path, stem) -> ReadImage -> BatchElements -> ExplainImages -> rows (JSON lines)
                               \\-> dead letters (unreadable files) ---------/
@@ -210,7 +210,7 @@ def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipelin
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    stems = unique_stems(inputs)
+    stems = unique_stems(inputs, out)  # a <stem>.json there names this input, or there is none
     existing = set(os.listdir(out))
     pending, done = [], []
     for path, stem in zip(inputs, stems, strict=True):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ from tfsal.util.quiet import quiet_stderr
 __all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask", "write_mask"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_FILE_MB = 512
+"""Input files above this many megabytes are refused before they are read (``TFSAL_MAX_FILE_MB``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,11 +154,34 @@ def _read_image(path: Path, max_pixels: int, *, mask: bool):
     return pixels.astype(np.float32)[:, :, None], meta
 
 
+def max_file_bytes() -> int:
+    """The largest input file tfsal reads: ``TFSAL_MAX_FILE_MB`` megabytes (default
+    :data:`DEFAULT_MAX_FILE_MB`), checked with ``stat`` before the file is opened."""
+    value = os.environ.get("TFSAL_MAX_FILE_MB", "")
+    try:
+        megabytes = float(value) if value.strip() else DEFAULT_MAX_FILE_MB
+    except ValueError:
+        raise TfsalError(f"TFSAL_MAX_FILE_MB must be a number of megabytes, not {value!r}") from None
+    return int(megabytes * 1024 * 1024)
+
+
 def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise ImageReadError(path, "file not found")
-    if path.is_dir():
+    try:
+        info = path.stat()  # follows links: a link to /dev/zero is a device
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ImageReadError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):  # never opened: a named pipe would block, a device never end
+        kind = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a device" if (
+            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) else "a socket or other special file"
+        raise ImageReadError(path, f"is {kind}, not a regular file")
+    limit = max_file_bytes()
+    if info.st_size > limit:
+        raise ImageReadError(path, f"file of {info.st_size / 2**20:.3g} MB is over the {limit / 2**20:.3g} MB "
+                                   "limit (TFSAL_MAX_FILE_MB)")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -178,10 +204,13 @@ def _decode_raster(fmt: str, data: bytes, path: Path) -> np.ndarray:
 
     with quiet_stderr() as captured:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    said = " ".join("".join(captured).split())
     if image is None or image.size == 0:
-        said = " ".join("".join(captured).split())
         detail = f": {said[:200]}" if said else ""
         raise ImageReadError(path, f"corrupt or truncated {fmt.upper()} file; the decoder failed{detail}")
+    if fmt == "jpeg" and ("corrupt jpeg data" in said.lower() or "premature end" in said.lower()):
+        # libjpeg fills what is missing with grey and only warns: a cut file with an end marker appended
+        raise ImageReadError(path, f"corrupt or truncated JPEG file ({said[:200]})")
     return image
 
 

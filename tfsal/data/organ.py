@@ -40,9 +40,48 @@ def breast_mask(image: np.ndarray, remove_pectoral: bool = True) -> np.ndarray:
     smooth = cv2.GaussianBlur((image - lo) / (hi - lo), (0, 0), max(1.0, 0.005 * height))
     foreground = _largest_component(smooth > _foreground_threshold(smooth))
     foreground = ndimage.binary_fill_holes(foreground)
-    if remove_pectoral:
-        foreground &= ~pectoral_muscle(smooth, foreground)
+    if remove_pectoral and foreground.any():
+        # a scanned film pads the breast with black on both sides: look for the muscle in the
+        # breast's own columns, so that its chest wall is an edge of what is searched
+        first, last = _breast_columns(foreground)
+        muscle = np.zeros_like(foreground)
+        muscle[:, first:last] = _muscle_at_working_size(smooth[:, first:last], foreground[:, first:last])
+        foreground &= ~muscle
     return foreground
+
+
+def _breast_columns(breast: np.ndarray) -> tuple[int, int]:
+    """``(first, last)``: the breast's columns, the chest-wall side starting at its first column
+    nearly as tall as the tallest there (the smoothing's blur beyond the chest wall left out)."""
+    counts = breast.sum(axis=0)
+    columns = np.flatnonzero(counts)
+    first, last = int(columns[0]), int(columns[-1]) + 1
+    window = max(3, breast.shape[1] // 20)
+    left, right = counts[first:first + window], counts[max(first, last - window):last][::-1]
+    if left.max() >= right.max():
+        first += int(np.argmax(left >= 0.9 * left.max()))
+    else:
+        last -= int(np.argmax(right >= 0.9 * right.max()))
+    return first, last
+
+
+MUSCLE_ROWS = 256
+"""The pectoral muscle is looked for at most this many rows high (its edge is a smooth line, and the
+search's scales are then the same on a 4096-row detector image as on a 256-row one)."""
+
+
+def _muscle_at_working_size(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
+    """:func:`pectoral_muscle` on a copy at most :data:`MUSCLE_ROWS` rows high, brought back to size."""
+    height, width = breast.shape
+    if height <= MUSCLE_ROWS:
+        return pectoral_muscle(smooth, breast)
+    size = (max(2, round(width * MUSCLE_ROWS / height)), MUSCLE_ROWS)  # cv2: (width, height)
+    small = cv2.resize(smooth, size, interpolation=cv2.INTER_AREA)
+    small_breast = cv2.resize(breast.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    muscle = pectoral_muscle(small, small_breast)
+    if not muscle.any():
+        return np.zeros_like(breast)
+    return (cv2.resize(muscle.astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR) > 0) & breast
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -101,7 +140,12 @@ def pectoral_muscle(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
         return none
     values = cv2.GaussianBlur(smooth, (0, 0), max(1.0, 0.006 * height))
     patch = values[: max(2, height // 30), : max(2, width // 30)]
-    corner, tissue = float(np.median(patch)), float(np.median(values[breast]))
+    # the tissue beside the muscle: the upper third of the breast, away from the chest wall
+    # (a dense breast's bright centre would hide a muscle brighter than the fat around it)
+    upper = breast[: height // 3].copy()
+    upper[:, : width // 2] = False
+    reference = values[: height // 3][upper] if upper.any() else values[breast]
+    corner, tissue = float(np.median(patch)), float(np.median(reference))
     if corner - tissue < 0.1:
         return none
     rows = np.arange(int(0.9 * height))

@@ -25,7 +25,6 @@ Methods: the rows of :func:`tfsal.explain.registry.evaluation_rows`: the counter
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,16 +36,25 @@ import numpy as np
 
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
+from tfsal.evaluation.cache import (
+    CACHE_VERSION,
+    cache_name,
+    check_cache,
+    explainer_defaults,
+    load_item,
+    readable,
+    save_item,
+)
 from tfsal.evaluation.curves import CURVES, MARGINALISERS, curve_scores, score_keeps
 from tfsal.evaluation.protocols import PAPER_SIZE, REFERENCE, image_metrics
 from tfsal.evaluation.summary import summarise
 from tfsal.explain import registry
+from tfsal.models.loading import model_fingerprint
 from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
-"""Bumped whenever what a cache file holds changes; older caches are refused, not misread."""
+
 
 
 def methods() -> tuple[str, ...]:
@@ -95,11 +103,6 @@ def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, h
     if variant.tunable:
         options.update(dict(settings.lambdas))
     return method.load()(classifier, **options)
-
-
-def _cache_name(index: int, record) -> str:
-    digest = hashlib.sha1(str(record.image).encode()).hexdigest()[:10]  # file names carry no patient data
-    return f"{index:06d}_{digest}.npz"
 
 
 def _explain(explainers, images, organ, targets, timings: dict) -> tuple[dict, dict]:
@@ -159,32 +162,6 @@ def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size, timing
     return [{"truth": truth[i], "organ": organ[i], **{k: v[i] for k, v in values.items()}} for i in range(len(chunk))]
 
 
-def save_item(path: Path, item: dict) -> None:
-    """One image's cached results, written atomically (bool arrays bit-packed)."""
-    arrays = {k: np.packbits(v) if v.dtype == bool else v for k, v in item.items() if isinstance(v, np.ndarray)
-              and v.ndim}
-    shapes = {k: [list(v.shape), str(v.dtype)] for k, v in item.items() if isinstance(v, np.ndarray) and v.ndim}
-    scalars = {k: float(v) for k, v in item.items() if not (isinstance(v, np.ndarray) and v.ndim)}
-    meta = {"version": CACHE_VERSION, "shapes": shapes, "scalars": scalars}
-    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, meta=np.array(json.dumps(meta)), **arrays)
-
-
-def load_item(path: Path) -> dict:
-    """The results :func:`save_item` wrote."""
-    with np.load(path) as saved:
-        meta = json.loads(str(saved["meta"]))
-        if meta.get("version") != CACHE_VERSION:
-            raise TfsalError(f"{path}: a cache of another tfsal version; use another --out or remove it")
-        item = dict(meta["scalars"])
-        for key, (shape, dtype) in meta["shapes"].items():
-            if dtype == "bool":
-                item[key] = np.unpackbits(saved[key])[:int(np.prod(shape))].reshape(shape).astype(bool)
-            else:
-                item[key] = saved[key]
-    return item
-
-
 @dataclass
 class Evaluation:
     """What :func:`evaluate` found: settings, counts, per-image measures, summaries and tests."""
@@ -195,13 +172,6 @@ class Evaluation:
     summary: dict
     tests: dict
     per_image: list = field(default_factory=list)
-
-
-def _check_cache(cache: Path, described: dict) -> None:
-    settings_file = cache / "settings.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != described:
-        raise TfsalError(f"{cache}: holds results of other settings; use another --out or remove it")
-    atomic.write_text(settings_file, json.dumps(described, indent=1) + "\n")
 
 
 def _write_timings(path: Path, timings: dict, images: int, wall: float, workers: int = 1) -> None:
@@ -233,7 +203,7 @@ class _Chunks:
         items = _explain_chunk(chunk, self.explainers, self.adapter, self.fillers, self.size,
                                self.settings.batch_size, timings)
         for (index, record), item in zip(chunk, items, strict=True):
-            save_item(cache / _cache_name(index, record), item)
+            save_item(cache / cache_name(index, record), item)
         return timings
 
 
@@ -371,17 +341,20 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     described = json.loads(json.dumps({**asdict(settings), "data": str(Path(data).resolve()),
-                                       "cache_version": CACHE_VERSION}))
-    _check_cache(cache, described)
+                                       "cache_version": CACHE_VERSION, "models": {
+                                           "classifier": model_fingerprint(classifier),
+                                           "inpainter": model_fingerprint(inpainter)},
+                                       "explainer_defaults": explainer_defaults(settings.methods)}))
+    check_cache(cache, described)
     size = tuple(int(v) for v in classifier.input_shape[1:3])
-    todo = [(i, r) for i, r in records if not (cache / _cache_name(i, r)).exists()]
+    todo = [(i, r) for i, r in records if not readable(cache / cache_name(i, r))]
     if todo and workers > 1 and len(todo) > settings.batch_size:
         _compute_in_workers(todo, cache, settings, classifier, inpainter, size, progress, workers)
     elif todo:
         _compute(todo, cache, settings, classifier, inpainter, size, progress)
     spacing = (PAPER_SIZE[0] / size[0], PAPER_SIZE[1] / size[1])
     mask_rows = [m for m in settings.methods if not is_map_method(m)]
-    per_image = _all_metrics([cache / _cache_name(i, r) for i, r in records], settings.methods, mask_rows, spacing,
+    per_image = _all_metrics([cache / cache_name(i, r) for i, r in records], settings.methods, mask_rows, spacing,
                              workers)
     summary, tests = summarise(per_image, settings.methods)
     return Evaluation(described, len(records), size, summary, tests, per_image)

@@ -77,7 +77,7 @@ def image_metrics(item: dict, rows, mask_rows, spacing) -> dict:
     """Every protocol's measures of one image.
 
     Args:
-        item: the cached results (:func:`tfsal.evaluation.evaluate.load_item`).
+        item: the cached results (:func:`tfsal.evaluation.cache.load_item`).
         rows: the evaluated rows; mask_rows: those with their own mask.
         spacing: the paper's pixel size in evaluated pixels.
 

@@ -11,6 +11,7 @@ loads no TensorFlow.
 """
 
 from tfsal.util.lazy import lazy_getattr
+from tfsal.util.quiet import import_tensorflow_quietly
 
 # public name -> module that defines it; imported on first attribute access
 _LAZY = {
@@ -36,4 +37,5 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-__getattr__ = lazy_getattr("tfsal.explain", _LAZY, globals())
+# the explainers need TensorFlow: load it without its C++ start-up lines on stderr
+__getattr__ = lazy_getattr("tfsal.explain", _LAZY, globals(), before=import_tensorflow_quietly)

@@ -51,8 +51,9 @@ def as_images(images) -> tuple[list[np.ndarray], list[int] | None]:
     """Images as a list of float32 ``[H, W, 1]`` arrays, and targets when a dataset carried them.
 
     Accepts a numpy array or tensor ``[N, H, W]``, ``[N, H, W, C]`` (C = 1 or 3), a single
-    ``[H, W]`` image, a list of images of any sizes, or a ``tf.data.Dataset`` of images,
-    ``(image, target)`` pairs or ``{"image", "target"}`` dicts, batched or not.
+    ``[H, W]`` or ``[H, W, C]`` image (a 3-D array whose last axis is 1 or 3 is one image, as
+    :func:`tfsal.data.image_io.read_image` returns it), a list of images of any sizes, or a
+    ``tf.data.Dataset`` of images, ``(image, target)`` pairs or ``{"image", "target"}`` dicts, batched or not.
 
     Raises:
         ValueError: no image, a wrong shape, or NaN/infinite values.
@@ -64,7 +65,11 @@ def as_images(images) -> tuple[list[np.ndarray], list[int] | None]:
         items = [_to_numpy(item) for item in images]
     else:
         array = _to_numpy(images)
-        items = [array] if array.ndim == 2 else list(array)
+        single = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))  # [H, W] or [H, W, C]
+        if array.ndim not in (2, 3, 4):
+            raise ValueError(f"images of shape {array.shape}: expected one image [H, W] or [H, W, C], or a batch "
+                             "[N, H, W] or [N, H, W, C] (C = 1 or 3)")
+        items = [array] if single else list(array)
     if not items:
         raise ValueError("no images to explain")
     return [_as_image(item, i) for i, item in enumerate(items)], targets

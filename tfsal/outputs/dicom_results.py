@@ -236,7 +236,10 @@ def _overlay(hd, header, rgb: np.ndarray):
         series_description=OVERLAY_SERIES_DESCRIPTION,
     )
     sc.PatientOrientation = header.get("PatientOrientation", "")
-    sc.BurnedInAnnotation = "NO"
+    # the overlay is drawn on the source's pixels, so it carries whatever text they carry; a source
+    # that does not say is taken to carry some (a receiver then treats the image with care)
+    burned_in = str(header.get("BurnedInAnnotation", "")).upper()
+    sc.BurnedInAnnotation = burned_in if burned_in in ("YES", "NO") else "YES"
     sc.DerivationDescription = "Saliency overlay made by tfsal"
     source_item = Dataset()
     source_item.ReferencedSOPClassUID = header.SOPClassUID

@@ -71,15 +71,38 @@ class FileResult:
         return self.error is None
 
 
-def unique_stems(paths) -> list[str]:
-    """Output stems: the file names without suffix, numbered where two inputs share one."""
-    seen: dict[str, int] = {}
+def unique_stems(paths, out: str | os.PathLike | None = None) -> list[str]:
+    """Output stems: each input's file name without suffix, else that name numbered (``a_2``,
+    ``a_3``...) with the first number no other input's stem takes and, when ``out`` is given, whose
+    ``<stem>.json`` there is absent or names this very input. So no two inputs share a stem, and no
+    input's outputs overwrite those an earlier run wrote for another input; a rerun of the same
+    list gets the same stems (what ``explain-batch`` resumes by)."""
+    paths = [str(p) for p in paths]
+    natural = [Path(p).name.split(".")[0] or "image" for p in paths]
+    taken = set()
+
+    def free(stem: str, path: str) -> bool:
+        return stem not in taken and (out is None or _owner(Path(out) / f"{stem}.json") in (None, path))
+
     stems = []
-    for path in paths:
-        stem = Path(path).name.split(".")[0] or "image"
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    for path, stem in zip(paths, natural, strict=True):
+        candidate, number = stem, 1
+        while not free(candidate, path):
+            number += 1
+            candidate = f"{stem}_{number}"
+        taken.add(candidate)
+        stems.append(candidate)
     return stems
+
+
+def _owner(record: Path) -> str | None:
+    """The input an existing per-image JSON names; "" for one that cannot be read (never reused)."""
+    if not record.exists():
+        return None
+    try:
+        return str(json.loads(record.read_text()).get("input", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -144,7 +167,7 @@ def start_results(paths, out: str | os.PathLike) -> tuple[Path, list[FileResult]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [str(p) for p in paths]
-    return out, [FileResult(p, s) for p, s in zip(paths, unique_stems(paths), strict=True)]
+    return out, [FileResult(p, s) for p, s in zip(paths, unique_stems(paths, out), strict=True)]
 
 
 def read_fitted(result: FileResult, size) -> tuple | None:

@@ -75,8 +75,10 @@ def _markdown(out: Path, card: dict, stages: dict) -> str:
     lines = [f"# Models trained by `tfsal train all` (tfsal {card['tfsal_version']})", ""]
     warning = weak_warning(card)
     if warning:
+        advice = ("more data or more fine-tuning epochs" if card["settings"].get("init_from_shipped")
+                  else "more data, or `--init-from-shipped` for a small data set")
         lines += [f"> **WEAK CLASSIFIER.** {warning[0].upper() + warning[1:]}. Explanations of its decisions "
-                  "explain noise. More data, more epochs, or `--init-from-shipped` may help.", ""]
+                  f"explain noise. What may help: {advice}.", ""]
     lines += ["## Classifier", "", *_metric_rows(card["metrics"]), "",
               f"At a threshold of {next(iter(card['metrics'].values()))['threshold']}; the intervals are "
               "stratified bootstrap intervals of the AUC.", ""]

@@ -14,6 +14,8 @@ pectoral muscle). Given the same organ, the Python explainer and the export agre
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -130,9 +132,30 @@ def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int
                          input_signature=[image, target, tf.TensorSpec([], tf.int32, name="steps")])
     archive.add_endpoint("classify", classify, input_signature=[image])
     folder = Path(out) / str(int(version))
-    archive.write_out(str(folder), verbose=False)
-    _write_warmup(folder, model_name, height, width)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # TF Serving loads any numeric folder it sees: write under a name it ignores, then rename
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        archive.write_out(str(staging), verbose=False)
+        _write_warmup(staging, model_name, height, width)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is the owner's only; a server may run as another user
+        _replace_folder(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _replace_folder(new: Path, folder: Path) -> None:
+    """Rename ``new`` to ``folder``; an existing ``folder`` is moved aside first and removed after."""
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    os.replace(new, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_warmup(folder: Path, model_name: str, height: int, width: int) -> None:

@@ -15,9 +15,11 @@ import logging
 import signal
 import threading
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
@@ -34,6 +36,14 @@ log = logging.getLogger(__name__)
 
 
 __all__ = ["ModelServer", "latest_version"]
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may ask: images per request and optimisation steps (``explain_steps``)."""
+
+    max_batch: int = 16
+    max_steps: int = 1000
 
 
 def latest_version(model_dir: str | Path) -> tuple[int, Path]:
@@ -55,14 +65,17 @@ class _BadRequest(Exception):
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata over one loaded SavedModel."""
 
-    def __init__(self, model_dir: str | Path, model_name: str):
+    def __init__(self, model_dir: str | Path, model_name: str, limits: RequestLimits | None = None):
         self.version, folder = latest_version(model_dir)
         self.model_name = model_name
+        self.limits = limits or RequestLimits()
         self.model = tf.saved_model.load(str(folder))
         self.signatures = dict(self.model.signatures)
         meta = saved_model_pb2.SavedModel.FromString((folder / "saved_model.pb").read_bytes())
         self.signature_defs = {k: v for k, v in meta.meta_graphs[0].signature_def.items() if not k.startswith("__")}
         self.folder = folder
+        probability = self.signatures["classify"].structured_outputs["probability"].shape
+        self.classes = 2 if probability.rank == 1 or probability[-1] == 1 else int(probability[-1])  # 1 sigmoid: 0/1
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_name(self, spec) -> None:
@@ -83,15 +96,41 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if proto.dtype != spec.dtype.as_datatype_enum:
                 raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
                                   f"input {name!r}: expected dtype {spec.dtype.name}")
+            self._check_declared(name, proto, spec)  # before anything is expanded: a 59-byte proto can claim GBs
             try:
                 value = tf.make_ndarray(proto)
             except Exception as exc:  # a malformed TensorProto
                 raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: {exc}") from None
-            if not spec.shape.is_compatible_with(value.shape):
-                raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
-                                  f"input {name!r}: shape {list(value.shape)} is not {spec.shape}")
+            self._check_values(name, value)
             values[name] = tf.constant(value)
         return values
+
+    def _check_declared(self, name: str, proto, spec) -> None:
+        """The shape a TensorProto declares against the signature and the limits, and its content
+        against that shape, without expanding it."""
+        shape = [d.size for d in proto.tensor_shape.dim]
+        if any(size < 0 for size in shape) or not spec.shape.is_compatible_with(shape):
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: shape {shape} is not {spec.shape}")
+        if shape and shape[0] > self.limits.max_batch:
+            raise _BadRequest(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"input {name!r}: a batch of {shape[0]} is over this server's limit of "
+                              f"{self.limits.max_batch} (--max-batch)")
+        elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        itemsize = tf.dtypes.as_dtype(proto.dtype).size
+        if proto.tensor_content and len(proto.tensor_content) != elements * itemsize:
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"input {name!r}: {len(proto.tensor_content)} bytes of content for {shape}")
+
+    def _check_values(self, name: str, value: np.ndarray) -> None:
+        """Finite images, steps in the configured range, targets among the model's outputs."""
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: NaN or infinite values")
+        if name == "steps" and not 1 <= int(value) <= self.limits.max_steps:
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"input 'steps': {int(value)} is outside 1-{self.limits.max_steps} (--max-steps)")
+        if name == "target" and value.size and not (value.min() >= 0 and value.max() < self.classes):
+            raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"input 'target': classes must lie in 0-{self.classes - 1} for this model")
 
     def _abort(self, context, error: _BadRequest):
         context.abort(error.code, str(error))
@@ -162,11 +201,13 @@ class ModelServer:
         model_name: the name clients put in ``model_spec.name``.
         host: the address to bind.
         workers: threads answering requests.
+        limits: what one request may ask (:class:`RequestLimits`); checked before any tensor is
+            expanded.
     """
 
-    def __init__(self, model_dir, port: int = 8500, model_name: str = "tfsal", host: str = "0.0.0.0",
-                 workers: int = 8):
-        self.service = PredictionService(model_dir, model_name)
+    def __init__(self, model_dir, port: int = 8500, model_name: str = "tfsal", host: str = "127.0.0.1",
+                 workers: int = 8, limits: RequestLimits | None = None):
+        self.service = PredictionService(model_dir, model_name, limits)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=GRPC_OPTIONS)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self.service, self.server)
         self.port = self.server.add_insecure_port(f"{host}:{port}")

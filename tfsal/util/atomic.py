@@ -1,6 +1,8 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
-An interrupted run leaves either the old file or the complete new one, never half a file.
+An interrupted run leaves either the old file or the complete new one, never half a file; the
+new file's bytes are flushed to the disk (``fsync``) before the rename, and the folder's entry
+after it, so that a power cut cannot leave the new name pointing at missing data.
 """
 
 from __future__ import annotations
@@ -32,10 +34,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; file systems that cannot (some
+    network and Windows folders) are left to their own caching."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -7,11 +7,14 @@ import importlib
 __all__ = ["lazy_getattr"]
 
 
-def lazy_getattr(package: str, names: dict[str, str], namespace: dict):
+def lazy_getattr(package: str, names: dict[str, str], namespace: dict, before=None):
     """A module ``__getattr__`` for ``package`` that imports ``names`` (public name -> defining
-    module) on first access and keeps each in ``namespace`` (the package's ``globals()``)."""
+    module) on first access and keeps each in ``namespace`` (the package's ``globals()``);
+    ``before()``, when given, runs before each such import (e.g. a quiet TensorFlow import)."""
     def __getattr__(name):
         if name in names:
+            if before is not None:
+                before()
             value = getattr(importlib.import_module(names[name]), name)
             namespace[name] = value
             return value
