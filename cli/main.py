@@ -8,6 +8,7 @@ exit with 2.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -16,7 +17,7 @@ import click
 
 from tfsal import __version__
 
-# Commands that never load TensorFlow (all others do, so it is imported up front, quietly).
+# Commands that never load TensorFlow (all others do: quietly, once their options are parsed).
 COMMANDS_WITHOUT_TENSORFLOW = {"data"}
 
 # command name -> "module:attribute" of its click command
@@ -48,7 +49,10 @@ class LazyGroup(click.Group):
         if name in self.lazy_commands:
             module_name, attribute = self.lazy_commands[name].split(":")
             # An ImportError here is a bug in tfsal: let it surface, not "No such command".
-            return getattr(importlib.import_module(module_name), attribute)
+            command = getattr(importlib.import_module(module_name), attribute)
+            if name not in COMMANDS_WITHOUT_TENSORFLOW:
+                _after_parsing(command)
+            return command
         return super().get_command(ctx, name)
 
     def invoke(self, ctx):
@@ -60,6 +64,35 @@ class LazyGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its C++ start-up lines, unless -vv asked for them."""
+    root = click.get_current_context().find_root()
+    if root.params.get("verbose", 0) < 2:
+        from tfsal.util.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+
+
+def _after_parsing(command: click.Command) -> None:
+    """Load TensorFlow when ``command`` (each subcommand of a group) runs, after its options were
+    parsed and checked: a usage error is reported in well under two seconds, not after TensorFlow."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _after_parsing(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "_tfsal_quiet", False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        _quiet_tensorflow()
+        return callback(*args, **kwargs)
+
+    run._tfsal_quiet = True
+    command.callback = run
+
+
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="tfsal")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
@@ -68,10 +101,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """Explain medical image classifiers with counterfactual inpainting."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose < 2 and ctx.invoked_subcommand not in COMMANDS_WITHOUT_TENSORFLOW:
-        from tfsal.util.quiet import import_tensorflow_quietly
-
-        import_tensorflow_quietly()  # -vv shows TensorFlow's start-up lines
+    # TensorFlow is loaded (quietly; -vv shows its start-up lines) when the subcommand runs, after
+    # its options have been checked (_after_parsing)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -73,3 +73,20 @@ def test_the_python_api_keeps_tensorflows_start_up_lines_off_stderr(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "loaded"
     assert result.stderr == "", result.stderr  # no CUDA probing, oneDNN or absl lines
+
+
+@pytest.mark.parametrize("args", [["explain", "--method", "bogus", "x.png"], ["train", "classifier", "--data", "/no"],
+                                  ["evaluate", "--bogus"]])
+def test_usage_errors_are_reported_before_tensorflow_loads(tmp_path, args):
+    code = (f"import sys; from tfsal.cli.main import main\ntry: main({args!r})\nexcept SystemExit as e: code = e.code\n"
+            "print(code, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert out.strip().splitlines()[-1] == "2 False"  # a usage error, found without loading TensorFlow
+
+
+def test_a_command_that_loads_tensorflow_keeps_its_start_up_lines_off_stderr(tmp_path):
+    from tfsal.util.resources import example_images
+
+    result = subprocess.run([sys.executable, "-m", "tfsal", "explain", str(example_images()[0]), "--method", "cam",
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
