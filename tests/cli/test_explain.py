@@ -176,3 +176,15 @@ def test_stems_never_collide_with_each_other_or_with_another_inputs_outputs(tmp_
     # the same input again overwrites its own results
     assert run(inputs[0], "--out", tmp_path / "out", "--method", "cam", *models).exit_code == 0
     assert not (tmp_path / "out" / "a_5.json").exists()
+
+
+def test_a_folder_with_a_manifest_stands_for_its_images_not_its_masks(tmp_path, models):
+    from tfsal.data.manifest import read_manifest
+    from tfsal.data.synthetic_dataset import write_dataset
+
+    write_dataset(tmp_path / "data", n_mass=2, n_healthy=2, size=(64, 64), seed=1, workers=1)
+    assert any((tmp_path / "data" / "masks").iterdir()) and any((tmp_path / "data" / "organ").iterdir())
+    result = run(tmp_path / "data", "--out", tmp_path / "out", "--method", "cam", *models)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.stem for p in (tmp_path / "out").glob("*.json"))
+    assert written == sorted(r.image.stem for r in read_manifest(tmp_path / "data"))  # 4, not 4 + masks + organs

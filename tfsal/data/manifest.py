@@ -177,3 +177,22 @@ def counts(records: Sequence[Record]) -> dict:
         entry["mass" if record.label == 1 else "healthy"] += 1
         entry["mass_masks"] += int(record.mask is not None)
     return {split: table[split] for split in SPLITS if split in table}
+
+
+def image_paths(path: str | os.PathLike) -> list[Path]:
+    """The images a CSV lists, leniently: its ``image`` (or ``path``) column, relative paths against
+    the CSV's folder, no other column needed or checked (a list of files for ``explain``).
+
+    Raises:
+        ManifestError: the CSV cannot be read or has neither column.
+    """
+    path = Path(path)
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+        columns = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc})") from None
+    column = next((c for c in ("image", "path") if c in columns), None)
+    if column is None:
+        raise ManifestError(f"{path}: a manifest needs an 'image' or 'path' column (it has {', '.join(columns)})")
+    return [p for row in reader if (p := resolve_path(path.parent, row.get(column) or ""))]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tfsal.data.image_io import file_format, read_image
+from tfsal.data.manifest import image_paths
 from tfsal.data.resize import PadResize
 from tfsal.errors import TfsalError
 from tfsal.explain import registry
@@ -45,10 +46,14 @@ IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".
 
 def expand_inputs(paths) -> list[Path]:
     """Files as given; folders replaced by the image files under them (by suffix, or none, as
-    DICOM files often have), sorted. Hidden files are skipped."""
+    DICOM files often have), sorted; hidden files skipped. A folder holding a manifest
+    (``labels.csv``) stands for the images it lists, in its order, and not for its mask and organ
+    images."""
     expanded = []
     for path in map(Path, paths):
-        if path.is_dir():
+        if path.is_dir() and (path / "labels.csv").is_file():
+            expanded.extend(image_paths(path / "labels.csv"))
+        elif path.is_dir():
             expanded.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
                                    and p.suffix.lower() in IMAGE_SUFFIXES))
         else:
