@@ -271,3 +271,50 @@ def test_dicom_without_preamble_or_file_meta_is_detected_by_content(tmp_path):
     image, meta = read_image(path)
     assert meta.format == "dicom"
     np.testing.assert_allclose(image[:, :, 0], pixels / 4095.0, atol=1e-6)
+
+
+def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SamplesPerPixel, ds.PhotometricInterpretation = "MG", 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = 2048
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    pixels = np.zeros((2048, 2048), "<u2")
+    pixels[100:200, 100:200] = 4000  # not constant
+    ds.PixelData = pixels.tobytes()  # 8 MB that deflate to a few kB
+    path = tmp_path / "bomb.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert path.stat().st_size < 200_000
+    monkeypatch.setenv("TFSAL_MAX_FILE_MB", "2")
+    with pytest.raises(ImageReadError, match=r"deflated DICOM data set inflates to more than 2 MB"):
+        read_image(path)
+    monkeypatch.setenv("TFSAL_MAX_FILE_MB", "16")
+    image, _ = read_image(path)  # under the cap it is read as before
+    assert image.shape == (2048, 2048, 1) and image.max() > image.min()
+
+
+def test_a_compressed_frame_declaring_another_size_is_refused_before_decoding(tmp_path):
+    import pydicom
+
+    from tfsal.data.dicom_guard import declared_frame_size
+
+    source = pydicom.dcmread(TEST_FILES / "MR_small_jp2klossless.dcm")
+    frame = next(pydicom.encaps.generate_frames(source.PixelData, number_of_frames=1))
+    assert declared_frame_size(frame) == (source.Rows, source.Columns)
+    source.Rows, source.Columns = 16, 16  # a small header over a larger codestream
+    path = tmp_path / "lying.dcm"
+    source.save_as(path)
+    with pytest.raises(ImageReadError, match=r"frame declares 64x64 pixels but the header says 16x16; not decoded"):
+        read_image(path)
+    import cv2
+
+    jpeg = cv2.imencode(".jpg", np.full((200, 160), 128, np.uint8))[1].tobytes()
+    assert declared_frame_size(jpeg) == (200, 160) and declared_frame_size(b"RLE data") is None

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal.data.formats import check_size
+from tfsal.data.dicom_guard import DEFLATED, check_frame_size, read_deflated
+from tfsal.data.formats import check_size, max_file_bytes
 from tfsal.errors import ImageReadError
 from tfsal.util import atomic
 from tfsal.util.quiet import quiet_libraries
@@ -75,6 +76,11 @@ def _read_header(path: Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    try:
+        if pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID") == DEFLATED:
+            return read_deflated(path, path.read_bytes(), max_file_bytes())  # inflated with a cap
+    except (InvalidDicomError, ValueError, OSError, EOFError):
+        pass  # no file meta: read as before
     try:
         return pydicom.dcmread(path, defer_size=_HEADER_DEFER)
     except InvalidDicomError:
@@ -130,6 +136,8 @@ def _decode(path: Path, ds, rows: int, cols: int) -> np.ndarray:
 
     tsyntax = _transfer_syntax(path, ds)
     _check_decoder(path, tsyntax)
+    if tsyntax.is_compressed:
+        check_frame_size(path, ds, rows, cols)  # the frame's own header, before its decoder runs
     with quiet_stderr():
         try:
             pixels = ds.pixel_array

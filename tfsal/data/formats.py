@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal.errors import ImageReadError
+from tfsal.errors import ImageReadError, TfsalError
 
 __all__ = ["FORMATS", "check_size", "check_values", "file_format", "header_size", "sniff"]
 
@@ -210,3 +210,18 @@ def _npy_size(data: bytes) -> tuple[int, int]:
     if dtype.kind not in "biuf":
         raise ValueError(f"array dtype {dtype} is not numeric")
     return int(shape[0]), int(shape[1])
+
+
+DEFAULT_MAX_FILE_MB = 512
+"""Input files above this many megabytes are refused before they are read (``TFSAL_MAX_FILE_MB``)."""
+
+
+def max_file_bytes() -> int:
+    """The largest input file tfsal reads: ``TFSAL_MAX_FILE_MB`` megabytes (default
+    :data:`DEFAULT_MAX_FILE_MB`), checked with ``stat`` before the file is opened."""
+    value = os.environ.get("TFSAL_MAX_FILE_MB", "")
+    try:
+        megabytes = float(value) if value.strip() else DEFAULT_MAX_FILE_MB
+    except ValueError:
+        raise TfsalError(f"TFSAL_MAX_FILE_MB must be a number of megabytes, not {value!r}") from None
+    return int(megabytes * 1024 * 1024)

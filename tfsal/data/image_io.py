@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from tfsal.data import dicom
-from tfsal.data.formats import FORMATS, check_size, check_values, file_format, header_size, sniff
+from tfsal.data.formats import (
+    FORMATS,
+    check_size,
+    check_values,
+    file_format,
+    header_size,
+    max_file_bytes,
+    sniff,
+)
 from tfsal.errors import ImageReadError, TfsalError
 from tfsal.util import atomic
 from tfsal.util.quiet import quiet_stderr
@@ -36,8 +44,6 @@ from tfsal.util.quiet import quiet_stderr
 __all__ = ["DEFAULT_MAX_PIXELS", "FORMATS", "ImageMeta", "file_format", "read_image", "read_mask", "write_mask"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_MAX_FILE_MB = 512
-"""Input files above this many megabytes are refused before they are read (``TFSAL_MAX_FILE_MB``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,17 +158,6 @@ def _read_image(path: Path, max_pixels: int, *, mask: bool):
         return np.asarray(pixels) > 0
     check_values(path, pixels, allow_constant=False)
     return pixels.astype(np.float32)[:, :, None], meta
-
-
-def max_file_bytes() -> int:
-    """The largest input file tfsal reads: ``TFSAL_MAX_FILE_MB`` megabytes (default
-    :data:`DEFAULT_MAX_FILE_MB`), checked with ``stat`` before the file is opened."""
-    value = os.environ.get("TFSAL_MAX_FILE_MB", "")
-    try:
-        megabytes = float(value) if value.strip() else DEFAULT_MAX_FILE_MB
-    except ValueError:
-        raise TfsalError(f"TFSAL_MAX_FILE_MB must be a number of megabytes, not {value!r}") from None
-    return int(megabytes * 1024 * 1024)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -1,0 +1,90 @@
+"""Checks on a DICOM file's compressed content before pydicom expands it.
+
+Two ways a small file claims a lot of memory: a deflated data set (Deflated Explicit VR Little
+Endian) that pydicom would inflate whole before anything is checked (a 1 MB file inflating to
+1 GB), and a compressed frame whose own header declares a far larger image than the data set's
+Rows x Columns (a JPEG 2000 stream of 8000 x 8000 in a 64 x 64 image) that a decoder would
+decode in full. The first is inflated here with a cap; the second is refused by reading the
+frame's own header (JPEG SOF, JPEG-LS SOF55, JPEG 2000 SIZ) before decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+from tfsal.errors import ImageReadError
+
+__all__ = ["DEFLATED", "check_frame_size", "declared_frame_size", "read_deflated"]
+
+DEFLATED = "1.2.840.10008.1.2.1.99"
+"""The Deflated Explicit VR Little Endian transfer syntax."""
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # 0xF7: JPEG-LS
+
+
+def read_deflated(path: Path, data: bytes, limit: int):
+    """The data set of a deflated DICOM file (``data``: its bytes), inflated to at most ``limit`` bytes.
+
+    Raises:
+        ImageReadError: the inflated data set would exceed ``limit``, or is not valid deflate data.
+    """
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = pydicom.filereader.read_file_meta_info(path)
+    start = (132 if data[128:132] == b"DICM" else 0) + 12 + int(meta.FileMetaInformationGroupLength)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(data[start:], limit + 1)
+    except zlib.error as exc:
+        raise ImageReadError(path, f"corrupt deflated DICOM data set ({exc})") from None
+    if len(inflated) > limit or inflater.unconsumed_tail:
+        raise ImageReadError(path, f"deflated DICOM data set inflates to more than {limit / 2**20:.3g} MB "
+                                   "(TFSAL_MAX_FILE_MB)")
+    ds = pydicom.dcmread(io.BytesIO(inflated), force=True)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what the inflated bytes are
+    ds.file_meta = meta
+    return ds
+
+
+def declared_frame_size(frame: bytes) -> tuple[int, int] | None:
+    """``(rows, columns)`` a compressed frame's own header declares: a JPEG or JPEG-LS start of
+    frame, or a JPEG 2000 SIZ segment (raw codestream or inside a JP2 file); None when it has none
+    that is recognised (RLE, or an unknown layout)."""
+    siz = frame.find(b"\xff\x4f\xff\x51")  # JPEG 2000: SOC then SIZ
+    if siz >= 0 and len(frame) >= siz + 24:
+        x_size, y_size, x_origin, y_origin = struct.unpack(">4I", frame[siz + 8:siz + 24])
+        return y_size - y_origin, x_size - x_origin
+    if not frame.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 4 <= len(frame):  # JPEG segments up to the start of frame
+        if frame[position] != 0xFF:
+            return None
+        marker = frame[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = struct.unpack(">H", frame[position + 2:position + 4])[0]
+        if marker in _JPEG_SOF and position + 9 <= len(frame):
+            rows, columns = struct.unpack(">HH", frame[position + 5:position + 9])
+            return rows, columns
+        position += 2 + length
+    return None
+
+
+def check_frame_size(path: Path, ds, rows: int, cols: int) -> None:
+    """Refuse a compressed image whose first frame declares another size than Rows x Columns."""
+    from pydicom.encaps import generate_frames
+
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except Exception:  # not encapsulated as expected: the decoder says what is wrong
+        return
+    declared = declared_frame_size(frame[:65536])
+    if declared is not None and declared != (rows, cols) and declared[0] > 0:
+        raise ImageReadError(path, f"the compressed frame declares {declared[0]}x{declared[1]} pixels but the "
+                                   f"header says {rows}x{cols}; not decoded")
