@@ -11,7 +11,8 @@ import click
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path), help="labels.csv or its folder.")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A .keras classifier [default: the shipped saved_models/classifier.keras].")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
+              help="The split to measure on; 'all' for every image of the manifest (foreign data, zero-shot).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Score at or above which an image is called a mass.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

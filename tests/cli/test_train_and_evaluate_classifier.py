@@ -35,6 +35,12 @@ def test_train_resume_and_evaluate(tmp_path):
     assert metrics["n_mass"] + metrics["n_healthy"] == len(metrics["scores"]) >= 2
     assert 0 <= metrics["roc_auc"] <= 1 and (tmp_path / "eval" / "roc.png").stat().st_size > 1000
 
+    every = CliRunner().invoke(cli, ["evaluate-classifier", "--data", str(data), "--classifier", str(model),
+                                     "--split", "all", "--out", str(tmp_path / "all")])
+    assert every.exit_code == 0, every.output
+    assert json.loads((tmp_path / "all" / "metrics.json").read_text())["split"] == "all"
+    assert len(json.loads((tmp_path / "all" / "metrics.json").read_text())["scores"]) == 12  # every image
+
 
 def test_evaluate_classifier_names_a_missing_model(tmp_path):
     data = tmp_path / "data"

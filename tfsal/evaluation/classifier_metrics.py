@@ -29,8 +29,9 @@ def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
 
 
 def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test", threshold: float = 0.5) -> dict:
-    """ROC AUC, sensitivity and specificity at ``threshold`` and the ROC curve on one split."""
-    records = read_manifest(data, split=split)
+    """ROC AUC, sensitivity and specificity at ``threshold`` and the ROC curve on one split
+    (``split="all"``: every image of the manifest)."""
+    records = read_manifest(data, split=None if split == "all" else split)
     if not records:
         raise TfsalError(f"{data}: the manifest has no {split!r} split")
     labels = np.array([r.label for r in records])
