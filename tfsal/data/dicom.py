@@ -77,10 +77,11 @@ def _read_header(path: Path):
     from pydicom.errors import InvalidDicomError
 
     try:
-        if pydicom.filereader.read_file_meta_info(path).get("TransferSyntaxUID") == DEFLATED:
-            return read_deflated(path, path.read_bytes(), max_file_bytes())  # inflated with a cap
+        meta = pydicom.filereader.read_file_meta_info(path)
     except (InvalidDicomError, ValueError, OSError, EOFError):
-        pass  # no file meta: read as before
+        meta = None  # no file meta: read as before
+    if meta is not None and meta.get("TransferSyntaxUID") == DEFLATED:
+        return read_deflated(path, meta, max_file_bytes())  # inflated here with a cap, not whole by pydicom
     try:
         return pydicom.dcmread(path, defer_size=_HEADER_DEFER)
     except InvalidDicomError:

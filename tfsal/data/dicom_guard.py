@@ -25,8 +25,9 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # 0xF7: JPEG-LS
 
 
-def read_deflated(path: Path, data: bytes, limit: int):
-    """The data set of a deflated DICOM file (``data``: its bytes), inflated to at most ``limit`` bytes.
+def read_deflated(path: Path, meta, limit: int):
+    """The data set of a deflated DICOM file (``meta``: its file meta group, already read), inflated
+    to at most ``limit`` bytes.
 
     Raises:
         ImageReadError: the inflated data set would exceed ``limit``, or is not valid deflate data.
@@ -34,7 +35,7 @@ def read_deflated(path: Path, data: bytes, limit: int):
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
 
-    meta = pydicom.filereader.read_file_meta_info(path)
+    data = path.read_bytes()
     start = (132 if data[128:132] == b"DICM" else 0) + 12 + int(meta.FileMetaInformationGroupLength)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:

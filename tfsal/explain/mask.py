@@ -342,9 +342,12 @@ class MaskOptimiser:
         losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         holes = theta < log_odds(s.threshold)  # the binary mask on the grid, for stop_patience
         unchanged = tf.constant(-1)  # steps without a change since the last one; -1 until the first
-        budgets = tf.constant(s.budgets, tf.float32)
+        budget = s.area == "budget"
+        if budget:
+            budgets = tf.constant(s.budgets, tf.float32)
+            organ_area = tf.reduce_sum(organ, axis=[1, 2, 3])
         level = tf.zeros(tf.shape(targets), tf.int32)  # each image's place in ``budgets``
-        organ_area = tf.reduce_sum(organ, axis=[1, 2, 3])
+        wanted = tf.zeros_like(scores)  # the pixels each mask is held to; set each step in budget mode only
         for i in tf.range(steps):
             if s.stop_patience and unchanged >= s.stop_patience:
                 break
@@ -352,14 +355,14 @@ class MaskOptimiser:
                 fill = tf.cond(i % s.refill_every == 0,
                                lambda fill=fill, theta=theta: self.refill(theta, images, fill, organ, organ_grid, cell),
                                lambda fill=fill: fill)
-            if s.area == "budget":
+            if budget:
                 level = tf.cond((i > 0) & (i % s.budget_every == 0),
                                 lambda level=level, theta=theta, fill=fill: self.next_budget(
                                     level, theta, images, fill, organ, organ_grid, targets, cell),
                                 lambda level=level: level)
-            # a decision that is not positive has nothing to flip: its mask is held at no area
-            wanted = tf.maximum(tf.round(tf.gather(budgets, level) * organ_area), 1.0)
-            wanted = tf.where(scores >= DECISION, wanted, 0.0)
+                # a decision that is not positive has nothing to flip: its mask is held at no area
+                wanted = tf.where(scores >= DECISION,
+                                  tf.maximum(tf.round(tf.gather(budgets, level) * organ_area), 1.0), 0.0)
             with tf.GradientTape() as tape:
                 tape.watch(theta)
                 loss = self.loss(theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted, i)

@@ -64,7 +64,7 @@ def weak_warning(card: dict) -> str | None:
     """The warning a weak classifier's card calls for, or None when its card does not say weak."""
     if not card.get("weak"):
         return None
-    reason = weak_reason(card.get("metrics", {"val": {"roc_auc": float("nan"), "roc_auc_interval": [0, 0]}}))
+    reason = weak_reason(card["metrics"]) if "val" in card.get("metrics", {}) else None
     return (f"this classifier's model card says it is weak: {reason or 'marked weak'}; it may not tell mass "
             "from healthy images, so there may be no decision to explain")
 

@@ -36,6 +36,7 @@ from tfsal.data.manifest import counts, fingerprint, read_manifest
 from tfsal.errors import TfsalError
 from tfsal.models.card import CARD_NAME
 from tfsal.util import atomic
+from tfsal.util.checks import check_int
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,9 @@ class RecipeSettings:
 
     def __post_init__(self):
         for name in ("pretrain_epochs", "epochs", "patience", "inpainter_epochs", "inpainter_finetune_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0. Received: {name}={getattr(self, name)}")
+            check_int(name, getattr(self, name), minimum=0)
         for name in ("batch_size", "finetune_epochs", "check_runs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+            check_int(name, getattr(self, name))
         if not self.init_from_shipped and self.epochs == 0:
             raise ValueError("epochs must be >= 1 when training the classifier from scratch")
 
@@ -294,8 +293,8 @@ def _check(data, out, settings, meter, progress) -> dict:
     from tfsal.evaluation.inpainter_check import check_lines, write_check
 
     meter.begin("check")
-    split = "test" if read_manifest(data, split="test") else "val"
-    records = read_manifest(data, split=split)[:settings.check_limit]
+    records = (read_manifest(data, split="test") or read_manifest(data, split="val"))[:settings.check_limit]
+    split = records[0].split
     classifier, inpainter = _models(out)
     result = write_check(classifier, inpainter, records, out / "check", runs=settings.check_runs,
                          seed=settings.seed, progress=progress)

@@ -26,6 +26,7 @@ from tfsal.explain.counterfactual import CounterfactualExplainer
 from tfsal.explain.mask import grow_until_flipped, grown_saliency, result_mask
 from tfsal.explain.registry import DEFAULT_STEPS
 from tfsal.models.inpainter import composite
+from tfsal.util import atomic
 
 __all__ = ["DEFAULT_MODEL_NAME", "ExplainModule", "export_explainer", "tf_organ_mask"]
 
@@ -138,9 +139,7 @@ def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int
     try:
         archive.write_out(str(staging), verbose=False)
         _write_warmup(staging, model_name, height, width)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is the owner's only; a server may run as another user
+        os.chmod(staging, atomic.FOLDER_MODE)  # mkdtemp's folder is the owner's only; a server may run as another user
         _replace_folder(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

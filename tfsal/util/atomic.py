@@ -13,9 +13,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# mkstemp creates files readable by the owner only; give the result the usual permissions.
+# mkstemp/mkdtemp create files and folders for the owner only; give the results the usual permissions.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""The permissions of a new file under this process's umask."""
+FOLDER_MODE = 0o777 & ~_UMASK
+"""The permissions of a new folder under this process's umask."""
 
 
 @contextlib.contextmanager
@@ -33,7 +37,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.chmod(tmp_path, FILE_MODE)
         _fsync(tmp_path)
         os.replace(tmp_path, path)
         _fsync(path.parent)
