@@ -65,8 +65,12 @@ OPTIONS = {
 def test_every_option_changes_the_output(option, blob_classifier, mean_inpainter):
     images = np.stack([mammogram_like(0), mammogram_like(2)])
 
+    # from the lattice start, so that the options act on the path: the default gradient start
+    # deletes this toy's blob at once, and the hinge then leaves the score terms flat
+    start = {"init": "lattice"}
+
     def run(**changes):
-        options = {"steps": 5, "cell": 2, **changes}
+        options = {"steps": 5, "cell": 2, **start, **changes}
         e = CounterfactualExplainer(blob_classifier, inpainter=mean_inpainter, **options).explain(images)
         return [np.stack([x.saliency for x in e]), np.stack([x.mask for x in e]), np.stack([x.loss[:5] for x in e])]
 
@@ -85,14 +89,15 @@ def test_stop_patience_ends_the_optimisation_once_the_mask_settles(blob_classifi
 
 def test_growth_completes_a_flip_the_optimisation_left_short(blob_classifier, mean_inpainter):
     images = np.stack([mammogram_like(0), mammogram_like(1, blob=False), mammogram_like(2)])
-    short, _, _ = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=0)
-    grown, healthy, other = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=8)
+    # from the lattice start, which 3 steps leave short of the flip (the gradient start is already on the blob)
+    short, _, _ = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=0, init="lattice")
+    grown, healthy, other = _explain(blob_classifier, mean_inpainter, images, steps=3, grow_steps=8, init="lattice")
     assert short.score_counterfactual >= 0.5 and grown.score_counterfactual < 0.5  # 3 steps fall short
     assert (grown.mask >= short.mask).all() and grown.mask.sum() > short.mask.sum()  # the same region, grown
     assert grown.mask[~organ()].sum() == 0 and not healthy.mask.any()
     # only the pending images are re-inpainted: each result as when explained alone
     for image, batched in zip(images, (grown, healthy, other), strict=True):
-        (alone,) = _explain(blob_classifier, mean_inpainter, image[None], steps=3, grow_steps=8)
+        (alone,) = _explain(blob_classifier, mean_inpainter, image[None], steps=3, grow_steps=8, init="lattice")
         np.testing.assert_array_equal(alone.mask, batched.mask)
         assert alone.score_counterfactual == pytest.approx(batched.score_counterfactual, abs=1e-5)
 
@@ -109,7 +114,7 @@ def test_saturated_scores_give_no_nan(mean_inpainter):
 def test_cells_scale_with_the_height():
     assert default_cell(256) == 8 and default_cell(576) == 18 and default_cell(16) == 1
     assert paper_cell(576) == 8 and paper_cell(256) == 4 and paper_cell(64) == 1
-    assert paper_settings(256) == {"l1": 1.0, "l2": 0.1, "l3": 0.1, "score_floor": 0.0, "cell": 4}
+    assert paper_settings(256) == {"l1": 1.0, "l2": 0.1, "l3": 0.1, "score_floor": 0.0, "cell": 4, "init": "lattice"}
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": 0}, {"area": "sum"}, {"init": "random"}, {"threshold": 1},
@@ -131,7 +136,7 @@ def _six_spots():
 
 
 def _shape_run(classifier, inpainter, **lambdas):
-    options = {"steps": 40, "cell": 2, "score_floor": 0.0, "grow_steps": 0, **lambdas}
+    options = {"steps": 40, "cell": 2, "score_floor": 0.0, "grow_steps": 0, "init": "lattice", **lambdas}
     (e,) = CounterfactualExplainer(classifier, inpainter=inpainter, **options).explain(_six_spots(),
                                                                                       organ_masks=[organ()])
     return e
@@ -183,7 +188,8 @@ def test_gradient_init_optimised_still_finds_the_mass(blob_classifier, mean_inpa
 def test_budget_area_holds_the_mask_at_the_smallest_budget_that_flips(blob_classifier, mean_inpainter):
     # the blob is 81 px of 2,754 organ px; deleting 28 px of it (1 %) flips the decision
     blob, organ_px = blob_pixels(), organ().sum()
-    options = {"area": "budget", "steps": 60, "l3": 3000.0, "budget_every": 15, "grow_steps": 0, "cell": 1}
+    options = {"area": "budget", "steps": 60, "l3": 3000.0, "budget_every": 15, "grow_steps": 0, "cell": 1,
+               "init": "lattice"}
     (e,) = _explain(blob_classifier, mean_inpainter, mammogram_like(0)[None], budgets=(0.005, 0.01, 0.08), **options)
     assert e.score_counterfactual < 0.5
     assert 0.005 * organ_px < e.mask.sum() <= 0.01 * organ_px + 1  # the second budget: the first that flips

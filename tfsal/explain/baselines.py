@@ -71,7 +71,8 @@ def target_gradient(classifier, images, targets, input_space: bool = False):
         if not input_space:
             tape.watch(x)
         p = classifier.target_probability(classifier.to_probabilities(classifier.outputs_of(x)), targets)
-    return tape.gradient(p, images if input_space else x)
+    # a model that ignores its input has a zero gradient, not None
+    return tape.gradient(p, images if input_space else x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 class MapExplainer(Explainer):
