@@ -39,6 +39,8 @@ setup(
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-serving-api==2.21.*",
+        "grpcio-health-checking>=1.62",  # tfsal serve: the standard grpc.health.v1 service
+        "protobuf>=6.31.1,<7",  # the range TensorFlow, its serving API and Apache Beam all accept
         "keras>=3.15.1",  # the published safe-mode and deserialisation advisories are fixed from 3.15.1 on
         "pydicom>=3.0.2,<4",  # 3.0.0-3.0.1: a published FileSet advisory
         "pylibjpeg>=2",
@@ -57,7 +59,8 @@ setup(
         "beam": ["apache-beam>=2.70"],
         # --dicom-out / --dicom-send: DICOM Segmentation and Secondary Capture, C-STORE (issue 9)
         "dicom": ["highdicom>=0.28", "pynetdicom>=3"],
-        "test": ["pytest>=8", "pyyaml>=6", "apache-beam>=2.70", "highdicom>=0.28", "pynetdicom>=3"],
+        # cryptography: the serving tests make their own CA and certificates
+        "test": ["pytest>=8", "pyyaml>=6", "apache-beam>=2.70", "highdicom>=0.28", "pynetdicom>=3", "cryptography>=42"],
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli.main:main"]},
 )

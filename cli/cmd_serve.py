@@ -13,24 +13,40 @@ import click
 @click.option("--port", type=click.IntRange(0, 65535), default=8500, show_default=True)
 @click.option("--model-name", default="tfsal", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 0.0.0.0 for every interface (no TLS, no authentication: docs/security.md).")
+              help="Address to listen on; 0.0.0.0 for every interface (then use TLS and a token: docs/security.md).")
 @click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True, help="Request threads.")
+@click.option("--queue", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Calls that may wait for a free worker; beyond them: RESOURCE_EXHAUSTED.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=16, show_default=True,
               help="Most images per request (larger ones: RESOURCE_EXHAUSTED, before they are read).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most optimisation steps an explain_steps request may ask for.")
-def serve(model_dir, port, model_name, host, workers, max_batch, max_steps) -> None:
-    """Serve an export over gRPC (PredictionService: Predict, GetModelMetadata) until SIGTERM.
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds calls in flight get after SIGTERM before they are cancelled.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), help="PEM certificate (chain): serve TLS.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key of --tls-cert.")
+@click.option("--tls-client-ca", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM CA: clients must present a certificate it signed (mutual TLS).")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file holding a bearer token every call must send (the health service excepted).")
+def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_steps, grace, tls_cert, tls_key,
+          tls_client_ca, token_file) -> None:
+    """Serve an export over gRPC (PredictionService: Predict, GetModelMetadata; grpc.health.v1)
+    until SIGTERM.
 
     For development and tests; production runs the tensorflow/serving image (see serving/).
     """
+    from tfsal.serving.security import ServerSecurity
     from tfsal.serving.server import ModelServer, RequestLimits
 
+    security = ServerSecurity.from_files(tls_cert, tls_key, tls_client_ca, token_file)
     server = ModelServer(model_dir, port=port, model_name=model_name, host=host, workers=workers,
-                         limits=RequestLimits(max_batch=max_batch, max_steps=max_steps))
+                         limits=RequestLimits(max_batch=max_batch, max_steps=max_steps, queue=queue),
+                         security=security, grace=grace)
     warmed = server.start()
     click.echo(f"serving {model_name!r} version {server.service.version} on {host}:{server.port} "
-               f"({warmed} warm-up requests replayed)", err=True)
+               f"({'TLS' if security.tls else 'plaintext'}, {'token' if security.token else 'no token'}; "
+               f"{warmed} warm-up requests replayed)", err=True)
     server.wait()
 
 
@@ -43,15 +59,28 @@ def serve(model_dir, port, model_name, host, workers, max_batch, max_steps) -> N
 @click.option("--model-name", default="tfsal", show_default=True)
 @click.option("--target", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="For explain_steps [default: 100].")
-def predict(images, server, out_dir, signature, model_name, target, steps) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Seconds each call may take (the server stops a call past it).")
+@click.option("--tls", is_flag=True, help="Speak TLS, trusting the system's CAs (or --tls-ca).")
+@click.option("--tls-ca", type=click.Path(dir_okay=False, path_type=Path), help="PEM CA to trust (implies --tls).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM client certificate, for a server that asks for one (implies --tls).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key of --tls-cert.")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file holding the server's bearer token, sent with every call.")
+def predict(images, server, out_dir, signature, model_name, target, steps, timeout, tls, tls_ca, tls_cert, tls_key,
+            token_file) -> None:
     """Explain (or classify) IMAGES through a model server; writes what tfsal explain writes."""
     from tfsal.outputs.files import expand_inputs
     from tfsal.serving.client import PredictionClient, predict_files
+    from tfsal.serving.security import ChannelSecurity
 
     images = expand_inputs(images)
     if not images:
         raise click.UsageError("give at least one IMAGE")
-    results = predict_files(images, out_dir, PredictionClient(server, model_name), signature, target, steps)
+    security = ChannelSecurity.from_files(tls, tls_ca, tls_cert, tls_key, token_file)
+    client = PredictionClient(server, model_name, timeout=timeout, security=security)
+    results = predict_files(images, out_dir, client, signature, target, steps)
     for result in results:
         if result.ok:
             click.echo(f"{result.path} -> {out_dir / result.stem}.json")

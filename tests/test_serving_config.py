@@ -67,15 +67,21 @@ def test_kubernetes_deployment_service_and_autoscaler_agree(k8s, compose):
     container = k8s["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     flags = _flags(container["args"])
     assert {p["containerPort"] for p in container["ports"]} == {int(flags["port"]), int(flags["rest_api_port"])}
-    assert {p["targetPort"] for p in k8s["Service"]["spec"]["ports"]} == {8500, 8501}
+    assert {p["targetPort"] for p in k8s["Service"]["spec"]["ports"]} == {8500}  # gRPC (TLS) only
     assert k8s["Service"]["spec"]["selector"] == k8s["Deployment"]["spec"]["selector"]["matchLabels"]
     target = k8s["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
     assert target["kind"] == "Deployment" and target["name"] == k8s["Deployment"]["metadata"]["name"]
     assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{DEFAULT_MODEL_NAME}"
     assert container["livenessProbe"]["httpGet"] == container["readinessProbe"]["httpGet"]
-    policy = k8s["NetworkPolicy"]["spec"]  # only labelled clients reach the plaintext ports
+    pod = k8s["Deployment"]["spec"]["template"]["spec"]
+    tls = next(v for v in pod["volumes"] if v["name"] == "tls")  # the SSLConfig from a Secret
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "tls")
+    assert tls["secret"]["secretName"] == "tfsal-serving-tls"
+    assert flags["ssl_config_file"].startswith(mount["mountPath"])
+    policy = k8s["NetworkPolicy"]["spec"]  # only labelled clients reach the gRPC port
     assert policy["podSelector"]["matchLabels"] == k8s["Deployment"]["spec"]["selector"]["matchLabels"]
     assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
-    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {8500, 8501}
+    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {8500}
     assert policy["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"tfsal-client": "true"}}}]
-    assert _flags(compose["services"]["tfsal"]["command"]) == flags | {"grpc_max_threads": "16"}
+    without_tls = {k: v for k, v in flags.items() if k != "ssl_config_file"}  # compose: loopback, plaintext
+    assert _flags(compose["services"]["tfsal"]["command"]) == without_tls | {"grpc_max_threads": "16"}

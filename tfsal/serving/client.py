@@ -18,6 +18,7 @@ from tfsal.explain.explanation import Explanation
 from tfsal.explain.registry import DEFAULT_STEPS
 from tfsal.outputs.files import FileResult, explain_files, read_fitted, start_results
 from tfsal.serving.options import GRPC_OPTIONS
+from tfsal.serving.security import ChannelSecurity
 from tfsal.util import atomic
 from tfsal.util.checks import check_int
 
@@ -26,11 +27,21 @@ __all__ = ["PredictionClient", "ServerExplainer", "classify_files", "predict_fil
 
 
 class PredictionClient:
-    """A PredictionService stub with the model name, and one-line errors for the usual failures."""
+    """A PredictionService stub with the model name, and one-line errors for the usual failures.
 
-    def __init__(self, server: str, model_name: str = "tfsal", timeout: float = 600.0):
+    Args:
+        server: ``HOST:PORT``.
+        model_name: the served model's name.
+        timeout: each call's deadline in seconds (the server stops a call past it).
+        security: TLS and the bearer token (:class:`~tfsal.serving.security.ChannelSecurity`);
+            None: plaintext, no token.
+    """
+
+    def __init__(self, server: str, model_name: str = "tfsal", timeout: float = 600.0,
+                 security: ChannelSecurity | None = None):
         self.server, self.model_name, self.timeout = server, model_name, timeout
-        self.channel = grpc.insecure_channel(server, options=GRPC_OPTIONS)
+        self.security = security or ChannelSecurity()
+        self.channel = self.security.channel(server, GRPC_OPTIONS)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
 
     def close(self) -> None:
@@ -38,11 +49,16 @@ class PredictionClient:
 
     def _call(self, method, request):
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self.security.metadata())
         except grpc.RpcError as error:
             code = error.code()
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise TfsalError(f"cannot reach a model server at {self.server} ({code.name})") from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TfsalError(f"{self.server}: no answer within {self.timeout:g} s (DEADLINE_EXCEEDED)") from None
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise TfsalError(f"cannot reach a model server at {self.server} (UNAVAILABLE: "
+                                 f"{error.details()})") from None
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise TfsalError(f"{self.server} refused the call: {error.details()}") from None
             if code == grpc.StatusCode.NOT_FOUND:
                 raise TfsalError(f"{self.server} serves no model named {self.model_name!r}") from None
             raise TfsalError(f"{self.server}: {code.name}: {error.details()}") from None

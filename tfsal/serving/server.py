@@ -6,7 +6,15 @@ so clients are the same: ``Predict`` (signature dispatch, ``output_filter``) and
 ``GetModelMetadata`` (``signature_def``). It serves the highest version folder under the model
 base path, replays the export's warm-up requests at start, answers a request of the wrong model
 name NOT_FOUND and one of a wrong signature, input name, dtype or shape INVALID_ARGUMENT while
-it keeps serving, runs requests on a thread pool, and stops cleanly on SIGTERM.
+it keeps serving, and runs requests on a thread pool.
+
+Hardening (``docs/security.md``): every limit is checked on the request before a tensor is
+expanded; at most ``workers + queue`` calls are admitted at once (the rest: RESOURCE_EXHAUSTED);
+a call cancelled by its client, past its deadline or still running when the server stops is
+stopped inside the optimisation loop (:mod:`tfsal.serving.cancel`); TLS and a bearer token
+(:mod:`tfsal.serving.security`); the standard ``grpc.health.v1.Health`` service, SERVING once
+the warm-up has run and NOT_SERVING from the moment a shutdown starts. SIGTERM drains: calls in
+flight get ``grace`` seconds, then are cancelled, and the process exits.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import tensorflow as tf
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -30,20 +39,27 @@ from tensorflow_serving.apis import (
 )
 
 from tfsal.errors import TfsalError
+from tfsal.serving.cancel import Cancellable
 from tfsal.serving.options import GRPC_OPTIONS
+from tfsal.serving.security import ServerSecurity
 
 log = logging.getLogger(__name__)
 
 
-__all__ = ["ModelServer", "latest_version"]
+__all__ = ["SERVICE_NAME", "ModelServer", "RequestLimits", "latest_version"]
+
+SERVICE_NAME = "tensorflow.serving.PredictionService"
+"""The service the health service reports on (as does the empty name, the whole server)."""
 
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """What one request may ask: images per request and optimisation steps (``explain_steps``)."""
+    """What one request may ask: images per request and optimisation steps (``explain_steps``);
+    and how many calls wait for a worker (beyond them: RESOURCE_EXHAUSTED)."""
 
     max_batch: int = 16
     max_steps: int = 1000
+    queue: int = 8
 
 
 def latest_version(model_dir: str | Path) -> tuple[int, Path]:
@@ -54,6 +70,9 @@ def latest_version(model_dir: str | Path) -> tuple[int, Path]:
     if not versions:
         raise TfsalError(f"{model_dir}: no version folder with a saved_model.pb (expected MODEL_DIR/1/ ...)")
     return max(versions)
+
+
+SHUTDOWN = "the server shut down"
 
 
 class _BadRequest(Exception):
@@ -76,6 +95,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.folder = folder
         probability = self.signatures["classify"].structured_outputs["probability"].shape
         self.classes = 2 if probability.rank == 1 or probability[-1] == 1 else int(probability[-1])  # 1 sigmoid: 0/1
+        self._lock = threading.Condition()
+        self._in_flight: set[Cancellable] = set()
+        self._draining = False
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_name(self, spec) -> None:
@@ -136,16 +158,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         context.abort(error.code, str(error))
 
     # -- the service ---------------------------------------------------------------------------
-    def predict(self, request) -> predict_pb2.PredictResponse:
-        """Answer one PredictRequest (raises _BadRequest for a bad one)."""
+    def predict(self, request, call: Cancellable | None = None) -> predict_pb2.PredictResponse:
+        """Answer one PredictRequest (raises _BadRequest for a bad one, and
+        ``tf.errors.CancelledError`` when ``call`` is cancelled while it runs)."""
         self._check_name(request.model_spec)
         signature_name = request.model_spec.signature_name or "serving_default"
         inputs = self._inputs(signature_name, request)  # first: it answers an unknown signature
-        outputs = self.signatures[signature_name](**inputs)
-        wanted = list(request.output_filter) or list(outputs)
-        unknown = sorted(set(wanted) - set(outputs))
+        wanted = list(request.output_filter) or list(self.signatures[signature_name].structured_outputs)
+        unknown = sorted(set(wanted) - set(self.signatures[signature_name].structured_outputs))
         if unknown:
             raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs {unknown}")
+        outputs = (call or Cancellable()).call(self.signatures[signature_name], **inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.model_name
         response.model_spec.version.value = self.version
@@ -155,12 +178,53 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def Predict(self, request, context):
+        call = Cancellable()
+        with self._lock:
+            if self._draining:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            self._in_flight.add(call)
+        # the client cancelling or going away, and the deadline, stop the computation
+        context.add_callback(lambda: call.cancel("the call ended before its answer"))
+        remaining = context.time_remaining()
+        timer = None
+        if remaining is not None and remaining < 1e6:
+            timer = threading.Timer(max(remaining, 0.0), call.cancel, args=("the deadline passed",))
+            timer.daemon = True
+            timer.start()
         try:
-            return self.predict(request)
+            return self.predict(request, call)
         except _BadRequest as error:
             self._abort(context, error)
         except tf.errors.InvalidArgumentError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        except tf.errors.CancelledError:
+            code = (grpc.StatusCode.DEADLINE_EXCEEDED if call.reason == "the deadline passed"
+                    else grpc.StatusCode.UNAVAILABLE if call.reason == SHUTDOWN else grpc.StatusCode.CANCELLED)
+            context.abort(code, f"stopped: {call.reason}")
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._lock:
+                self._in_flight.discard(call)
+                self._lock.notify_all()
+
+    def drain(self) -> None:
+        """Refuse new calls (UNAVAILABLE) from now on."""
+        with self._lock:
+            self._draining = True
+
+    def cancel_all(self) -> int:
+        """Stop every call in flight; how many there were."""
+        with self._lock:
+            calls = list(self._in_flight)
+        for call in calls:
+            call.cancel(SHUTDOWN)
+        return len(calls)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every call in flight has ended within ``timeout`` seconds."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._in_flight, timeout)
 
     def GetModelMetadata(self, request, context):
         try:
@@ -201,28 +265,57 @@ class ModelServer:
         model_name: the name clients put in ``model_spec.name``.
         host: the address to bind.
         workers: threads answering requests.
-        limits: what one request may ask (:class:`RequestLimits`); checked before any tensor is
-            expanded.
+        limits: what one request may ask, and how many wait for a worker (:class:`RequestLimits`);
+            checked before any tensor is expanded.
+        security: TLS and bearer token (:class:`~tfsal.serving.security.ServerSecurity`); None:
+            plaintext, no token.
+        grace: seconds :meth:`wait` gives calls in flight after SIGTERM before cancelling them.
     """
 
     def __init__(self, model_dir, port: int = 8500, model_name: str = "tfsal", host: str = "127.0.0.1",
-                 workers: int = 8, limits: RequestLimits | None = None):
+                 workers: int = 8, limits: RequestLimits | None = None, security: ServerSecurity | None = None,
+                 grace: float = 10.0):
+        limits = limits or RequestLimits()
+        security = security or ServerSecurity()
+        self.grace = float(grace)
         self.service = PredictionService(model_dir, model_name, limits)
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=GRPC_OPTIONS)
+        self.health = health.HealthServicer()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=GRPC_OPTIONS,
+                                  interceptors=security.interceptors(),
+                                  maximum_concurrent_rpcs=workers + limits.queue)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self.service, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = security.add_port(self.server, f"{host}:{port}")
         if self.port == 0:
             raise TfsalError(f"cannot listen on {host}:{port}")
         self._stopped = threading.Event()
 
     def start(self, warm_up: bool = True) -> int:
+        """Replay the warm-up requests, start serving and report SERVING; how many were replayed."""
         warmed = self.service.warm_up() if warm_up else 0
         self.server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving %s version %d on port %d", self.service.model_name, self.service.version, self.port)
         return warmed
 
-    def stop(self, grace: float = 5.0) -> None:
-        self.server.stop(grace).wait()
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, refuse new calls, give those in flight ``grace`` seconds (default
+        the server's), then cancel them and stop."""
+        grace = self.grace if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        self.service.drain()
+        stopping = self.server.stop(grace)
+        if not stopping.wait(grace + 1.0):
+            log.warning("calls still running %.0f s after the shutdown began", grace)
+        cancelled = self.service.cancel_all()
+        if cancelled:
+            log.warning("%d call(s) in flight cancelled at shutdown", cancelled)
+        if not self.service.wait_idle(10.0):
+            log.warning("a call did not stop within 10 s of its cancellation")
+        stopping.wait(5.0)
         self._stopped.set()
 
     def wait(self) -> None:
