@@ -61,6 +61,31 @@ def test_resume_goes_on_from_the_last_epoch(data, tmp_path):
     assert _weights(model).shape == _weights(uninterrupted).shape
 
 
+def test_a_run_killed_between_its_files_and_its_state_resumes_from_one_epoch(data, tmp_path, monkeypatch):
+    from tfsal.train import common
+
+    _train(data, tmp_path, epochs=1, pretrain_epochs=0)
+    folder = tmp_path / "run.keras.ckpt"
+    before = json.loads((folder / "state.json").read_text())
+    weights = _weights(keras.saving.load_model(folder / before["files"]["last"]))
+
+    def killed(state, folder):
+        raise KeyboardInterrupt  # after the epoch's files, before state.json names them
+
+    with monkeypatch.context() as patch:
+        patch.setattr(common, "commit", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _train(data, tmp_path, resume=True, epochs=2, pretrain_epochs=0)
+    assert (folder / "last-0002.keras").exists()  # the new epoch's file was written ...
+    after = json.loads((folder / "state.json").read_text())
+    assert after == before  # ... but the state still names the finished epoch and its files
+    np.testing.assert_array_equal(_weights(keras.saving.load_model(folder / after["files"]["last"])), weights)
+    _, _, state = _train(data, tmp_path, resume=True, epochs=2, pretrain_epochs=0)
+    assert [(e["phase"], e["epoch"]) for e in state["history"]] == [("images", 0), ("images", 1)]
+    names = {p.name for p in folder.iterdir() if p.suffix in (".keras", ".npz")}
+    assert names == set(state["files"].values())  # the files of earlier epochs are gone
+
+
 def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(data, tmp_path):
     _train(data, tmp_path, epochs=1, pretrain_epochs=0)
     with pytest.raises(TfsalError, match=r"other settings.*lr"):
@@ -156,5 +181,7 @@ def test_infill_probability_changes_training(data, tmp_path):
 def test_checkpoint_dir_holds_the_run(data, tmp_path):
     settings = ClassifierSettings(**{**TINY, "pretrain_epochs": 0})
     train_classifier(data, tmp_path / "model.keras", settings, checkpoint_dir=tmp_path / "elsewhere", progress=False)
-    assert {"state.json", "last.keras", "best.keras"} <= {p.name for p in (tmp_path / "elsewhere").iterdir()}
+    state = json.loads((tmp_path / "elsewhere" / "state.json").read_text())
+    assert state["files"] == {"last": "last-0001.keras", "best": "best-0001.keras"}
+    assert {"state.json", *state["files"].values()} <= {p.name for p in (tmp_path / "elsewhere").iterdir()}
     assert not (tmp_path / "model.keras.ckpt").exists()

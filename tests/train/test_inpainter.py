@@ -56,7 +56,8 @@ def test_two_phases_write_a_model_that_inpaints_any_size(baseline):
 def test_phase_two_freezes_the_encoder_batch_norm(data, tmp_path):
     _train(data, tmp_path, epochs=1, finetune_epochs=0)
     _train(data, tmp_path, name="phase2", epochs=0, finetune_epochs=1)
-    before = keras.saving.load_model(tmp_path / "phase2.keras.ckpt" / "last.keras")
+    folder = tmp_path / "phase2.keras.ckpt"
+    before = keras.saving.load_model(folder / json.loads((folder / "state.json").read_text())["files"]["last"])
     moving = [layer.moving_mean.numpy() for layer in encoder_batch_norm_layers(before)]
     fresh = [layer.moving_mean.numpy() for layer in encoder_batch_norm_layers(keras.models.clone_model(before))]
     # frozen from the start of phase 2: the encoder's moving statistics never left their initial values

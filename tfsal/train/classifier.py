@@ -96,7 +96,7 @@ def train_classifier(
         data: ``labels.csv`` or its folder.
         out: where the best model is written (``.keras``, without optimizer state).
         settings: what to train; defaults to :class:`ClassifierSettings`.
-        checkpoint_dir: folder for ``state.json``, ``last.keras``, ``best.keras`` and the data
+        checkpoint_dir: folder for ``state.json``, the last and best checkpoints and the data
             cache; default ``<out>.ckpt``.
         resume: go on from the checkpoint folder's last finished epoch.
         progress: progress bars on stderr.
@@ -126,9 +126,9 @@ def train_classifier(
         patch_weights = _pretrain(settings, strategy, train, cache, state, folder, progress, report)
     if settings.epochs:
         _train_images(settings, strategy, train, val, cache, state, folder, progress, report, patch_weights)
-        best_path = folder / "best.keras"
+        best_path = common.checkpoint(state, folder, "best")
     else:
-        best_path = folder / "last.keras"
+        best_path = common.checkpoint(state, folder, "last")
     common.finish_run(state, folder, best_path, out)
     return common.summary(out, {"best_val_auc": state.best_score}, state, started, strategy)
 
@@ -169,7 +169,7 @@ def _pretrain(settings, strategy, train, cache, state, folder, progress, report)
     patch = settings.patch_size or max(MIN_PATCH, pipelines.default_patch_size(settings.size[0]))
     with strategy.scope():
         if state.phase == PRETRAIN:
-            model = keras.saving.load_model(folder / "last.keras")
+            model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
             model = _compiled(build_classifier((patch, patch), settings.alpha, settings.dropout), settings.pretrain_lr)
     for epoch in range(state.epoch + 1, settings.pretrain_epochs):
@@ -179,7 +179,8 @@ def _pretrain(settings, strategy, train, cache, state, folder, progress, report)
             training=True, seed=common.epoch_seed(settings.seed, 1, epoch), cache=cache)
         logs = _run_epoch(model, dataset, f"{PRETRAIN} {epoch + 1}/{settings.pretrain_epochs}", progress)
         entry = {"phase": PRETRAIN, "epoch": epoch, **logs, "seconds": round(time.time() - tick, 1)}
-        common.end_epoch(log, state, folder, entry, report, lambda: common.save_model(model, folder / "last.keras"))
+        common.end_epoch(log, state, folder, entry, report,
+                         lambda: common.save_model(model, common.stage(state, folder, "last")))
     return model.get_weights()
 
 
@@ -192,11 +193,12 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
     infill = _infill(settings)
     with strategy.scope():
         if state.phase == IMAGES:
-            model = keras.saving.load_model(folder / "last.keras")
+            model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
             model = build_classifier(settings.size, settings.alpha, settings.dropout)
             if patch_weights is None and state.phase == PRETRAIN and not settings.init:  # resumed after pre-training
-                patch_weights = keras.saving.load_model(folder / "last.keras", compile=False).get_weights()
+                patch_weights = keras.saving.load_model(common.checkpoint(state, folder, "last"),
+                                                        compile=False).get_weights()
             if patch_weights is not None:
                 model.set_weights(patch_weights)
             _compiled(model, settings.lr)
@@ -214,7 +216,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         improved = auc > state.best_score
         if improved:
             state.best_score, state.best_epoch, state.bad_epochs = auc, epoch, 0
-            common.save_model(model, folder / "best.keras")
+            common.save_model(model, common.stage(state, folder, "best"))
         else:
             state.bad_epochs += 1
             if settings.patience >= 2 and state.bad_epochs % (settings.patience // 2) == 0:
@@ -223,4 +225,5 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         entry = {"phase": IMAGES, "epoch": epoch, **logs, "val_auc": round(auc, 4),
                  "lr": _learning_rate(model),
                  "val_mean_score": round(float(scores.mean()), 4), "seconds": round(time.time() - tick, 1)}
-        common.end_epoch(log, state, folder, entry, report, lambda: common.save_model(model, folder / "last.keras"))
+        common.end_epoch(log, state, folder, entry, report,
+                         lambda: common.save_model(model, common.stage(state, folder, "last")))

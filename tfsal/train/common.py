@@ -1,9 +1,13 @@
 """What every training command shares: strategies, checkpoints and resuming, progress, caches.
 
 A run keeps its state in a checkpoint folder (never inside the package): ``state.json`` (the
-settings, the phase, the last finished epoch, the best score, the history) and ``last.keras``
-(the model with its optimizer state) after every epoch, plus ``best.keras``. ``--resume``
-reloads both and goes on with the next epoch. Each epoch draws its shuffling and augmentation
+settings, the phase, the last finished epoch, the best score, the history, and the checkpoint
+files of that epoch) and, after every epoch, ``last-NNNN.keras`` (the model with its optimizer
+state; the inpainter's optimizer in ``optimizer-NNNN.npz``), plus ``best-NNNN.keras``, NNNN the
+number of epochs finished. A checkpoint is one unit: an epoch's files are written under new
+names, then ``state.json`` (atomically) names them, and only then are the files it no longer
+names removed; a run killed at any point resumes from one consistent epoch. ``--resume``
+reloads what ``state.json`` names and goes on with the next epoch. Each epoch draws its shuffling and augmentation
 from ``(seed, phase, epoch)``, so a resumed run sees the data an uninterrupted run would.
 """
 
@@ -93,6 +97,8 @@ class RunState:
     bad_epochs: int = 0
     history: list = field(default_factory=list)
     done: bool = False
+    files: dict = field(default_factory=dict)  # kind ("last", "best", "optimizer") -> file name
+    staged: dict = field(default_factory=dict)  # written this epoch, named once the epoch ends (not saved)
 
     @classmethod
     def load(cls, folder: Path) -> RunState:
@@ -104,7 +110,40 @@ class RunState:
         return cls(**data)
 
     def save(self, folder: Path) -> None:
-        atomic.write_text(folder / "state.json", json.dumps(self.__dict__, indent=1, default=float) + "\n")
+        saved = {k: v for k, v in self.__dict__.items() if k != "staged"}
+        atomic.write_text(folder / "state.json", json.dumps(saved, indent=1, default=float) + "\n")
+
+
+CHECKPOINT_NAMES = {"last": "last.keras", "best": "best.keras", "optimizer": "optimizer.npz"}
+"""Each kind of checkpoint file, as named before generations (and the pattern of its generations)."""
+
+
+def checkpoint(state: RunState, folder: Path, kind: str) -> Path:
+    """The ``kind`` file of the epoch ``state`` records (a run made before generations: the plain name)."""
+    return folder / state.files.get(kind, CHECKPOINT_NAMES[kind])
+
+
+def stage(state: RunState, folder: Path, kind: str) -> Path:
+    """A new path for this epoch's ``kind`` file: it becomes the state's when the epoch ends
+    (:func:`end_epoch`); until then the state names the previous one."""
+    stem, suffix = CHECKPOINT_NAMES[kind].split(".")
+    name = f"{stem}-{len(state.history) + 1:04d}.{suffix}"
+    state.staged[kind] = name
+    return folder / name
+
+
+def commit(state: RunState, folder: Path) -> None:
+    """Name the staged files in ``state.json`` (one atomic write), then remove the files of
+    earlier epochs that it no longer names."""
+    state.files.update(state.staged)
+    state.staged.clear()
+    state.save(folder)
+    kept = set(state.files.values())
+    for name in CHECKPOINT_NAMES.values():
+        stem, suffix = name.split(".")
+        for old in folder.glob(f"{stem}-*.{suffix}"):
+            if old.name not in kept:
+                old.unlink(missing_ok=True)
 
 
 # Settings a resumed run may change: they decide when to stop or where to run, not what the
@@ -188,15 +227,16 @@ def fit_epoch(model: keras.Model, dataset: tf.data.Dataset, description: str, pr
 
 def end_epoch(logger: logging.Logger, state: RunState, folder: Path, entry: dict, report,
               save_last: Callable[[], None]) -> None:
-    """After an epoch: log ``entry`` and pass it to ``report`` (if any), add it to the history, make its
-    phase and epoch the state's, then save the last checkpoint (``save_last()``) and ``state.json``."""
+    """After an epoch: log ``entry`` and pass it to ``report`` (if any), save the last checkpoint
+    (``save_last()``, which writes to :func:`stage` paths), then add the entry to the history, make
+    its phase and epoch the state's and :func:`commit` the epoch's files with ``state.json``."""
     logger.info("%s", entry)
     if report:
         report(entry)
+    save_last()
     state.history.append(entry)
     state.phase, state.epoch = entry["phase"], entry["epoch"]
-    save_last()
-    state.save(folder)
+    commit(state, folder)
 
 
 def finish_run(state: RunState, folder: Path, best: Path, out: Path) -> None:

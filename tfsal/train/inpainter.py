@@ -134,17 +134,18 @@ def validation_scores(inpainter: keras.Model, dataset: tf.data.Dataset) -> dict:
     return {"hole_l1": abs_error / max(holes, 1.0), "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")}
 
 
-def _save_checkpoint(folder: Path, trainer: _InpainterTrainer) -> None:
-    """The U-Net's weights and the optimizer's variables, each written atomically."""
-    common.save_model(trainer.inpainter, folder / "last.keras")
-    with atomic.atomic_path(folder / "last_optimizer.npz") as tmp, open(tmp, "wb") as handle:
+def _save_checkpoint(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
+    """The U-Net's weights and the optimizer's variables, each written atomically under the
+    epoch's new names (:func:`~tfsal.train.common.stage`)."""
+    common.save_model(trainer.inpainter, common.stage(state, folder, "last"))
+    with atomic.atomic_path(common.stage(state, folder, "optimizer")) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, *[v.numpy() for v in trainer.optimizer.variables])
 
 
-def _restore_checkpoint(folder: Path, trainer: _InpainterTrainer) -> None:
-    trainer.inpainter.set_weights(keras.saving.load_model(folder / "last.keras", compile=False).get_weights())
+def _restore_checkpoint(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
+    _restore_weights_only(folder, trainer, state)
     trainer.optimizer.build(trainer.inpainter.trainable_variables)
-    with np.load(folder / "last_optimizer.npz") as saved:
+    with np.load(common.checkpoint(state, folder, "optimizer")) as saved:
         values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     if len(values) != len(trainer.optimizer.variables):
         raise TfsalError(f"{folder}: the optimizer checkpoint does not fit this model; start a new run")
@@ -199,7 +200,7 @@ def train_inpainter(
         if settings.init and not state.phase:
             _load_init_weights(inpainter, settings.init)
     _run_phases(trainer, strategy, train, val_data, settings, state, folder, progress, report)
-    common.finish_run(state, folder, folder / "best.keras", out)
+    common.finish_run(state, folder, common.checkpoint(state, folder, "best"), out)
     return common.summary(out, {"best_val_hole_l1": -state.best_score}, state, started, strategy)
 
 
@@ -214,9 +215,9 @@ def _run_phases(trainer, strategy, train, val_data, settings, state, folder, pro
         with strategy.scope():
             trainer.compile(optimizer=keras.optimizers.Adam(lr))
             if state.phase == phase:
-                _restore_checkpoint(folder, trainer)
+                _restore_checkpoint(folder, trainer, state)
             elif state.phase:  # the previous phase ended: start this one from its last weights
-                _restore_weights_only(folder, trainer)
+                _restore_weights_only(folder, trainer, state)
         first = state.epoch + 1 if state.phase == phase else 0
         state.phase, state.epoch = phase, first - 1
         for epoch in range(first, epochs):
@@ -234,8 +235,9 @@ def _load_init_weights(inpainter: keras.Model, path: str) -> None:
         raise TfsalError(f"{path}: its weights do not fit this U-Net (other filters or size settings)") from None
 
 
-def _restore_weights_only(folder: Path, trainer: _InpainterTrainer) -> None:
-    trainer.inpainter.set_weights(keras.saving.load_model(folder / "last.keras", compile=False).get_weights())
+def _restore_weights_only(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
+    last = keras.saving.load_model(common.checkpoint(state, folder, "last"), compile=False)
+    trainer.inpainter.set_weights(last.get_weights())
 
 
 def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, epochs, state, folder, progress, report):
@@ -250,8 +252,8 @@ def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, ep
     scores = validation_scores(trainer.inpainter, val_data)
     if -scores["hole_l1"] > state.best_score:
         state.best_score, state.best_epoch = -scores["hole_l1"], len(state.history)
-        common.save_model(trainer.inpainter, folder / "best.keras")
+        common.save_model(trainer.inpainter, common.stage(state, folder, "best"))
     entry = {"phase": phase, "epoch": epoch, **logs,
              "val_hole_l1": round(scores["hole_l1"], 5), "val_psnr": round(scores["psnr"], 3),
              "batches": batches, "seconds": round(time.time() - tick, 1)}
-    common.end_epoch(log, state, folder, entry, report, lambda: _save_checkpoint(folder, trainer))
+    common.end_epoch(log, state, folder, entry, report, lambda: _save_checkpoint(folder, trainer, state))
