@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import MethodChoice, check_dicom_extra, dicom_options
+from tfsal.cli.params import MethodChoice, check_dicom_extra, dicom_options, redact_option
 from tfsal.explain import registry
 
 DEMO_OUT = "tfsal-demo"
@@ -39,8 +39,9 @@ DEMO_OUT = "tfsal-demo"
 @click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities.")
 @click.option("--demo", is_flag=True, help="Explain the shipped synthetic example mammograms.")
 @dicom_options
+@redact_option
 def explain(images, out_dir, method, classifier_path, inpainter_path, target, steps, batch_size, seed, percentile,
-            preset, logits, demo, dicom_out, dicom_send) -> None:
+            preset, logits, demo, dicom_out, dicom_send, redact) -> None:
     """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY,
     or a folder of them).
 
@@ -71,12 +72,12 @@ def explain(images, out_dir, method, classifier_path, inpainter_path, target, st
     except ValueError as exc:
         raise click.ClickException(f"--method {method}: {exc}") from None
     results = explain_files(images, out_dir, explainer, targets=target, progress=len(images) > batch_size,
-                            dicom=dicom_out, dicom_send=dicom_send)
+                            dicom=dicom_out, dicom_send=dicom_send, redact=redact)
     for result in results:
         if result.ok:
             record = result.record
             after = record["score_counterfactual"]
-            click.echo(f"{result.path}: score {record['score_original']:.3f}"
+            click.echo(f"{result.label}: score {record['score_original']:.3f}"
                        + (f" -> {after:.3f}" if after is not None else "")
                        + f", area {100 * record['area_fraction']:.1f}% of the breast -> {out_dir / result.stem}.*")
         else:

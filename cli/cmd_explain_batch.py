@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import check_dicom_extra, dicom_options
+from tfsal.cli.params import check_dicom_extra, dicom_options, redact_option
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,11 @@ RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
               help="Explain through a TF Serving (or tfsal serve) gRPC endpoint instead of local models.")
 @click.option("--model-name", default="tfsal", show_default=True, help="With --server: the served model's name.")
 @dicom_options
+@redact_option
 @click.pass_context
 def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_running_mode, classifier_path,
-                  inpainter_path, steps, batch_size, seed, target, server, model_name, dicom_out, dicom_send) -> None:
+                  inpainter_path, steps, batch_size, seed, target, server, model_name, dicom_out, dicom_send,
+                  redact) -> None:
     """Explain many images with an Apache Beam pipeline; resumable.
 
     Writes what tfsal explain writes (same stems for the same list), skipping inputs whose
@@ -67,7 +69,7 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
         out=str(out_dir), batch_size=batch_size, steps=steps or (None if server else DEFAULT_STEPS),
         seed=seed or 0, target=target, classifier=str(classifier_path) if classifier_path else None,
         inpainter=str(inpainter_path) if inpainter_path else None, server=server, model_name=model_name,
-        dicom_out=dicom_out, dicom_send=dicom_send)
+        dicom_out=dicom_out, dicom_send=dicom_send, redact=redact)
     try:  # here, once: bad model files or an unreachable server give one line, not a failed pipeline
         batch.check_settings(settings)
     except ValueError as exc:

@@ -87,6 +87,13 @@ def dicom_options(command):
              "(needs tfsal[dicom]).")(command)
 
 
+redact_option = click.option(
+    "--redact-paths", "redact", is_flag=True,
+    help="Name inputs in the JSON, the tables and the messages by a hash of their path and their file name "
+         "only (folder names can hold patient identifiers).")
+"""``--redact-paths``, shared by ``tfsal explain``, ``tfsal explain-batch`` and ``tfsal predict``."""
+
+
 def check_dicom_extra(dicom_out: bool, dicom_send) -> None:
     """One line naming the missing extra, before any work, when DICOM output is asked for."""
     if dicom_out or dicom_send is not None:

@@ -34,7 +34,7 @@ def _run(*args, cwd):
 def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     copy = tmp_path / "src"
     copy.mkdir()
-    for name in ("setup.py", "README.md"):
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(SOURCE / name, copy / name)
     for name in ("tfsal", "cli", "saved_models"):
         shutil.copytree(SOURCE / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.keras"))
@@ -63,3 +63,5 @@ def test_install_finds_shipped_models_and_gives_the_command(tmp_path, editable):
     installed = set(_run(python, "-c", listed, cwd=tmp_path).split())
     source = {p.parent.name for p in (SOURCE / "tfsal").glob("*/__init__.py")}
     assert source <= installed, source - installed
+    typed = "import importlib.resources as r; print(r.files('tfsal').joinpath('py.typed').is_file())"
+    assert _run(python, "-c", typed, cwd=tmp_path).strip() == "True"  # PEP 561: the package is typed

@@ -93,3 +93,19 @@ def test_explain_batch_writes_the_same_dicom_results(tmp_path, scans, blob_model
     assert result.exit_code == 0, result.output
     assert_dicom_results(tmp_path, "scan", scans / "scan.dcm")
     assert len(scp.received) == 2 and not list(tmp_path.glob("plain*.dcm"))
+
+
+@pytest.mark.slow
+def test_an_input_whose_dicom_results_fail_leaves_no_file_and_the_others_are_written(tmp_path, scans, blob_models):
+    source = pydicom.dcmread(scans / "scan.dcm")
+    del source.SeriesInstanceUID  # readable as an image, but no Segmentation can reference it
+    bad = tmp_path / "in" / "noseries.dcm"
+    bad.parent.mkdir()
+    source.save_as(bad)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "noseries.json").write_text(json.dumps({"input": str(bad), "files": ["noseries_mask.png"]}))
+    result = run("explain", bad, scans / "plain.png", "--out", out, "--dicom-out", *OPTIONS, *blob_models)
+    assert result.exit_code == 1 and "lacks SeriesInstanceUID" in result.output
+    assert not list(out.glob("noseries*"))  # no PNG without its JSON, and no stale JSON naming them
+    assert (out / "plain.json").exists() and (out / "plain_mask.png").exists()

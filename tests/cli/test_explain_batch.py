@@ -247,3 +247,30 @@ def test_without_beam_one_line_names_the_extra(images, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == ("Error: tfsal explain-batch needs Apache Beam: "
                                                       "pip install 'tfsal[beam]'")
+
+
+def test_redact_paths_keeps_the_folders_out_of_every_output_and_message(images, blob_models, tmp_path):
+    from tfsal.outputs.files import shown_path
+
+    patient = tmp_path / "Mass-Training_P_00042_LEFT_CC"  # folder names like CBIS-DDSM's hold patient IDs
+    patient.mkdir()
+    for name in ("scan0.png", "scan1.png", "garbage.dcm"):
+        shutil.copy(images / name, patient / name)
+    out = tmp_path / "out"
+    first = run("explain-batch", "--input", patient, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY,
+                "--redact-paths")
+    again = run("explain-batch", "--input", patient, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY,
+                "--redact-paths")
+    single = run("explain", patient / "scan1.png", "--out", out, *OPTIONS, *blob_models, "--redact-paths")
+    assert (first.exit_code, again.exit_code, single.exit_code) == (1, 1, 0), first.output
+    assert "0 explained, 2 already done, 1 failed" in again.output  # resumed by the redacted names
+    for text in [first.output, again.output, single.output, *(p.read_text() for p in out.iterdir()
+                                                               if p.suffix in (".json", ".csv"))]:
+        assert "P_00042" not in text and str(patient) not in text  # (the output folder may be shown)
+    shown = shown_path(patient / "scan0.png", redact=True)
+    assert shown.endswith("/scan0.png") and len(shown.split("/")[0]) == 16
+    assert json.loads((out / "scan0.json").read_text())["input"] == shown
+    assert [row["input"] for row in table(out / "results.csv")] == [
+        shown_path(patient / n, redact=True) for n in ("garbage.dcm", "scan0.png", "scan1.png")]
+    assert f"Error: {shown_path(patient / 'garbage.dcm', redact=True)}: not a recognised" in first.output
+    assert not list(out.glob("scan1_2*"))  # tfsal explain took the same stem: the same input

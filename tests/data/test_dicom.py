@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ DEFECTIVE = {
     "JPEG2000-embedded-sequence-delimiter.dcm": "J2K codestream overwritten by a sequence delimiter",
     "MR_truncated.dcm": "pixel data shorter than Rows x Columns",
 }
+
+
+NEEDS_GPL_JPEG = {"JPGExtended.dcm"}
+"""12-bit JPEG Extended: only the opt-in tfsal[gpl-jpeg] decodes it (else refused in one line naming it)."""
 
 
 def _all_test_files():
@@ -62,7 +67,9 @@ def _is_constant(path: Path) -> bool:
 
 @pytest.mark.parametrize("path", _all_test_files(), ids=lambda p: p.relative_to(TEST_FILES).as_posix())
 def test_pydicom_test_file_is_read_or_refused_in_one_line(path, capfd):
-    readable = _is_single_frame_grayscale(path) and path.name not in DEFECTIVE and not _is_constant(path)
+    readable = (_is_single_frame_grayscale(path) and path.name not in DEFECTIVE
+                and not (path.name in NEEDS_GPL_JPEG and not importlib.util.find_spec("libjpeg"))
+                and not _is_constant(path))
     if readable:
         image, meta = read_image(path)
         assert image.dtype == np.float32 and image.ndim == 3 and image.shape[2] == 1
@@ -79,13 +86,48 @@ def test_pydicom_test_file_is_read_or_refused_in_one_line(path, capfd):
 
 def test_compressed_grayscale_files_are_among_those_read():
     names = {"MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
-             "JPGExtended.dcm", "JPEG2000.dcm", "JPEGLSNearLossless_16.dcm", "image_dfl.dcm"}
+             "JPEG2000.dcm", "JPEGLSNearLossless_16.dcm", "image_dfl.dcm"}
     reference = read_image(TEST_FILES / "MR_small.dcm")[0]
     for name in names:
         assert _is_single_frame_grayscale(TEST_FILES / name), name
         read_image(TEST_FILES / name)
     for lossless in ("MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"):
         np.testing.assert_array_equal(read_image(TEST_FILES / lossless)[0], reference)
+
+
+def test_jpeg_baseline_and_lossless_are_read_without_the_gpl_decoder(tmp_path):
+    import pydicom
+    from pydicom.uid import JPEGLosslessSV1
+
+    gdcm = pytest.importorskip("gdcm")
+    pixels = (np.arange(48 * 40).reshape(48, 40) * 37 % 4096).astype(np.uint16)
+    plain = dicom.write_mammogram_dicom(tmp_path / "plain.dcm", pixels)
+    # JPEG lossless (the usual syntax of mammograms), written by GDCM
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(plain))
+    assert reader.Read()
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+    change.SetInput(reader.GetImage())
+    assert change.Change()
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(tmp_path / "lossless.dcm"))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write()
+    assert pydicom.dcmread(tmp_path / "lossless.dcm").file_meta.TransferSyntaxUID == JPEGLosslessSV1
+    np.testing.assert_array_equal(read_image(tmp_path / "lossless.dcm")[0], read_image(plain)[0])
+
+
+def test_twelve_bit_jpeg_extended_is_read_or_names_the_opt_in_decoder():
+    path = TEST_FILES / "JPGExtended.dcm"
+    if importlib.util.find_spec("libjpeg"):  # tfsal[gpl-jpeg] installed
+        assert read_image(path)[0].shape[-1] == 1
+        return
+    with pytest.raises(ImageReadError) as excinfo:
+        read_image(path)
+    message = str(excinfo.value)
+    assert "\n" not in message and "pip install 'tfsal[gpl-jpeg]'" in message
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.9])

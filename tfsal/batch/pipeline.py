@@ -85,6 +85,7 @@ class BatchSettings:
     model_name: str = "tfsal"
     dicom_out: bool = False  # for DICOM inputs, a Segmentation and a Secondary Capture too
     dicom_send: tuple | None = None  # a tfsal.outputs.dicom_send.DicomAddress to C-STORE them to
+    redact: bool = False  # inputs named by a hash of their path and their file name (shown_path)
 
 
 def make_explainer(settings: BatchSettings):
@@ -126,10 +127,15 @@ def _close(explainer) -> None:
 
 class ReadImage(beam.DoFn):
     """``(path, stem) -> (path, stem, image)``; an unreadable file goes to the ``dead_letter``
-    output as ``(path, reason)`` and the pipeline goes on."""
+    output as ``(shown, reason)`` (``shown``: the path as :func:`~tfsal.outputs.files.shown_path`
+    shows it with ``redact``) and the pipeline goes on."""
+
+    def __init__(self, redact: bool = False):
+        self.redact = redact
 
     def process(self, element: tuple[str, str]) -> Iterator:
         from tfsal.data.image_io import read_image
+        from tfsal.outputs.files import shown_path
 
         path, stem = element
         try:
@@ -141,8 +147,10 @@ class ReadImage(beam.DoFn):
         else:
             yield path, stem, image
             return
-        log.info("dead letter: %s: %s", path, reason)
-        yield beam.pvalue.TaggedOutput(DEAD_LETTER, (path, reason))
+        shown = shown_path(path, self.redact)
+        reason = reason.replace(path, shown)
+        log.info("dead letter: %s: %s", shown, reason)
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER, (shown, reason))
 
 
 class ExplainImages(beam.DoFn):
@@ -162,24 +170,26 @@ class ExplainImages(beam.DoFn):
         self._explainer = make_explainer(self.settings)
 
     def process(self, batch: list) -> Iterator[dict]:
-        from tfsal.outputs.files import FileResult, explain_chunk, fit_image
+        from tfsal.outputs.files import FileResult, explain_chunk, fit_image, shown_path
 
         size = self._explainer.input_size
-        loaded = [(FileResult(path, stem), image, *fit_image(image, size)) for path, stem, image in batch]
+        redact = self.settings.redact
+        loaded = [(FileResult(path, stem, shown=shown_path(path, True) if redact else None), image,
+                   *fit_image(image, size)) for path, stem, image in batch]
         try:
             explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.target,
                                          dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send)
         except Exception as exc:  # e.g. a TensorFlow error on one batch: its inputs fail, the others go on
             log.warning("cannot explain a batch of %d (%s): %s", len(loaded), type(exc).__name__,
-                        ", ".join(result.path for result, *_ in loaded))
+                        ", ".join(result.label for result, *_ in loaded))
             for result, *_ in loaded:
-                result.error = f"{result.path}: cannot explain: {type(exc).__name__}"
+                result.fail(f"{result.path}: cannot explain: {type(exc).__name__}")
             explanations = [None] * len(loaded)
         for (result, *_), explanation in zip(loaded, explanations, strict=True):
             if result.ok:
-                yield result_row(result.path, "ok", result.record, count_components(explanation.mask))
+                yield result_row(result.label, "ok", result.record, count_components(explanation.mask))
             else:
-                yield result_row(result.path, "error", error=result.error.removeprefix(f"{result.path}: "))
+                yield result_row(result.label, "error", error=result.error.removeprefix(f"{result.label}: "))
 
     def teardown(self) -> None:
         _close(self._explainer)
@@ -191,7 +201,7 @@ def build_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], sett
     to files starting with ``rows_prefix``."""
     read = (pipeline
             | "Inputs" >> beam.Create(pending)
-            | "Read" >> beam.ParDo(ReadImage()).with_outputs(DEAD_LETTER, main="images"))
+            | "Read" >> beam.ParDo(ReadImage(settings.redact)).with_outputs(DEAD_LETTER, main="images"))
     explained = (read.images
                  | "Batch" >> beam.BatchElements(min_batch_size=settings.batch_size,
                                                  max_batch_size=settings.batch_size)
@@ -206,22 +216,24 @@ def build_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], sett
 def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipeline) -> BatchReport:
     """Explain the inputs not yet done on ``pipeline`` (a new one, run only when some input is
     pending) and update the tables in ``settings.out``."""
-    from tfsal.outputs.files import unique_stems
+    from tfsal.outputs.files import shown_path, unique_stems
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    stems = unique_stems(inputs, out)  # a <stem>.json there names this input, or there is none
+    stems = unique_stems(inputs, out, settings.redact)  # a <stem>.json there names this input, or there is none
     existing = set(os.listdir(out))
     pending, done = [], []
     for path, stem in zip(inputs, stems, strict=True):
         (done if f"{stem}.json" in existing else pending).append((path, stem))
     log.info("%d inputs: %d to explain, %d already done", len(inputs), len(pending), len(done))
     rows = _run_pipeline(pipeline, pending, settings) if pending else []
-    table = merge_table(inputs, read_table(out / RESULTS), done, rows, out)
+    shown = {path: shown_path(path, settings.redact) for path in inputs}  # the tables' names of the inputs
+    table = merge_table([shown[p] for p in inputs], read_table(out / RESULTS),
+                        [(shown[p], stem) for p, stem in done], rows, out)
     write_csv(out / RESULTS, RESULT_FIELDS, table)
     write_csv(out / DEAD_LETTERS, DEAD_LETTER_FIELDS,
               [{"input": row["input"], "reason": row["error"]} for row in table if row["status"] != "ok"])
-    order = {path: i for i, (path, _) in enumerate(pending)}
+    order = {shown[path]: i for i, (path, _) in enumerate(pending)}
     return BatchReport(sorted(rows, key=lambda row: order[row["input"]]), len(done), table)
 
 

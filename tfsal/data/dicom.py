@@ -9,9 +9,10 @@ Reading, :func:`read_dicom`, applies one function per pixel step, in this order:
    else is min-max scaled;
 3. :func:`photometric_step` - MONOCHROME1 inverted as ``1 - x`` (PS3.3 C.7.6.3.1.2).
 
-Compressed transfer syntaxes are decoded by pydicom's plugins: pylibjpeg (JPEG, JPEG 2000),
-pyjpegls (JPEG-LS) and pydicom itself (RLE, deflate). Header checks (pixel data present,
-single frame, grayscale, size) run before any pixel is decoded.
+Compressed transfer syntaxes are decoded by pydicom's plugins: GDCM (JPEG baseline and
+lossless), pylibjpeg-openjpeg (JPEG 2000), pyjpegls (JPEG-LS) and pydicom itself (RLE, deflate);
+12-bit JPEG Extended needs the opt-in extra ``tfsal[gpl-jpeg]`` (pylibjpeg-libjpeg, GPL-3.0).
+Header checks (pixel data present, single frame, grayscale, size) run before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _decode(path: Path, ds, rows: int, cols: int) -> np.ndarray:
             pixels = ds.pixel_array
         except Exception as exc:
             raise ImageReadError(path, f"cannot decode DICOM pixel data ({tsyntax.name}): "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                                       f"{type(exc).__name__}: {_first_line(exc)}{_jpeg_hint(tsyntax)}") from exc
     if pixels.shape != (rows, cols):
         raise ImageReadError(path, f"decoded pixel data has shape {pixels.shape}, expected {(rows, cols)}")
     return pixels
@@ -169,6 +170,20 @@ def _transfer_syntax(path: Path, ds):
         uid = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
         ds.file_meta.TransferSyntaxUID = uid
     return UID(uid)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])  # pydicom lists each plugin's refusal on a line of its own
+
+
+def _jpeg_hint(tsyntax) -> str:
+    """For a JPEG syntax without pylibjpeg-libjpeg: where the decoder it may need comes from."""
+    from importlib.util import find_spec
+
+    if "JPEG" not in tsyntax.name or "2000" in tsyntax.name or "LS" in tsyntax.name or find_spec("libjpeg"):
+        return ""
+    return "; 12-bit JPEG needs pip install 'tfsal[gpl-jpeg]' (pylibjpeg-libjpeg, GPL-3.0)"
 
 
 def _check_decoder(path: Path, tsyntax) -> None:

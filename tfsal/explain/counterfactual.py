@@ -1,7 +1,7 @@
 """The counterfactual explainer: the smallest smooth region whose replacement by inpainted
 healthy tissue makes the classifier change its mind.
 
-Reference: T. Major, D. Lenis, M. Wimmer, G. Sluiter, A. Berg, K. Bühler, "Interpreting medical
+Reference: D. Major, D. Lenis, M. Wimmer, G. Sluiter, A. Berg, K. Bühler, "Interpreting medical
 image classifiers by optimization based counterfactual impact analysis", IEEE International
 Symposium on Biomedical Imaging (ISBI), 2020. The optimiser itself is :mod:`tfsal.explain.mask`.
 

@@ -1,6 +1,6 @@
 """The mask optimiser of the counterfactual explainer, as public building blocks.
 
-Reference: T. Major, D. Lenis, M. Wimmer, G. Sluiter, A. Berg, K. Bühler, "Interpreting medical
+Reference: D. Major, D. Lenis, M. Wimmer, G. Sluiter, A. Berg, K. Bühler, "Interpreting medical
 image classifiers by optimization based counterfactual impact analysis", IEEE International
 Symposium on Biomedical Imaging (ISBI), 2020. The in-fill held fixed during a step follows
 C.-H. Chang, E. Creager, A. Goldenberg, D. Duvenaud, "Explaining image classifiers by

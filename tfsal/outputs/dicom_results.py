@@ -105,8 +105,15 @@ def write_dicom_results(source: str | os.PathLike, mask: np.ndarray, overlay_bgr
                         f"{stem}_overlay.dcm": _overlay(hd, header, rgb)}
         except Exception as exc:  # highdicom raises many kinds for headers it cannot use
             raise DicomResultError(source, f"cannot make DICOM results: {_build_failure(exc, header)}") from None
-        for name, dataset in datasets.items():
-            _save(source, dataset, Path(out_dir) / name)
+        saved = []
+        try:
+            for name, dataset in datasets.items():
+                _save(source, dataset, Path(out_dir) / name)
+                saved.append(Path(out_dir) / name)
+        except BaseException:  # both or neither
+            for path in saved:
+                path.unlink(missing_ok=True)
+            raise
     log.info("wrote %s", ", ".join(datasets))
     return list(datasets)
 

@@ -15,6 +15,7 @@ explained is reported and the others go on. One batch's explanation and writing
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -72,33 +73,56 @@ def _manifest_images(folder: Path) -> list[Path]:
         return []
 
 
+def shown_path(path: str | os.PathLike, redact: bool = False) -> str:
+    """An input as outputs, tables and messages name it: the path as given, or with ``redact``
+    (``--redact-paths``) the first 16 hex digits of the SHA-256 of its absolute path and its file
+    name, ``<hash>/<name>``: folder names can hold patient identifiers (CBIS-DDSM's do), and the
+    hash still tells inputs apart and is the same in every run."""
+    if not redact:
+        return str(path)
+    digest = hashlib.sha256(os.path.abspath(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{digest}/{Path(path).name}"
+
+
 @dataclass
 class FileResult:
-    """What happened to one input: its stem and record when written, else the error."""
+    """What happened to one input: its stem and record when written, else the error. ``shown``
+    is the input as outputs and messages name it (:func:`shown_path`); None: its path."""
 
     path: str
     stem: str
     record: dict | None = None
     error: str | None = None
     files: list[str] = field(default_factory=list)
+    shown: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def label(self) -> str:
+        return self.path if self.shown is None else self.shown
 
-def unique_stems(paths, out: str | os.PathLike | None = None) -> list[str]:
+    def fail(self, message: str) -> None:
+        """Record the error ``message``, with the path in it shown as :attr:`label`."""
+        self.error = message.replace(self.path, self.label) if self.shown is not None else message
+
+
+def unique_stems(paths, out: str | os.PathLike | None = None, redact: bool = False) -> list[str]:
     """Output stems: each input's file name without suffix, else that name numbered (``a_2``,
     ``a_3``...) with the first number no other input's stem takes and, when ``out`` is given, whose
     ``<stem>.json`` there is absent or names this very input. So no two inputs share a stem, and no
     input's outputs overwrite those an earlier run wrote for another input; a rerun of the same
-    list gets the same stems (what ``explain-batch`` resumes by)."""
+    list gets the same stems (what ``explain-batch`` resumes by). With ``redact``, a JSON names its
+    input as :func:`shown_path` does."""
     paths = [str(p) for p in paths]
     natural = [Path(p).name.split(".")[0] or "image" for p in paths]
     taken = set()
 
     def free(stem: str, path: str) -> bool:
-        return stem not in taken and (out is None or _owner(Path(out) / f"{stem}.json") in (None, path))
+        owner = None if out is None else _owner(Path(out) / f"{stem}.json")
+        return stem not in taken and owner in (None, shown_path(path, redact))
 
     stems = []
     for path, stem in zip(paths, natural, strict=True):
@@ -128,8 +152,12 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanation: Explanation, steps: int | None,
-                  seconds: float, *, dicom: bool = False) -> dict:
-    """Write one image's outputs (see the module docstring) and return its JSON record.
+                  seconds: float, *, dicom: bool = False, shown: str | None = None) -> dict:
+    """Write one image's outputs (see the module docstring) and return its JSON record, whose
+    ``input`` is ``shown`` (the path as the run reports it, :func:`shown_path`) or ``source``.
+
+    All or nothing: when any file cannot be made or written, those this call wrote are removed,
+    and so is an earlier ``<stem>.json`` (which would name them), before the error is raised.
 
     Raises:
         OSError: a file cannot be written.
@@ -145,22 +173,28 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
     method = registry.METHODS.get(explanation.method)  # an unregistered explainer's method is not an error
     if method is not None and method.kind == "mask":  # its saliency S = 1 - M is worth keeping
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
-    for name, data in files.items():
-        atomic.write_bytes(out / name, data)
-    names = sorted(files)
-    if dicom and file_format(source) == "dicom":
-        from tfsal.outputs.dicom_results import write_dicom_results
+    written = []
+    try:
+        if dicom and file_format(source) == "dicom":  # first: the step most likely to refuse an input
+            from tfsal.outputs.dicom_results import write_dicom_results
 
-        names = sorted([*names, *write_dicom_results(source, explanation.mask, overlay, out, stem)])
-    record = {
-        "input": source, "method": explanation.method, "target": explanation.target,
-        "score_original": round(explanation.score_original, 6),
-        "score_counterfactual": None if explanation.score_counterfactual is None
-        else round(explanation.score_counterfactual, 6),
-        "area_fraction": round(explanation.area_fraction, 6), "steps": steps, "seconds": round(seconds, 3),
-        "files": names,
-    }
-    atomic.write_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
+            written += write_dicom_results(source, explanation.mask, overlay, out, stem)
+        for name, data in files.items():
+            atomic.write_bytes(out / name, data)
+            written.append(name)
+        record = {
+            "input": source if shown is None else shown, "method": explanation.method, "target": explanation.target,
+            "score_original": round(explanation.score_original, 6),
+            "score_counterfactual": None if explanation.score_counterfactual is None
+            else round(explanation.score_counterfactual, 6),
+            "area_fraction": round(explanation.area_fraction, 6), "steps": steps, "seconds": round(seconds, 3),
+            "files": sorted(written),
+        }
+        atomic.write_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
+    except BaseException:
+        for name in [*written, f"{stem}.json"]:
+            (out / name).unlink(missing_ok=True)
+        raise
     return record
 
 
@@ -178,12 +212,14 @@ def to_image_size(explanation: Explanation, fit: PadResize | None, image: np.nda
                        explanation.loss, None if explanation.grown is None else fit.invert_mask(explanation.grown))
 
 
-def start_results(paths, out: str | os.PathLike) -> tuple[Path, list[FileResult]]:
-    """The output folder (created) and one pending :class:`FileResult` per input, with unique stems."""
+def start_results(paths, out: str | os.PathLike, redact: bool = False) -> tuple[Path, list[FileResult]]:
+    """The output folder (created) and one pending :class:`FileResult` per input, with unique
+    stems; with ``redact``, each shown as :func:`shown_path` shows it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [str(p) for p in paths]
-    return out, [FileResult(p, s) for p, s in zip(paths, unique_stems(paths, out), strict=True)]
+    return out, [FileResult(p, s, shown=shown_path(p, True) if redact else None)
+                 for p, s in zip(paths, unique_stems(paths, out, redact), strict=True)]
 
 
 def read_fitted(result: FileResult, size) -> tuple | None:
@@ -193,7 +229,7 @@ def read_fitted(result: FileResult, size) -> tuple | None:
     try:
         image, _ = read_image(result.path)
     except TfsalError as exc:
-        result.error = str(exc)
+        result.fail(str(exc))
         return None
     return image, *fit_image(image, size)
 
@@ -206,7 +242,7 @@ def fit_image(image: np.ndarray, size) -> tuple[PadResize | None, np.ndarray]:
 
 
 def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targets=None, progress: bool = False,
-                  dicom: bool = False, dicom_send=None) -> list[FileResult]:
+                  dicom: bool = False, dicom_send=None, redact: bool = False) -> list[FileResult]:
     """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``:
     the one loop of ``tfsal explain``, ``tfsal predict`` and (per batch, :func:`explain_chunk`) the
     Beam workers of ``tfsal explain-batch``.
@@ -221,13 +257,15 @@ def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targ
         dicom: for DICOM inputs, write a Segmentation and a Secondary Capture of the overlay too.
         dicom_send: a :func:`tfsal.outputs.dicom_send.parse_dicom_address` address to C-STORE them
             to (implies ``dicom``).
+        redact: name inputs in the JSON and the errors by :func:`shown_path` (a hash and the file
+            name), not by their path.
 
     Returns:
         One :class:`FileResult` per path, in order.
     """
     from tqdm import tqdm
 
-    out, results = start_results(paths, out)
+    out, results = start_results(paths, out, redact)
     bar = tqdm(total=len(results), unit="image", disable=not progress, leave=False)
     for start in range(0, len(results), explainer.batch_size):
         chunk = results[start:start + explainer.batch_size]
@@ -259,7 +297,7 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
         explanations = explainer.explain([working for *_, working in loaded], targets=targets)
     except (ValueError, TfsalError) as exc:
         for result, *_ in loaded:
-            result.error = f"{result.path}: cannot explain: {exc}"
+            result.fail(f"{result.path}: cannot explain: {exc}")
         return [None] * len(loaded)
     seconds = (time.time() - tick) / len(loaded)
     sized: list[Explanation | None] = []
@@ -267,14 +305,14 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
         explanation = to_image_size(explanation, fit, image)
         try:
             result.record = write_outputs(out, result.stem, result.path, image, explanation, explainer.steps, seconds,
-                                          dicom=dicom or dicom_send is not None)
+                                          dicom=dicom or dicom_send is not None, shown=result.label)
             result.files = result.record["files"]
             sized.append(explanation)
         except OSError as exc:
-            result.error = f"{result.path}: cannot write outputs: {exc.strerror or exc}"
+            result.fail(f"{result.path}: cannot write outputs: {exc.strerror or exc}")
             sized.append(None)
         except TfsalError as exc:  # its message names the file already
-            result.error = str(exc)
+            result.fail(str(exc))
             sized.append(None)
     if dicom_send is not None:
         send_dicom_files([result for result, *_ in loaded], out, dicom_send)
@@ -292,4 +330,4 @@ def send_dicom_files(results: list[FileResult], out: Path, address) -> None:
             try:
                 send_dicom(paths, address)
             except TfsalError as exc:
-                result.error = f"{result.path}: DICOM results written but not sent: {exc}"
+                result.fail(f"{result.path}: DICOM results written but not sent: {exc}")

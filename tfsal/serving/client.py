@@ -140,28 +140,29 @@ class ServerExplainer:
 
 
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
-                  target: int = 1, steps: int | None = None) -> list[FileResult]:
+                  target: int = 1, steps: int | None = None, redact: bool = False) -> list[FileResult]:
     """Send each image to the server and write its outputs to ``out``: for the explain signatures
     what ``tfsal explain`` writes (through :func:`~tfsal.outputs.files.explain_files`), for
-    ``classify`` one JSON with the probability.
+    ``classify`` one JSON with the probability. ``redact``: inputs named as
+    :func:`~tfsal.outputs.files.shown_path` names them.
 
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
     if signature == "classify":
-        return classify_files(paths, out, client)
+        return classify_files(paths, out, client, redact)
     explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
-    return explain_files(paths, out, explainer, targets=target)
+    return explain_files(paths, out, explainer, targets=target, redact=redact)
 
 
-def classify_files(paths, out: str | os.PathLike, client: PredictionClient) -> list[FileResult]:
+def classify_files(paths, out: str | os.PathLike, client: PredictionClient, redact: bool = False) -> list[FileResult]:
     """The ``classify`` signature's probability for each image, written to ``out/<stem>.json``.
 
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
     size = client.input_size("classify")
-    out, results = start_results(paths, out)
+    out, results = start_results(paths, out, redact)
     for result in results:
         read = read_fitted(result, size)
         if read is None:
@@ -169,7 +170,7 @@ def classify_files(paths, out: str | os.PathLike, client: PredictionClient) -> l
         working = read[2][None].astype(np.float32)
         tick = time.time()
         probability = float(client.predict("classify", {"image": working})["probability"][0])
-        record = {"input": result.path, "signature": "classify", "probability": round(probability, 6),
+        record = {"input": result.label, "signature": "classify", "probability": round(probability, 6),
                   "seconds": round(time.time() - tick, 3)}
         atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
         result.record, result.files = record, []
