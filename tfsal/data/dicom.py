@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsal.data.dicom_guard import DEFLATED, check_frame_size, read_deflated
+from tfsal.data.dicom_guard import DEFLATED, check_decoder, check_frame_size, decode_failure, read_deflated
 from tfsal.data.formats import check_size, max_file_bytes
 from tfsal.errors import ImageReadError
 from tfsal.util import atomic
@@ -137,15 +137,14 @@ def _decode(path: Path, ds, rows: int, cols: int) -> np.ndarray:
     from tfsal.util.quiet import quiet_stderr
 
     tsyntax = _transfer_syntax(path, ds)
-    _check_decoder(path, tsyntax)
+    check_decoder(path, tsyntax)
     if tsyntax.is_compressed:
         check_frame_size(path, ds, rows, cols)  # the frame's own header, before its decoder runs
     with quiet_stderr():
         try:
             pixels = ds.pixel_array
         except Exception as exc:
-            raise ImageReadError(path, f"cannot decode DICOM pixel data ({tsyntax.name}): "
-                                       f"{type(exc).__name__}: {_first_line(exc)}{_jpeg_hint(tsyntax)}") from exc
+            raise ImageReadError(path, decode_failure(tsyntax, exc)) from exc
     if pixels.shape != (rows, cols):
         raise ImageReadError(path, f"decoded pixel data has shape {pixels.shape}, expected {(rows, cols)}")
     return pixels
@@ -170,39 +169,6 @@ def _transfer_syntax(path: Path, ds):
         uid = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
         ds.file_meta.TransferSyntaxUID = uid
     return UID(uid)
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines[:3])  # pydicom lists each plugin's refusal on a line of its own
-
-
-def _jpeg_hint(tsyntax) -> str:
-    """For a JPEG syntax without pylibjpeg-libjpeg: where the decoder it may need comes from."""
-    from importlib.util import find_spec
-
-    if "JPEG" not in tsyntax.name or "2000" in tsyntax.name or "LS" in tsyntax.name or find_spec("libjpeg"):
-        return ""
-    return "; 12-bit JPEG needs pip install 'tfsal[gpl-jpeg]' (pylibjpeg-libjpeg, GPL-3.0)"
-
-
-def _check_decoder(path: Path, tsyntax) -> None:
-    """Refuse a compressed transfer syntax that no installed plugin decodes."""
-    from pydicom.pixels import get_decoder
-
-    if not tsyntax.is_transfer_syntax:
-        raise ImageReadError(path, f"unknown transfer syntax {tsyntax}; pydicom has no decoder for it")
-    if not tsyntax.is_compressed:
-        return
-    try:
-        decoder = get_decoder(tsyntax)
-    except NotImplementedError:
-        raise ImageReadError(path, f"no decoder for transfer syntax {tsyntax.name} ({tsyntax}) in pydicom "
-                                   "or its installed plugins") from None
-    if not decoder.is_available:
-        missing = list(decoder.missing_dependencies)
-        raise ImageReadError(path, f"no decoder installed for transfer syntax {tsyntax.name} ({tsyntax}); "
-                                   f"plugins: {'; '.join(missing) or 'none'}")
 
 
 def modality_step(stored: np.ndarray, ds) -> np.ndarray:

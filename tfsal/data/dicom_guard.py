@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tfsal.errors import ImageReadError
 
-__all__ = ["DEFLATED", "check_frame_size", "declared_frame_size", "read_deflated"]
+__all__ = ["DEFLATED", "check_decoder", "check_frame_size", "declared_frame_size", "decode_failure", "read_deflated"]
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
 """The Deflated Explicit VR Little Endian transfer syntax."""
@@ -89,3 +89,39 @@ def check_frame_size(path: Path, ds, rows: int, cols: int) -> None:
     if declared is not None and declared != (rows, cols) and declared[0] > 0:
         raise ImageReadError(path, f"the compressed frame declares {declared[0]}x{declared[1]} pixels but the "
                                    f"header says {rows}x{cols}; not decoded")
+
+
+def decode_failure(tsyntax, exc: Exception) -> str:
+    """One line for a decoder's failure: pydicom lists each plugin's refusal on a line of its own,
+    and a JPEG syntax without the opt-in GPL decoder says where it comes from."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (f"cannot decode DICOM pixel data ({tsyntax.name}): {type(exc).__name__}: {' '.join(lines[:3])}"
+            f"{_jpeg_hint(tsyntax)}")
+
+
+def _jpeg_hint(tsyntax) -> str:
+    """For a JPEG syntax without pylibjpeg-libjpeg: where the decoder it may need comes from."""
+    from importlib.util import find_spec
+
+    if "JPEG" not in tsyntax.name or "2000" in tsyntax.name or "LS" in tsyntax.name or find_spec("libjpeg"):
+        return ""
+    return "; 12-bit JPEG needs pip install 'tfsal[gpl-jpeg]' (pylibjpeg-libjpeg, GPL-3.0)"
+
+
+def check_decoder(path: Path, tsyntax) -> None:
+    """Refuse a compressed transfer syntax that no installed plugin decodes."""
+    from pydicom.pixels import get_decoder
+
+    if not tsyntax.is_transfer_syntax:
+        raise ImageReadError(path, f"unknown transfer syntax {tsyntax}; pydicom has no decoder for it")
+    if not tsyntax.is_compressed:
+        return
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise ImageReadError(path, f"no decoder for transfer syntax {tsyntax.name} ({tsyntax}) in pydicom "
+                                   "or its installed plugins") from None
+    if not decoder.is_available:
+        missing = list(decoder.missing_dependencies)
+        raise ImageReadError(path, f"no decoder installed for transfer syntax {tsyntax.name} ({tsyntax}); "
+                                   f"plugins: {'; '.join(missing) or 'none'}")
