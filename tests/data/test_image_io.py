@@ -241,13 +241,39 @@ def test_binary_pgm_is_read_with_header_comments_and_its_size_checked(tmp_path):
         read_image(junk)
 
 
-def _refused_quickly(path, expected):
-    import time
+_REFUSAL = """
+import json, resource, sys, time
+from tfsal.data.image_io import read_image
+from tfsal.errors import ImageReadError
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.monotonic()
+try:
+    read_image(sys.argv[1])
+    message = None
+except ImageReadError as exc:
+    message = str(exc)
+seconds = time.monotonic() - start
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps({"message": message, "seconds": seconds, "grown_mb": grown}))
+"""
 
-    start = time.monotonic()
-    with pytest.raises(ImageReadError, match=expected) as caught:
-        read_image(path)
-    assert time.monotonic() - start < 5 and "\n" not in str(caught.value)
+
+def _refused_quickly(path, expected):
+    """Refused in one line matching ``expected``, within 5 s, and with the reading process's peak
+    memory less than 300 MB above where it stood before (measured in a fresh process, whose peak
+    before the read is its imports)."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _REFUSAL, str(path)], capture_output=True, text=True, timeout=120,
+                          env=os.environ.copy())
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["message"] is not None and re.search(expected, result["message"]), result
+    assert "\n" not in result["message"] and result["seconds"] < 5 and result["grown_mb"] < 300, result
 
 
 def test_a_named_pipe_is_refused_without_being_opened(tmp_path):
