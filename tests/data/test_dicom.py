@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -341,6 +343,41 @@ def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
     monkeypatch.setenv("TFSAL_MAX_FILE_MB", "16")
     image, _ = read_image(path)  # under the cap it is read as before
     assert image.shape == (2048, 2048, 1) and image.max() > image.min()
+
+
+def test_a_deflate_bomb_under_the_file_limit_is_bounded_by_its_own_header(tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    from .refusal import refused_quickly
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SamplesPerPixel, ds.PhotometricInterpretation = "MG", 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = 64
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = (np.arange(64 * 64) % 4096).astype("<u2").tobytes()
+    small = tmp_path / "small.dcm"
+    ds.save_as(small, enforce_file_format=True)
+    data = small.read_bytes()
+    start = 132 + 12 + int(pydicom.filereader.read_file_meta_info(small).FileMetaInformationGroupLength)
+    body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[start:])
+    # after the pixel data, one private OB element of 480 MB of zeros: a file of half a megabyte
+    # that inflates to nearly TFSAL_MAX_FILE_MB's default of 512 MB
+    size = 480 * 2**20
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [packer.compress(body + struct.pack("<HH2sHI", 0x7FE1, 0x1010, b"OB", 0, size))]
+    chunk = bytes(2**20)
+    parts += [packer.compress(chunk) for _ in range(size // len(chunk))]
+    bomb = tmp_path / "bomb.dcm"
+    bomb.write_bytes(data[:start] + b"".join(parts) + packer.flush())
+    assert bomb.stat().st_size < 2 * 2**20
+    refused_quickly(bomb, "deflated DICOM data set inflates to more than its header's image size allows")
 
 
 def test_a_compressed_frame_declaring_another_size_is_refused_before_decoding(tmp_path):

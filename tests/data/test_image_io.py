@@ -12,6 +12,8 @@ import pytest
 from tfsal.data.image_io import ImageMeta, read_image, read_mask
 from tfsal.errors import ImageReadError, TfsalError
 
+from .refusal import refused_quickly
+
 
 def _ramp(h=64, w=48, top=255, dtype=np.uint8):
     values = np.linspace(0, top, h * w).reshape(h, w)
@@ -241,53 +243,18 @@ def test_binary_pgm_is_read_with_header_comments_and_its_size_checked(tmp_path):
         read_image(junk)
 
 
-_REFUSAL = """
-import json, resource, sys, time
-from tfsal.data.image_io import read_image
-from tfsal.errors import ImageReadError
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.monotonic()
-try:
-    read_image(sys.argv[1])
-    message = None
-except ImageReadError as exc:
-    message = str(exc)
-seconds = time.monotonic() - start
-grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-print(json.dumps({"message": message, "seconds": seconds, "grown_mb": grown}))
-"""
-
-
-def _refused_quickly(path, expected):
-    """Refused in one line matching ``expected``, within 5 s, and with the reading process's peak
-    memory less than 300 MB above where it stood before (measured in a fresh process, whose peak
-    before the read is its imports)."""
-    import json
-    import os
-    import re
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", _REFUSAL, str(path)], capture_output=True, text=True, timeout=120,
-                          env=os.environ.copy())
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["message"] is not None and re.search(expected, result["message"]), result
-    assert "\n" not in result["message"] and result["seconds"] < 5 and result["grown_mb"] < 300, result
-
-
 def test_a_named_pipe_is_refused_without_being_opened(tmp_path):
     import os
 
     fifo = tmp_path / "scan.dcm"
     os.mkfifo(fifo)
-    _refused_quickly(fifo, "named pipe, not a regular file")  # opening it would block for ever
+    refused_quickly(fifo, "named pipe, not a regular file")  # opening it would block for ever
 
 
 def test_a_link_to_a_device_is_refused(tmp_path):
     link = tmp_path / "zeros.png"
     link.symlink_to("/dev/zero")
-    _refused_quickly(link, "device, not a regular file")
+    refused_quickly(link, "device, not a regular file")
 
 
 def test_files_over_the_size_limit_are_refused_before_reading(tmp_path, monkeypatch):
@@ -295,7 +262,7 @@ def test_files_over_the_size_limit_are_refused_before_reading(tmp_path, monkeypa
     cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (300, 300), np.uint8))
     assert read_image(path)[0].shape == (300, 300, 1)
     monkeypatch.setenv("TFSAL_MAX_FILE_MB", "0.01")  # 10 KB
-    _refused_quickly(path, r"file of 0\.0\d+ MB is over the 0\.01 MB limit \(TFSAL_MAX_FILE_MB\)")
+    refused_quickly(path, r"file of 0\.0\d+ MB is over the 0\.01 MB limit \(TFSAL_MAX_FILE_MB\)")
     monkeypatch.setenv("TFSAL_MAX_FILE_MB", "lots")
     with pytest.raises(TfsalError, match="TFSAL_MAX_FILE_MB must be a number"):
         read_image(path)
@@ -306,7 +273,7 @@ def test_a_truncated_jpeg_with_an_end_marker_appended_is_refused(tmp_path):
     data = cv2.imencode(".jpg", image)[1].tobytes()
     path = tmp_path / "cut.jpg"
     path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")  # looks whole to a check of the last bytes
-    _refused_quickly(path, "corrupt or truncated JPEG file .*premature end of data segment")
+    refused_quickly(path, "corrupt or truncated JPEG file .*premature end of data segment")
     path.write_bytes(data)
     assert read_image(path)[0].shape == (200, 160, 1)  # the whole file is read
 
@@ -316,4 +283,4 @@ def test_a_truncated_png_with_its_end_chunk_appended_is_refused(tmp_path):
     data = cv2.imencode(".png", image)[1].tobytes()
     path = tmp_path / "cut.png"
     path.write_bytes(data[: len(data) // 2] + data[-12:])  # the IEND chunk
-    _refused_quickly(path, "corrupt or truncated PNG file")
+    refused_quickly(path, "corrupt or truncated PNG file")

@@ -56,7 +56,7 @@ def read_dicom(path: str | os.PathLike, *, max_pixels: int, raw: bool = False) -
     """
     path = Path(path)
     with quiet_libraries("pydicom"):
-        ds = _read_header(path)
+        ds = _read_header(path, max_pixels)
         rows, cols = _check_header(path, ds)
         check_size(path, rows, cols, max_pixels)
         stored = _decode(path, ds, rows, cols)
@@ -73,7 +73,7 @@ def _window_text(ds) -> str:
     return f"(0028,1050) Window Center {ds.get('WindowCenter')}, (0028,1051) Window Width {ds.get('WindowWidth')}"
 
 
-def _read_header(path: Path):
+def _read_header(path: Path, max_pixels: int | None = None):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -82,7 +82,7 @@ def _read_header(path: Path):
     except (InvalidDicomError, ValueError, OSError, EOFError):
         meta = None  # no file meta: read as before
     if meta is not None and meta.get("TransferSyntaxUID") == DEFLATED:
-        return read_deflated(path, meta, max_file_bytes())  # inflated here with a cap, not whole by pydicom
+        return read_deflated(path, meta, max_file_bytes(), max_pixels)  # inflated here with a cap, not by pydicom
     try:
         return pydicom.dcmread(path, defer_size=_HEADER_DEFER)
     except InvalidDicomError:

@@ -25,12 +25,20 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # 0xF7: JPEG-LS
 
 
-def read_deflated(path: Path, meta, limit: int):
+_HEAD_BYTES = 64 * 1024
+"""How much of a deflated data set is inflated first, to read the header that bounds the rest."""
+
+
+def read_deflated(path: Path, meta, limit: int, max_pixels: int | None = None):
     """The data set of a deflated DICOM file (``meta``: its file meta group, already read), inflated
-    to at most ``limit`` bytes.
+    to at most ``limit`` bytes, and no further than its own header allows: the first 64 KiB are
+    inflated and their Rows, Columns, bits, samples and frames bound the pixel data (plus 1 MiB for
+    the other elements), and Rows x Columns over ``max_pixels`` is refused before anything more is
+    inflated.
 
     Raises:
-        ImageReadError: the inflated data set would exceed ``limit``, or is not valid deflate data.
+        ImageReadError: the inflated data set would exceed its bound, its image is over
+            ``max_pixels``, or it is not valid deflate data.
     """
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
@@ -39,16 +47,40 @@ def read_deflated(path: Path, meta, limit: int):
     start = (132 if data[128:132] == b"DICM" else 0) + 12 + int(meta.FileMetaInformationGroupLength)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
-        inflated = inflater.decompress(data[start:], limit + 1)
+        head = inflater.decompress(data[start:], min(limit, _HEAD_BYTES))
+        bound = min(limit, len(head) + _declared_bytes(path, head, max_pixels) + 2**20)
+        inflated = head + inflater.decompress(inflater.unconsumed_tail, max(bound - len(head), 0) + 1)
     except zlib.error as exc:
         raise ImageReadError(path, f"corrupt deflated DICOM data set ({exc})") from None
-    if len(inflated) > limit or inflater.unconsumed_tail:
+    if len(inflated) > bound or (inflater.unconsumed_tail and not inflater.eof):  # bytes after the end: padding
+        if bound < limit:
+            raise ImageReadError(path, "deflated DICOM data set inflates to more than its header's image size allows")
         raise ImageReadError(path, f"deflated DICOM data set inflates to more than {limit / 2**20:.3g} MB "
                                    "(TFSAL_MAX_FILE_MB)")
     ds = pydicom.dcmread(io.BytesIO(inflated), force=True)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what the inflated bytes are
     ds.file_meta = meta
     return ds
+
+
+def _declared_bytes(path: Path, head: bytes, max_pixels: int | None) -> int:
+    """The pixel data's size as the header in ``head`` declares it (a large number when the header
+    cannot be read from it); Rows x Columns over ``max_pixels`` is refused here."""
+    import pydicom
+
+    from tfsal.data.formats import check_size
+
+    try:
+        header = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
+        rows, cols = int(header.Rows), int(header.Columns)
+        bits = int(header.get("BitsAllocated", 16) or 16)
+        samples = int(header.get("SamplesPerPixel", 1) or 1)
+        frames = int(header.get("NumberOfFrames", 1) or 1)
+    except Exception:  # a header longer than the head, or none: only the file-size limit bounds it
+        return 2**62
+    if max_pixels is not None:
+        check_size(path, rows, cols, max_pixels)
+    return rows * cols * max(bits // 8, 1) * samples * frames
 
 
 def declared_frame_size(frame: bytes) -> tuple[int, int] | None:
