@@ -380,6 +380,22 @@ def test_a_deflate_bomb_under_the_file_limit_is_bounded_by_its_own_header(tmp_pa
     refused_quickly(bomb, "deflated DICOM data set inflates to more than its header's image size allows")
 
 
+def test_a_jpeg_2000_frame_declaring_8000_x_8000_in_a_64_x_64_image_costs_nothing(tmp_path):
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from .refusal import refused_quickly
+
+    source = pydicom.dcmread(TEST_FILES / "MR_small_jp2klossless.dcm")
+    frame = bytearray(next(generate_frames(source.PixelData, number_of_frames=1)))
+    siz = frame.find(b"\xff\x4f\xff\x51")
+    frame[siz + 8:siz + 16] = struct.pack(">2I", 8000, 8000)  # the codestream now claims 8000 x 8000
+    source.PixelData = encapsulate([bytes(frame)])
+    path = tmp_path / "claims.dcm"
+    source.save_as(path)
+    refused_quickly(path, r"frame declares 8000x8000 pixels but the header says 64x64; not decoded")
+
+
 def test_a_compressed_frame_declaring_another_size_is_refused_before_decoding(tmp_path):
     import pydicom
 
