@@ -317,7 +317,8 @@ def test_dicom_without_preamble_or_file_meta_is_detected_by_content(tmp_path):
     np.testing.assert_allclose(image[:, :, 0], pixels / 4095.0, atol=1e-6)
 
 
-def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
+def _deflated_mammogram(path, pixels):
+    """A deflated (Deflated Explicit VR Little Endian) MG image of ``pixels`` (uint16, 12 bits stored)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
@@ -329,13 +330,17 @@ def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.SamplesPerPixel, ds.PhotometricInterpretation = "MG", 1, "MONOCHROME2"
-    ds.Rows = ds.Columns = 2048
+    ds.Rows, ds.Columns = pixels.shape
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
     pixels = np.zeros((2048, 2048), "<u2")
     pixels[100:200, 100:200] = 4000  # not constant
-    ds.PixelData = pixels.tobytes()  # 8 MB that deflate to a few kB
-    path = tmp_path / "bomb.dcm"
-    ds.save_as(path, enforce_file_format=True)
+    path = _deflated_mammogram(tmp_path / "bomb.dcm", pixels)  # 8 MB that deflate to a few kB
     assert path.stat().st_size < 200_000
     monkeypatch.setenv("TFSAL_MAX_FILE_MB", "2")
     with pytest.raises(ImageReadError, match=r"deflated DICOM data set inflates to more than 2 MB"):
@@ -346,24 +351,9 @@ def test_a_deflate_bomb_is_inflated_with_a_cap(tmp_path, monkeypatch):
 
 
 def test_a_deflate_bomb_under_the_file_limit_is_bounded_by_its_own_header(tmp_path):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
-
     from .refusal import refused_quickly
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.SamplesPerPixel, ds.PhotometricInterpretation = "MG", 1, "MONOCHROME2"
-    ds.Rows = ds.Columns = 64
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = (np.arange(64 * 64) % 4096).astype("<u2").tobytes()
-    small = tmp_path / "small.dcm"
-    ds.save_as(small, enforce_file_format=True)
+    small = _deflated_mammogram(tmp_path / "small.dcm", (np.arange(64 * 64) % 4096).reshape(64, 64))
     data = small.read_bytes()
     start = 132 + 12 + int(pydicom.filereader.read_file_meta_info(small).FileMetaInformationGroupLength)
     body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[start:])

@@ -170,12 +170,11 @@ class ExplainImages(beam.DoFn):
         self._explainer = make_explainer(self.settings)
 
     def process(self, batch: list) -> Iterator[dict]:
-        from tfsal.outputs.files import FileResult, explain_chunk, fit_image, shown_path
+        from tfsal.outputs.files import FileResult, explain_chunk, fit_image
 
         size = self._explainer.input_size
-        redact = self.settings.redact
-        loaded = [(FileResult(path, stem, shown=shown_path(path, True) if redact else None), image,
-                   *fit_image(image, size)) for path, stem, image in batch]
+        loaded = [(FileResult.of(path, stem, self.settings.redact), image, *fit_image(image, size))
+                  for path, stem, image in batch]
         try:
             explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.target,
                                          dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send)

@@ -100,6 +100,11 @@ class FileResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @classmethod
+    def of(cls, path: str, stem: str, redact: bool = False) -> FileResult:
+        """A pending result for ``path``, shown as :func:`shown_path` shows it with ``redact``."""
+        return cls(path, stem, shown=shown_path(path, True) if redact else None)
+
     @property
     def label(self) -> str:
         return self.path if self.shown is None else self.shown
@@ -120,14 +125,14 @@ def unique_stems(paths, out: str | os.PathLike | None = None, redact: bool = Fal
     natural = [Path(p).name.split(".")[0] or "image" for p in paths]
     taken = set()
 
-    def free(stem: str, path: str) -> bool:
+    def free(stem: str, shown: str) -> bool:
         owner = None if out is None else _owner(Path(out) / f"{stem}.json")
-        return stem not in taken and owner in (None, shown_path(path, redact))
+        return stem not in taken and owner in (None, shown)
 
     stems = []
     for path, stem in zip(paths, natural, strict=True):
-        candidate, number = stem, 1
-        while not free(candidate, path):
+        candidate, number, shown = stem, 1, shown_path(path, redact)
+        while not free(candidate, shown):
             number += 1
             candidate = f"{stem}_{number}"
         taken.add(candidate)
@@ -218,8 +223,7 @@ def start_results(paths, out: str | os.PathLike, redact: bool = False) -> tuple[
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [str(p) for p in paths]
-    return out, [FileResult(p, s, shown=shown_path(p, True) if redact else None)
-                 for p, s in zip(paths, unique_stems(paths, out, redact), strict=True)]
+    return out, [FileResult.of(p, s, redact) for p, s in zip(paths, unique_stems(paths, out, redact), strict=True)]
 
 
 def read_fitted(result: FileResult, size) -> tuple | None:

@@ -164,11 +164,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._check_name(request.model_spec)
         signature_name = request.model_spec.signature_name or "serving_default"
         inputs = self._inputs(signature_name, request)  # first: it answers an unknown signature
-        wanted = list(request.output_filter) or list(self.signatures[signature_name].structured_outputs)
-        unknown = sorted(set(wanted) - set(self.signatures[signature_name].structured_outputs))
-        if unknown:
+        signature = self.signatures[signature_name]
+        wanted = list(request.output_filter) or list(signature.structured_outputs)
+        unknown = sorted(set(wanted) - set(signature.structured_outputs))
+        if unknown:  # before the computation, not after it
             raise _BadRequest(grpc.StatusCode.INVALID_ARGUMENT, f"output_filter names unknown outputs {unknown}")
-        outputs = (call or Cancellable()).call(self.signatures[signature_name], **inputs)
+        outputs = (call or Cancellable()).call(signature, **inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.model_name
         response.model_spec.version.value = self.version
