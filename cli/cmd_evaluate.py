@@ -48,10 +48,11 @@ def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inp
     """Every method on the same mass images: paper, area-matched and search-matched regions (D, H, A,
     flips), deletion and insertion curves, and one-sided paired tests of ours against each."""
     from tfsal.data.manifest import read_manifest
+    from tfsal.evaluation.cases import write_cases
     from tfsal.evaluation.evaluate import EvaluationSettings
     from tfsal.evaluation.evaluate import evaluate as run
     from tfsal.evaluation.inpainter_check import check_inpainter, plot_fig2
-    from tfsal.evaluation.report import write_cases, write_json, write_markdown
+    from tfsal.evaluation.report import write_json, write_markdown
     from tfsal.util import atomic
 
     try:
@@ -73,7 +74,7 @@ def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inp
         atomic.write_text(out_dir / "fig2.json", json.dumps(
             {k: result[k]["auc_mean"] for k in ("original", "healthy_inpainted", "mass_inpainted")}) + "\n")
     if cases:
-        write_cases(masses[:max(4 * cases, 16)], classifier, inpainter, out_dir / "cases.png", cases)
+        write_cases(masses, out_dir / "cache", evaluation.size, out_dir / "cases.png", settings.methods, cases)
     summary = evaluation.summary["all"]
     for protocol in ("own", "paper", "area", "search"):
         for key, entry in summary.get(protocol, {}).get("raw", {}).items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import check_dicom_extra, dicom_options, redact_option
+from tfsal.cli.params import check_dicom_extra, dicom_options, method_options, overlay_option, redact_option
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,19 @@ RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 @click.option("--server", default=None, metavar="HOST:PORT",
               help="Explain through a TF Serving (or tfsal serve) gRPC endpoint instead of local models.")
 @click.option("--model-name", default="tfsal", show_default=True, help="With --server: the served model's name.")
+@method_options
+@overlay_option
 @dicom_options
 @redact_option
 @click.pass_context
 def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_running_mode, classifier_path,
-                  inpainter_path, steps, batch_size, seed, target, server, model_name, dicom_out, dicom_send,
-                  redact) -> None:
+                  inpainter_path, steps, batch_size, seed, target, server, model_name, method, percentile, preset,
+                  logits, style, dicom_out, dicom_send, redact) -> None:
     """Explain many images with an Apache Beam pipeline; resumable.
 
     Writes what tfsal explain writes (same stems for the same list), skipping inputs whose
-    <stem>.json is already in --out, plus results.csv (one row per input: status, scores, area,
+    <stem>.json in --out was made from the same file content with the same method, settings,
+    models and overlay (any other is explained again), plus results.csv (one row per input: status, scores, area,
     components of the mask, seconds, error) and dead_letters.csv (the inputs that failed, with the
     reason). Other options (e.g. --flink_master=..., --project=...) go to Beam. Exit code 1 when
     any input failed (each named on stderr).
@@ -61,7 +64,8 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
     from tfsal.batch.results import RESULTS
     from tfsal.explain.registry import DEFAULT_STEPS
 
-    _check_server_options(ctx, server, classifier_path, inpainter_path, seed)
+    _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method != "counterfactual",
+                          preset != "default", logits)
     check_dicom_extra(dicom_out, dicom_send)
     inputs = _list_inputs(ctx, specs)
     pipeline = _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode)
@@ -69,13 +73,14 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
         out=str(out_dir), batch_size=batch_size, steps=steps or (None if server else DEFAULT_STEPS),
         seed=seed or 0, target=target, classifier=str(classifier_path) if classifier_path else None,
         inpainter=str(inpainter_path) if inpainter_path else None, server=server, model_name=model_name,
-        dicom_out=dicom_out, dicom_send=dicom_send, redact=redact)
+        dicom_out=dicom_out, dicom_send=dicom_send, redact=redact, overlay=style, method=method,
+        percentile=percentile, preset=preset, logits=logits)
     try:  # here, once: bad model files or an unreachable server give one line, not a failed pipeline
-        batch.check_settings(settings)
+        provenance = batch.check_settings(settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        report = batch.run_batch(inputs, settings, pipeline)
+        report = batch.run_batch(inputs, settings, pipeline, provenance)
     except OSError as exc:  # on the launcher: the output folder or its tables
         raise click.ClickException(f"{exc.filename or out_dir}: {exc.strerror or exc}") from None
     except Exception as exc:  # the runner failed (job server, cluster, a crashed worker); -vv shows the traceback
@@ -127,11 +132,13 @@ def _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode):
         raise click.ClickException(f"--runner {runner}: {exc}") from None
 
 
-def _check_server_options(ctx, server, classifier_path, inpainter_path, seed) -> None:
-    """A usage error for options of local models together with --server."""
+def _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method, preset, logits) -> None:
+    """A usage error for options of local models together with --server (``method``, ``preset``
+    and ``logits``: whether those were set away from their defaults)."""
     if server:
         given = [name for name, value in (("--classifier", classifier_path), ("--inpainter", inpainter_path),
                                           ("--seed", seed)) if value is not None]
+        given += [name for name, used in (("--method", method), ("--preset", preset), ("--logits", logits)) if used]
         if given:
             raise click.UsageError(f"{', '.join(given)}: the server's model decides; not with --server", ctx)
 

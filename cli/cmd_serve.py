@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import redact_option
+from tfsal.cli.params import overlay_option, redact_option
 
 
 @click.command()
@@ -70,9 +70,10 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key of --tls-cert.")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
               help="A file holding the server's bearer token, sent with every call.")
+@overlay_option
 @redact_option
 def predict(images, server, out_dir, signature, model_name, target, steps, timeout, tls, tls_ca, tls_cert, tls_key,
-            token_file, redact) -> None:
+            token_file, style, redact) -> None:
     """Explain (or classify) IMAGES through a model server; writes what tfsal explain writes."""
     from tfsal.outputs.files import expand_inputs
     from tfsal.serving.client import PredictionClient, predict_files
@@ -83,7 +84,7 @@ def predict(images, server, out_dir, signature, model_name, target, steps, timeo
         raise click.UsageError("give at least one IMAGE")
     security = ChannelSecurity.from_files(tls, tls_ca, tls_cert, tls_key, token_file)
     client = PredictionClient(server, model_name, timeout=timeout, security=security)
-    results = predict_files(images, out_dir, client, signature, target, steps, redact)
+    results = predict_files(images, out_dir, client, signature, target, steps, redact, style)
     for result in results:
         if result.ok:
             click.echo(f"{result.label} -> {out_dir / result.stem}.json")

@@ -18,7 +18,7 @@ import click
 from tfsal import __version__
 
 # Commands that never load TensorFlow (all others do: quietly, once their options are parsed).
-COMMANDS_WITHOUT_TENSORFLOW = {"data"}
+COMMANDS_WITHOUT_TENSORFLOW = {"data", "report"}
 
 # command name -> "module:attribute" of its click command
 COMMANDS = {
@@ -32,6 +32,7 @@ COMMANDS = {
     "export": "tfsal.cli.cmd_export:export",
     "serve": "tfsal.cli.cmd_serve:serve",
     "predict": "tfsal.cli.cmd_serve:predict",
+    "report": "tfsal.cli.cmd_report:report",
 }
 
 

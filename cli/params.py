@@ -104,3 +104,29 @@ def check_dicom_extra(dicom_out: bool, dicom_send) -> None:
             require_dicom_extra()
         except TfsalError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+overlay_option = click.option(
+    "--overlay", "style", type=click.Choice(["outline", "heat"]), default="outline", show_default=True,
+    help="The overlay picture: the region's outline with the scores and a colour bar of the score, or the map "
+         "as a heat map under it with the map's colour bar (tfsal.outputs.drawing.STYLES).")
+"""``--overlay``, shared by ``tfsal explain``, ``tfsal explain-batch`` and ``tfsal predict``."""
+
+
+def method_options(command):
+    """``--method``, ``--percentile``, ``--preset`` and ``--logits``, shared by ``tfsal explain``
+    and ``tfsal explain-batch`` (each method takes those it names in :mod:`tfsal.explain.registry`)."""
+    from tfsal.explain import registry
+
+    for option in reversed((
+        click.option("--method", type=MethodChoice(registry.names), default="counterfactual", show_default=True,
+                     help="The explanation method (tfsal.explain.registry)."),
+        click.option("--percentile", type=click.FloatRange(0, 100), default=90.0, show_default=True,
+                     help="Baselines: the result mask keeps the map above this percentile inside the breast."),
+        click.option("--preset", type=click.Choice(["default", "paper"]), default="default", show_default=True,
+                     help="Counterfactual method: tfsal's tuned settings, or the paper's (lambdas 1, 0.1, 0.1, psi "
+                          "unbounded, 8 px cells at 576 rows); see docs/explain.md."),
+        click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities."),
+    )):
+        command = option(command)
+    return command

@@ -3,8 +3,9 @@
     tfsal data synth --out data/synth
     python docs/make_montage.py data/synth docs/images/synthetic_montage.png
 
-Top row: images with masses, the ground-truth contour in red on the right-hand copy below
-them; bottom rows: healthy images. 16-bit images are shown as they are stored (no windowing).
+Top row: images with masses, with their ground-truth contour in red on the copy below them;
+bottom row: healthy images; each tile labelled, white gaps between them. 16-bit images are
+shown as they are stored (no windowing).
 """
 
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 
 from tfsal.data.image_io import read_image
 from tfsal.data.manifest import read_manifest
+from tfsal.outputs.drawing import write_grid
 
 
 def tile(record, contour: bool) -> np.ndarray:
@@ -31,13 +33,11 @@ def main(data: str, out: str, per_row: int = 6) -> None:
     records = read_manifest(data, split="test")
     masses = [r for r in records if r.label == 1][:per_row]
     healthy = [r for r in records if r.label == 0][:per_row]
-    rows = [
-        np.concatenate([tile(r, False) for r in masses], 1),
-        np.concatenate([tile(r, True) for r in masses], 1),
-        np.concatenate([tile(r, False) for r in healthy], 1),
-    ]
+    rows = [[tile(r, False) for r in masses], [tile(r, True) for r in masses], [tile(r, False) for r in healthy]]
+    labels = [[f"mass: {r.image.name}" for r in masses], ["its mask outlined"] * len(masses),
+              [f"healthy: {r.image.name}" for r in healthy]]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(out, np.concatenate(rows, 0))
+    write_grid(rows, out, labels=labels)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """tfsal: counterfactual saliency maps for medical image classifiers.
 
 ``import tfsal`` is cheap: it loads neither TensorFlow, matplotlib nor Beam. Public names
-are loaded on first use.
+(and ``tfsal.plots``) are loaded on first use.
 """
 
 from tfsal._version import __version__
@@ -16,11 +16,12 @@ _LAZY = {
     "write_manifest": "tfsal.data.manifest",
     "Record": "tfsal.data.manifest",
     "breast_mask": "tfsal.data.organ",
+    "plots": "tfsal.plots",
 }
 
 __all__ = [  # noqa: RUF022 - the lazy names follow the eager ones
     "__version__", "TfsalError", "ImageReadError", "ManifestError",
-    "read_image", "ImageMeta", "read_manifest", "write_manifest", "Record", "breast_mask",
+    "read_image", "ImageMeta", "read_manifest", "write_manifest", "Record", "breast_mask", "plots",
 ]
 
 

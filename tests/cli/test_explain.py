@@ -1,6 +1,8 @@
 """`tfsal explain` through the command line: outputs, sizes, formats, failures and exit codes."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import cv2
 import keras
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tfsal import __version__
 from tfsal.cli.main import cli
 from tfsal.data.dicom import write_mammogram_dicom
 from tfsal.models.classifier import build_classifier
@@ -71,6 +74,35 @@ def test_outputs_at_the_images_size_and_bad_files_named_without_stopping_the_oth
     assert cv2.imread(str(out / "good_overlay.png")).shape == (96, 80, 3)
     assert sorted(p.name for p in out.iterdir()) == sorted(["good.json", *json.loads(
         (out / "good.json").read_text())["files"]])  # nothing for the bad files, no temporary files
+
+
+def test_each_json_records_its_provenance_and_its_own_seconds(tmp_path, models, monkeypatch):
+    """The tfsal version, the models by file name and SHA-256, every setting, the seed, the
+    input as given (relative stays relative) with its file's SHA-256, and per-image timing."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"m{i}.png"), mammogram(seed=i))
+    monkeypatch.chdir(tmp_path)
+    result = run("in/m0.png", "in/m1.png", "in/m2.png", "--out", "out", "--steps", 2, "--seed", 5,
+                 "--batch-size", 2, *models)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "m1.json").read_text())
+    assert record["input"] == "in/m1.png"
+    assert record["input_sha256"] == hashlib.sha256((folder / "m1.png").read_bytes()).hexdigest()
+    made = record["provenance"]
+    assert made["tfsal"] == __version__ and made["method"] == "counterfactual" and made["seed"] == 5
+    for kind, path in (("classifier", models[1]), ("inpainter", models[3])):
+        assert made[kind] == {"file": f"{kind}.keras",
+                              "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    assert made["settings"]["steps"] == 2 and made["settings"]["seed"] == 5
+    assert made["settings"]["score_floor"] == 0.4 and made["settings"]["init"] == "gradient"  # the defaults too
+    timing = record["timing"]
+    assert timing["batch_images"] == 2  # m0 and m1 were explained together, m2 alone
+    assert json.loads((tmp_path / "out" / "m2.json").read_text())["timing"]["batch_images"] == 1
+    share = timing["explain_batch"] / 2
+    assert record["seconds"] == pytest.approx(timing["read"] + share + timing["write"], abs=2e-3)
+    assert record["seconds"] < timing["explain_batch"] + timing["read"] + timing["write"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 letters, resuming, the results table, and usage errors."""
 
 import csv
+import hashlib
 import json
 import shutil
 import sys
@@ -46,14 +47,17 @@ def table(path):
 
 
 def assert_same_outputs(out, reference, names, exact=True):
-    """Equal JSON records but for the time taken, byte-equal masks, and byte-equal other images and
+    """Equal JSON records but for the time taken and the batch size, byte-equal masks, and byte-equal other images and
     arrays (``exact``) or within a grey level and 1e-5 (optimised in other batches)."""
     for name in names:
         if name.endswith(".json"):
             ours, theirs = json.loads((out / name).read_text()), json.loads((reference / name).read_text())
             for key in ("score_original", "score_counterfactual", "area_fraction"):
                 assert ours.pop(key) == pytest.approx(theirs.pop(key), abs=1e-6), (name, key)
-            ours.pop("seconds"), theirs.pop("seconds")
+            for key in ("seconds", "timing"):
+                ours.pop(key), theirs.pop(key)
+            for record in (ours, theirs):  # the batch size changes no result (and no resume)
+                record["provenance"]["settings"].pop("batch_size")
             assert ours == theirs, name
         elif exact or name.endswith("_mask.png"):
             assert (out / name).read_bytes() == (reference / name).read_bytes(), name
@@ -169,6 +173,46 @@ def test_an_output_of_another_input_with_the_same_name_is_not_taken_as_done(batc
     assert json.loads((out / "scan3_2.json").read_text())["input"] == str(other / "scan3.png")
 
 
+def test_resumes_only_what_was_made_from_the_same_content_with_the_same_settings(images, blob_models, tmp_path):
+    """An output is reused only when its JSON holds the input file's current SHA-256 and the same
+    method, settings and models; another batch size reuses it (it changes no result)."""
+    out, inputs = tmp_path / "out", tmp_path / "in"
+    inputs.mkdir()
+    for name in GOOD:
+        shutil.copy(images / name, inputs / name)
+    first = run("explain-batch", "--input", inputs, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY)
+    assert "8 explained, 0 already done" in first.output, first.output
+    again = run("explain-batch", "--input", inputs, "--out", out, "--steps", 3, "--batch-size", 4, *blob_models,
+                *IN_MEMORY)
+    assert "0 explained, 8 already done" in again.output, again.output
+    image = cv2.imread(str(inputs / "scan2.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(inputs / "scan2.png"), image // 2)  # the same path, other pixels
+    changed = run("explain-batch", "--input", inputs, "--out", out, *OPTIONS, *blob_models, *IN_MEMORY)
+    assert "1 explained, 7 already done" in changed.output, changed.output
+    record = json.loads((out / "scan2.json").read_text())
+    assert record["input_sha256"] == hashlib.sha256((inputs / "scan2.png").read_bytes()).hexdigest()
+    other_seed = run("explain-batch", "--input", inputs, "--out", out, *OPTIONS, "--seed", 7, *blob_models,
+                     *IN_MEMORY)
+    assert "8 explained, 0 already done" in other_seed.output, other_seed.output
+    assert {json.loads((out / n.replace(".png", ".json")).read_text())["provenance"]["seed"] for n in GOOD} == {7}
+    assert not list(out.glob("scan*_2*"))  # the same inputs' outputs replaced, no second set
+
+
+def test_a_baseline_with_its_options_writes_what_tfsal_explain_writes(images, blob_models, tmp_path):
+    options = ["--method", "sal-blur", "--percentile", 80, "--batch-size", 2]
+    inputs = [images / name for name in GOOD[:3]]
+    given = [part for path in inputs for part in ("--input", path)]
+    batch = run("explain-batch", *given, "--out", tmp_path / "batch", *options, *blob_models, *IN_MEMORY)
+    assert batch.exit_code == 0 and "3 explained" in batch.output, batch.output
+    single = run("explain", *inputs, "--out", tmp_path / "single", *options, *blob_models)
+    assert single.exit_code == 0, single.output
+    names = sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert {p.name for p in (tmp_path / "batch").iterdir()} - TABLES == set(names)
+    assert_same_outputs(tmp_path / "batch", tmp_path / "single", names)
+    record = json.loads((tmp_path / "batch" / "scan0.json").read_text())
+    assert record["method"] == "sal-blur" and record["provenance"]["settings"]["percentile"] == 80
+
+
 def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(images, blob_models, tmp_path):
     result = run("explain-batch", "--input", images, "--out", tmp_path, *OPTIONS, *blob_models, *IN_MEMORY,
                  "--target", 5)  # the classifier has one sigmoid output: classes 0 and 1
@@ -226,6 +270,8 @@ def test_server_writes_what_tfsal_predict_writes(server, images, tmp_path):
     ["--input", "{images}", "--runner", "NoSuchRunner"],
     ["--input", "{images}", "--server", "localhost:8500", "--classifier", "{images}/scan0.png"],
     ["--input", "{images}", "--steps", "0"],
+    ["--input", "{images}", "--server", "localhost:8500", "--method", "sal"],  # the export is the counterfactual one
+    ["--input", "{images}", "--method", "bogus"],
 ])
 def test_usage_errors_exit_2_without_a_traceback(args, images, tmp_path):
     empty = tmp_path / "empty"

@@ -63,6 +63,12 @@ def check_every_input_kind(name, kind, batch_size, classifier, inpainter):
         assert 0.0 <= e.score_counterfactual <= 1.0
         if explainer.steps is not None:  # an optimising method: one loss per step run
             assert e.loss.shape == (STEPS,) and np.isfinite(e.loss).all()
+    # the same results stacked, for other tools' metrics, and the images they explain
+    assert explanations.saliency.shape == explanations.masks.shape == (N, SIZE, SIZE)
+    np.testing.assert_array_equal(explanations.saliency[1], explanations[1].saliency)
+    assert explanations.counterfactuals.shape == (N, SIZE, SIZE)
+    np.testing.assert_allclose(explanations.scores_original, [e.score_original for e in explanations])
+    np.testing.assert_allclose(explanations[2].image, _images()[2, ..., 0], atol=1 / 255)
 
 
 def check_batching_does_not_change_the_result(name, classifier, inpainter):

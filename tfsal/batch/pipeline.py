@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import uuid
@@ -86,11 +85,16 @@ class BatchSettings:
     dicom_out: bool = False  # for DICOM inputs, a Segmentation and a Secondary Capture too
     dicom_send: tuple | None = None  # a tfsal.outputs.dicom_send.DicomAddress to C-STORE them to
     redact: bool = False  # inputs named by a hash of their path and their file name (shown_path)
+    overlay: str = "outline"  # the overlay's style (tfsal.outputs.drawing.STYLES)
+    method: str = "counterfactual"  # a name of tfsal.explain.registry (only counterfactual with a server)
+    percentile: float = 90.0  # the baselines' cut
+    preset: str = "default"
+    logits: bool = False
 
 
 def make_explainer(settings: BatchSettings):
-    """The :class:`~tfsal.explain.interface.ImageExplainer` of ``settings``: the counterfactual
-    explainer over its models (the shipped ones by default), or a
+    """The :class:`~tfsal.explain.interface.ImageExplainer` of ``settings``: its method over its
+    models (:func:`tfsal.explain.registry.build_from_files`, as ``tfsal explain`` builds it), or a
     :class:`~tfsal.serving.client.ServerExplainer` with ``settings.server``.
 
     Raises:
@@ -101,22 +105,29 @@ def make_explainer(settings: BatchSettings):
         from tfsal.serving.client import ServerExplainer
 
         return ServerExplainer(settings.server, settings.model_name, settings.steps, batch_size=settings.batch_size)
-    from tfsal.explain import CounterfactualExplainer
-    from tfsal.models.classifier import load_classifier, load_default_classifier
+    from tfsal.explain import registry
 
-    classifier = load_classifier(settings.classifier) if settings.classifier else load_default_classifier()
-    # the explainer loads the inpainter file given, or the shipped one for None
-    return CounterfactualExplainer(classifier, inpainter=settings.inpainter, steps=settings.steps or DEFAULT_STEPS,
-                                   seed=settings.seed, batch_size=settings.batch_size)
+    return registry.build_from_files(settings.method, settings.classifier, settings.inpainter,
+                                     batch_size=settings.batch_size, logits=settings.logits,
+                                     steps=settings.steps or DEFAULT_STEPS, seed=settings.seed,
+                                     percentile=settings.percentile, preset=settings.preset)
 
 
-def check_settings(settings: BatchSettings) -> None:
-    """Load the models (or reach the server) once on the launcher, so bad settings fail before the pipeline.
+def check_settings(settings: BatchSettings) -> dict:
+    """Load the models (or reach the server) once on the launcher, so bad settings fail before the
+    pipeline; return the run's :func:`~tfsal.outputs.provenance.run_provenance` (what the workers'
+    results will record, and what a rerun resumes by).
 
     Raises:
         TfsalError, ValueError: as :func:`make_explainer`.
     """
-    _close(make_explainer(settings))
+    from tfsal.outputs.provenance import run_provenance
+
+    explainer = make_explainer(settings)
+    try:
+        return run_provenance(explainer, settings.overlay)
+    finally:
+        _close(explainer)
 
 
 def _close(explainer) -> None:
@@ -126,7 +137,7 @@ def _close(explainer) -> None:
 
 
 class ReadImage(beam.DoFn):
-    """``(path, stem) -> (path, stem, image)``; an unreadable file goes to the ``dead_letter``
+    """``(path, stem) -> (path, stem, image, sha256, read_seconds)``; an unreadable file goes to the ``dead_letter``
     output as ``(shown, reason)`` (``shown``: the path as :func:`~tfsal.outputs.files.shown_path`
     shows it with ``redact``) and the pipeline goes on."""
 
@@ -134,18 +145,18 @@ class ReadImage(beam.DoFn):
         self.redact = redact
 
     def process(self, element: tuple[str, str]) -> Iterator:
-        from tfsal.data.image_io import read_image
-        from tfsal.outputs.files import shown_path
+        from tfsal.outputs.files import FileResult, read_input, shown_path
 
         path, stem = element
+        result = FileResult(path, stem)
         try:
-            image, _ = read_image(path)
+            image = read_input(result)
         except ImageReadError as exc:
             reason = exc.reason
         except Exception as exc:  # whatever a decoder raises, one file must not stop the pipeline
             reason = f"cannot read: {type(exc).__name__}"
         else:
-            yield path, stem, image
+            yield path, stem, image, result.sha256, result.read_seconds
             return
         shown = shown_path(path, self.redact)
         reason = reason.replace(path, shown)
@@ -154,7 +165,7 @@ class ReadImage(beam.DoFn):
 
 
 class ExplainImages(beam.DoFn):
-    """A batch of ``(path, stem, image)`` -> their outputs in ``settings.out`` and one result row
+    """A batch of :class:`ReadImage`'s tuples -> their outputs in ``settings.out`` and one result row
     each (see :data:`RESULT_FIELDS`). The models (or the server connection) are set up once per
     worker."""
 
@@ -173,11 +184,15 @@ class ExplainImages(beam.DoFn):
         from tfsal.outputs.files import FileResult, explain_chunk, fit_image
 
         size = self._explainer.input_size
-        loaded = [(FileResult.of(path, stem, self.settings.redact), image, *fit_image(image, size))
-                  for path, stem, image in batch]
+        loaded = []
+        for path, stem, image, sha256, seconds in batch:
+            result = FileResult.of(path, stem, self.settings.redact)
+            result.sha256, result.read_seconds = sha256, seconds
+            loaded.append((result, image, *fit_image(image, size)))
         try:
             explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.target,
-                                         dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send)
+                                         dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send,
+                                         style=self.settings.overlay)
         except Exception as exc:  # e.g. a TensorFlow error on one batch: its inputs fail, the others go on
             log.warning("cannot explain a batch of %d (%s): %s", len(loaded), type(exc).__name__,
                         ", ".join(result.label for result, *_ in loaded))
@@ -212,18 +227,27 @@ def build_pipeline(pipeline: beam.Pipeline, pending: list[tuple[str, str]], sett
 
 # -- the run ------------------------------------------------------------------------------------------
 
-def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipeline) -> BatchReport:
+def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipeline,
+              provenance: dict | None = None) -> BatchReport:
     """Explain the inputs not yet done on ``pipeline`` (a new one, run only when some input is
-    pending) and update the tables in ``settings.out``."""
+    pending) and update the tables in ``settings.out``.
+
+    An input is done when its ``<stem>.json`` names it, holds its file's current SHA-256 and was
+    made with the same method, settings and models (:func:`~tfsal.outputs.provenance.same_run`
+    with ``provenance``, the run's; None: :func:`check_settings` says it); otherwise it is
+    explained again and its outputs replaced.
+    """
     from tfsal.outputs.files import shown_path, unique_stems
+    from tfsal.outputs.provenance import read_record, same_run
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
+    provenance = provenance or check_settings(settings)
     stems = unique_stems(inputs, out, settings.redact)  # a <stem>.json there names this input, or there is none
-    existing = set(os.listdir(out))
     pending, done = [], []
     for path, stem in zip(inputs, stems, strict=True):
-        (done if f"{stem}.json" in existing else pending).append((path, stem))
+        record = read_record(out / f"{stem}.json")
+        (done if record is not None and same_run(record, provenance, path) else pending).append((path, stem))
     log.info("%d inputs: %d to explain, %d already done", len(inputs), len(pending), len(done))
     rows = _run_pipeline(pipeline, pending, settings) if pending else []
     shown = {path: shown_path(path, settings.redact) for path in inputs}  # the tables' names of the inputs

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tfsal.errors import ManifestError
 from tfsal.util import atomic
+from tfsal.util.hashing import file_sha256
 
 REQUIRED_COLUMNS = ("image", "label", "mask", "split")
 OPTIONAL_COLUMNS = ("organ",)
@@ -164,7 +165,7 @@ def fingerprint(records: Sequence[Record]) -> str:
     rows = []
     for record in records:
         files = [record.image, record.mask]
-        digests = [hashlib.sha256(path.read_bytes()).hexdigest() if path else "" for path in files]
+        digests = [file_sha256(path) if path else "" for path in files]
         rows.append(f"{digests[0]} {record.label} {record.split} {digests[1]}")
     return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
 

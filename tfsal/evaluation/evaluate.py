@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsal import __version__
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.evaluation.cache import (
@@ -49,7 +50,7 @@ from tfsal.evaluation.curves import CURVES, MARGINALISERS, curve_scores, score_k
 from tfsal.evaluation.protocols import PAPER_SIZE, REFERENCE, image_metrics
 from tfsal.evaluation.summary import summarise
 from tfsal.explain import registry
-from tfsal.models.loading import model_fingerprint
+from tfsal.models.loading import model_fingerprint, model_identity
 from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ def _explain_chunk(chunk, explainers, adapter, fillers, size, batch_size, timing
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate` found: settings, counts, per-image measures, summaries and tests."""
+    """What :func:`evaluate` found: settings, counts, per-image measures, summaries and tests, and
+    the ``provenance`` of the run (tfsal version, the models by file and SHA-256)."""
 
     settings: dict
     images: int
@@ -172,6 +174,7 @@ class Evaluation:
     summary: dict
     tests: dict
     per_image: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
 
 
 def _write_timings(path: Path, timings: dict, images: int, wall: float, workers: int = 1) -> None:
@@ -357,4 +360,6 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     per_image = _all_metrics([cache / cache_name(i, r) for i, r in records], settings.methods, mask_rows, spacing,
                              workers)
     summary, tests = summarise(per_image, settings.methods)
-    return Evaluation(described, len(records), size, summary, tests, per_image)
+    provenance = {"tfsal": __version__, "classifier": model_identity(classifier),
+                  "inpainter": model_identity(inpainter), "seed": 0}  # every explainer at its default seed
+    return Evaluation(described, len(records), size, summary, tests, per_image, provenance)

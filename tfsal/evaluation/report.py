@@ -1,6 +1,6 @@
 """Writing an evaluation: ``results.json`` (every per-image measure, summaries and tests),
 ``results.md`` (the tables of :mod:`tfsal.evaluation.summary`), ``roc.png`` (Fig. 2) and
-``cases.png`` (a Fig. 3-like grid)."""
+``cases.png`` (:mod:`tfsal.evaluation.cases`)."""
 
 from __future__ import annotations
 
@@ -141,10 +141,11 @@ def write_markdown(evaluation: Evaluation, path: Path, command: str) -> None:
 
 
 def write_json(evaluation: Evaluation, path: Path) -> None:
-    """``results.json``: settings, summaries, tests, and every image's measures keyed
+    """``results.json``: provenance, settings, summaries, tests, and every image's measures keyed
     ``protocol|key|post`` (``own|ours|raw``, ``paper|cam@50|largest``, ``curve|sal|raw``, ``image||``)."""
     per_image = [{"|".join(index): values for index, values in image.items()} for image in evaluation.per_image]
-    document = {"settings": evaluation.settings, "images": evaluation.images, "size": list(evaluation.size),
+    document = {"provenance": evaluation.provenance,
+                "settings": evaluation.settings, "images": evaluation.images, "size": list(evaluation.size),
                 "summary": evaluation.summary, "tests": evaluation.tests, "per_image": per_image}
     atomic.write_text(path, json.dumps(document, indent=1, default=_plain) + "\n")
 
@@ -155,35 +156,3 @@ def _plain(value):
     if isinstance(value, np.floating):
         return float(value)
     raise TypeError(type(value).__name__)
-
-
-def write_cases(records, classifier, inpainter, path: Path, count: int = 4, batch_size: int = 16) -> None:
-    """Fig. 3: original with the ground-truth contour, ours, CAM and SAL (P = 50) for ``count`` mass
-    images the classifier calls positive."""
-    import cv2
-
-    from tfsal.data.pipelines import load_split
-    from tfsal.explain import CAMExplainer, CounterfactualExplainer, SaliencyExplainer, percentile_mask
-    from tfsal.outputs.drawing import saliency_overlay, to_bgr, write_grid
-
-    data = load_split(records, tuple(classifier.input_shape[1:3]))
-    scores = np.asarray(classifier.predict(data["image"], verbose=0)).reshape(-1)
-    chosen = np.flatnonzero(scores >= 0.5)[:count]
-    if not len(chosen):
-        return
-    images, truth = data["image"][chosen], data["mass"][chosen, ..., 0] > 0.5
-    organ = data["organ"][chosen, ..., 0] > 0.5
-    rows = []
-    ours = CounterfactualExplainer(classifier, inpainter=inpainter, batch_size=batch_size).explain(
-        images, targets=1, organ_masks=organ)
-    cam = CAMExplainer(classifier).explain(images, targets=1, organ_masks=organ)
-    sal = SaliencyExplainer(classifier).explain(images, targets=1, organ_masks=organ)
-    for i in range(len(chosen)):
-        original = to_bgr(images[i])
-        contours, _ = cv2.findContours(truth[i].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(original, contours, -1, (0, 200, 255), 1)
-        row = [original, saliency_overlay(images[i], ours[i].saliency, ours[i].mask)]
-        for e in (cam[i], sal[i]):
-            row.append(saliency_overlay(images[i], e.saliency, percentile_mask(e.saliency, e.organ, 50)))
-        rows.append(row)
-    write_grid(rows, path)

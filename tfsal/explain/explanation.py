@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TIE_SEED", "Explanation", "organ_ranks", "percentile_mask", "share_count", "top_share_mask"]
+__all__ = ["TIE_SEED", "Explanation", "Explanations", "organ_ranks", "percentile_mask", "share_count",
+           "top_share_mask"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +28,7 @@ class Explanation:
         loss: float32 ``[steps]``, the loss at each optimisation step, or None.
         grown: bool ``[H, W]``, the pixels that growth added to the optimised mask (the
             counterfactual method), or None for methods without growth.
+        image: float32 ``[H, W]``, the image as explained (what :meth:`plot` draws on), or None.
     """
 
     method: str
@@ -39,12 +41,89 @@ class Explanation:
     counterfactual: np.ndarray | None = None
     loss: np.ndarray | None = None
     grown: np.ndarray | None = None
+    image: np.ndarray | None = None
 
     @property
     def area_fraction(self) -> float:
         """|mask| / |organ| (the paper's A); 0 for an empty organ."""
         organ = int(self.organ.sum())
         return float(np.logical_and(self.mask, self.organ).sum() / organ) if organ else 0.0
+
+    def plot(self, ax=None, style: str = "outline", image=None):
+        """Draw this explanation with matplotlib (:func:`tfsal.plots.show` for several): the image,
+        the region's outline, the scores in the title and a colour bar; returns the axes.
+
+        Args:
+            ax: matplotlib axes; None: the current ones.
+            style: ``outline`` or ``heat`` (the map under the outline, with its colour bar).
+            image: the image to draw on; None: :attr:`image`.
+        """
+        from tfsal.explain.plotting import plot_explanation
+
+        return plot_explanation(self, ax=ax, style=style, image=image)
+
+
+class Explanations(list):
+    """The explanations of one ``explain`` call, in order: a list, whose fields are also given
+    stacked over the images, for other tools' metrics (``saliency`` ``[N, H, W]``, ...).
+
+    Raises (the stacked fields):
+        ValueError: the images differ in size (explain images of one size to stack them).
+    """
+
+    def _stack(self, name: str, dtype=None) -> np.ndarray:
+        arrays = [getattr(e, name) for e in self]
+        shapes = {np.shape(a) for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"cannot stack {name}: the explanations have sizes {sorted(shapes)}")
+        return np.stack(arrays).astype(dtype) if arrays else np.zeros((0, 0, 0), dtype or np.float32)
+
+    @property
+    def saliency(self) -> np.ndarray:
+        """float32 ``[N, H, W]``."""
+        return self._stack("saliency", np.float32)
+
+    @property
+    def masks(self) -> np.ndarray:
+        """bool ``[N, H, W]``."""
+        return self._stack("mask", bool)
+
+    @property
+    def organs(self) -> np.ndarray:
+        """bool ``[N, H, W]``."""
+        return self._stack("organ", bool)
+
+    @property
+    def counterfactuals(self) -> np.ndarray | None:
+        """float32 ``[N, H, W]``, or None when the method made none."""
+        return None if any(e.counterfactual is None for e in self) else self._stack("counterfactual", np.float32)
+
+    @property
+    def scores_original(self) -> np.ndarray:
+        """float64 ``[N]``."""
+        return np.array([e.score_original for e in self], np.float64)
+
+    @property
+    def scores_counterfactual(self) -> np.ndarray:
+        """float64 ``[N]``, NaN where there is none."""
+        return np.array([np.nan if e.score_counterfactual is None else e.score_counterfactual for e in self],
+                        np.float64)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """int ``[N]``."""
+        return np.array([e.target for e in self], np.int64)
+
+    @property
+    def area_fractions(self) -> np.ndarray:
+        """float64 ``[N]``."""
+        return np.array([e.area_fraction for e in self], np.float64)
+
+    def plot(self, style: str = "outline", columns: int = 4):
+        """:func:`tfsal.plots.show` of these explanations; returns the figure."""
+        from tfsal.explain.plotting import show
+
+        return show(self, style=style, columns=columns)
 
 
 TIE_SEED = 0

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from tfsal.explain.baselines import MapExplainer
 from tfsal.explain.counterfactual import load_inpainter_argument
-from tfsal.explain.infill import BlurFill, as_infiller
+from tfsal.explain.infill import BlurFill
 from tfsal.explain.mask import RAMP, adam_step, ramped_weight, top_count_mask
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
@@ -70,7 +70,7 @@ class OcclusionExplainer(MapExplainer):
         super().__init__(model, inpainter=inpainter, **kwargs)
         if window is not None:
             _check(window=window)
-        self.window, self.occluder = None if window is None else int(window), as_infiller(inpainter)
+        self.window, self.occluder = None if window is None else int(window), self.infiller
 
     def window_size(self, size) -> int:
         """The window side at working ``size`` (``window``, or 3/32 of the height)."""

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "default_evaluation_rows", "evaluation_rows",
-           "get", "names",
-           "register", "unregister"]
+__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "build_from_files", "default_evaluation_rows",
+           "evaluation_rows", "get", "names", "register", "unregister"]
 
 DEFAULT_STEPS = 100
 """Optimisation steps of the counterfactual method by default (the paper's 100), wherever a
@@ -162,6 +161,24 @@ def get(name: str) -> Method:
 def names() -> tuple[str, ...]:
     """The registered method names, in registration order."""
     return tuple(_METHODS)
+
+
+def build_from_files(name: str, classifier: str | None = None, inpainter: str | None = None, **options):
+    """The method called ``name`` over the classifier file given (None: the shipped one), with the
+    inpainter file given (None: the counterfactual method's shipped one; the baselines then use
+    none) and the command-line ``options`` it takes (:meth:`Method.build`): what ``tfsal explain``
+    and each worker of ``tfsal explain-batch`` build.
+
+    Raises:
+        ValueError: no such method, or options it rejects.
+        TfsalError: a model file cannot be loaded.
+    """
+    from tfsal.models.classifier import load_classifier, load_default_classifier
+    from tfsal.models.inpainter import load_inpainter
+
+    method = get(name)
+    model = load_classifier(classifier) if classifier else load_default_classifier()
+    return method.build(model, inpainter=load_inpainter(inpainter) if inpainter else None, **options)
 
 
 def evaluation_rows() -> dict[str, tuple[Method, str]]:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from tfsal.errors import TfsalError
+from tfsal.util.hashing import file_sha256
+
+_SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Model -> the file it was loaded from, as :func:`model_identity` reports it."""
 
 
 def load_keras_model(path: str | os.PathLike, kind: str, compile: bool = False) -> keras.Model:
@@ -22,9 +27,26 @@ def load_keras_model(path: str | os.PathLike, kind: str, compile: bool = False) 
     if not path.is_file():
         raise TfsalError(f"{path}: {kind} file not found")
     try:
-        return keras.saving.load_model(path, compile=compile)
+        model = keras.saving.load_model(path, compile=compile)
     except Exception as exc:  # Keras raises many types for a bad file
         raise TfsalError(f"{path}: cannot load the {kind} ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    _SOURCES[model] = {"file": path.name, "sha256": file_sha256(path)}
+    return model
+
+
+def model_identity(model) -> dict | None:
+    """What a result records of the model that made it: ``{"file", "sha256"}`` (the file's name
+    and the SHA-256 of its bytes) for a model :func:`load_keras_model` loaded, else ``{"file":
+    None, "fingerprint"}`` (:func:`model_fingerprint`); None for None. An object holding a Keras
+    model as ``inpainter`` (an ``Infiller``) is identified by that model."""
+    if model is None:
+        return None
+    model = getattr(model, "inpainter", model)
+    try:
+        source = _SOURCES.get(model)
+    except TypeError:  # an object that cannot be weakly referenced was not loaded here
+        source = None
+    return dict(source) if source else {"file": None, "fingerprint": model_fingerprint(model)}
 
 
 def model_fingerprint(model) -> str:

@@ -84,7 +84,7 @@ def write_dicom_results(source: str | os.PathLike, mask: np.ndarray, overlay_bgr
         source: the source DICOM file (single frame); its pixel data are not read.
         mask: the result mask at the source's pixels, ``Rows x Columns``, True = salient.
         overlay_bgr: the saliency overlay, ``Rows x Columns x 3`` uint8 in OpenCV (BGR) order, as
-            :func:`tfsal.outputs.drawing.saliency_overlay` makes it.
+            :func:`tfsal.outputs.drawing.explanation_overlay` makes it.
         out_dir: the output folder (created).
         stem: the output file names' stem.
 

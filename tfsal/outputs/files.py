@@ -1,6 +1,7 @@
 """Explaining image files and writing the outputs of ``tfsal explain``.
 
-Per image ``<stem>.json`` (input, method, target, scores, area, steps, seconds, files),
+Per image ``<stem>.json`` (input as given or redacted, its SHA-256, method, target, scores,
+area, steps, seconds, files, and the run's :mod:`~tfsal.outputs.provenance`),
 ``<stem>_overlay.png``, ``<stem>_mask.png`` and, where the method makes them,
 ``<stem>_counterfactual.png`` (16-bit) and ``<stem>_saliency.npy``; for DICOM inputs with
 ``dicom=True``, ``<stem>_seg.dcm`` and ``<stem>_overlay.dcm`` too (:mod:`tfsal.outputs.dicom_results`);
@@ -33,13 +34,16 @@ from tfsal.errors import ManifestError, TfsalError
 from tfsal.explain import registry
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.interface import ImageExplainer
-from tfsal.outputs.drawing import encode_png, saliency_overlay
+from tfsal.outputs.drawing import encode_png, explanation_overlay
+from tfsal.outputs.provenance import run_provenance
 from tfsal.util import atomic
+from tfsal.util.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IMAGE_SUFFIXES", "FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image",
-           "read_fitted", "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
+           "read_fitted", "read_input", "send_dicom_files", "start_results", "to_image_size", "unique_stems",
+           "write_outputs"]
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ".pgm", ""}
 """Suffixes of the files a folder is expanded to (none: DICOM files often have no suffix)."""
@@ -87,7 +91,8 @@ def shown_path(path: str | os.PathLike, redact: bool = False) -> str:
 @dataclass
 class FileResult:
     """What happened to one input: its stem and record when written, else the error. ``shown``
-    is the input as outputs and messages name it (:func:`shown_path`); None: its path."""
+    is the input as outputs and messages name it (:func:`shown_path`); None: its path. Once read
+    (:func:`read_input`), ``sha256`` is its file's and ``read_seconds`` the time reading took."""
 
     path: str
     stem: str
@@ -95,6 +100,8 @@ class FileResult:
     error: str | None = None
     files: list[str] = field(default_factory=list)
     shown: str | None = None
+    sha256: str | None = None
+    read_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -156,10 +163,23 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanation: Explanation, steps: int | None,
-                  seconds: float, *, dicom: bool = False, shown: str | None = None) -> dict:
-    """Write one image's outputs (see the module docstring) and return its JSON record, whose
-    ``input`` is ``shown`` (the path as the run reports it, :func:`shown_path`) or ``source``.
+def write_outputs(out: Path, result: FileResult, image: np.ndarray, explanation: Explanation, provenance: dict,
+                  timing: dict, *, steps: int | None = None, dicom: bool = False, style: str = "outline",
+                  scale: float = 1.0) -> dict:
+    """Write one input's outputs (see the module docstring) and return its JSON record.
+
+    Args:
+        out: the output folder.
+        result: the input's :class:`FileResult` (its stem, path, shown name and hash).
+        image: the image as read; explanation: at the image's size.
+        provenance: :func:`~tfsal.outputs.provenance.run_provenance` of the run.
+        timing: ``{"explain_batch": seconds, "batch_images": n}`` of the explanation the input
+            was part of; its read and write times are added, and ``seconds`` is its own total
+            (its read and write, and its share of the batch's explanation).
+        steps: the optimisation steps, or None for a one-pass method.
+        dicom: for a DICOM input, the Segmentation and the Secondary Capture too.
+        style, scale: the overlay's (:func:`~tfsal.outputs.drawing.explanation_overlay`); ``scale``
+            is how much the working canvas was enlarged to the image.
 
     All or nothing: when any file cannot be made or written, those this call wrote are removed,
     and so is an earlier ``<stem>.json`` (which would name them), before the error is raised.
@@ -169,7 +189,8 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
         TfsalError: with ``dicom``, the DICOM results cannot be made (see
             :func:`tfsal.outputs.dicom_results.write_dicom_results`).
     """
-    overlay = saliency_overlay(image, explanation.saliency, explanation.mask)
+    tick, stem = time.time(), result.stem
+    overlay = explanation_overlay(image, explanation, style, scale=scale)
     files = {f"{stem}_overlay.png": encode_png(overlay),
              f"{stem}_mask.png": encode_png(explanation.mask.astype(np.uint8) * 255)}
     if explanation.counterfactual is not None:
@@ -180,27 +201,33 @@ def write_outputs(out: Path, stem: str, source: str, image: np.ndarray, explanat
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
     written = []
     try:
-        if dicom and file_format(source) == "dicom":  # first: the step most likely to refuse an input
+        if dicom and file_format(result.path) == "dicom":  # first: the step most likely to refuse an input
             from tfsal.outputs.dicom_results import write_dicom_results
 
-            written += write_dicom_results(source, explanation.mask, overlay, out, stem)
+            written += write_dicom_results(result.path, explanation.mask, overlay, out, stem)
         for name, data in files.items():
             atomic.write_bytes(out / name, data)
             written.append(name)
-        record = {
-            "input": source if shown is None else shown, "method": explanation.method, "target": explanation.target,
-            "score_original": round(explanation.score_original, 6),
-            "score_counterfactual": None if explanation.score_counterfactual is None
-            else round(explanation.score_counterfactual, 6),
-            "area_fraction": round(explanation.area_fraction, 6), "steps": steps, "seconds": round(seconds, 3),
-            "files": sorted(written),
-        }
+        timing = {"read": round(result.read_seconds, 3), **timing, "write": round(time.time() - tick, 3)}
+        record = _record(result, explanation, steps, timing, sorted(written), provenance)
         atomic.write_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
     except BaseException:
         for name in [*written, f"{stem}.json"]:
             (out / name).unlink(missing_ok=True)
         raise
     return record
+
+
+def _record(result: FileResult, explanation: Explanation, steps, timing: dict, files: list, provenance: dict) -> dict:
+    """The per-image JSON record; ``seconds`` is the image's read and write plus its share of its batch."""
+    share = timing["explain_batch"] / max(1, timing["batch_images"])
+    after = explanation.score_counterfactual
+    return {"input": result.label, "input_sha256": result.sha256, "method": explanation.method,
+            "target": explanation.target, "score_original": round(explanation.score_original, 6),
+            "score_counterfactual": None if after is None else round(after, 6),
+            "area_fraction": round(explanation.area_fraction, 6), "steps": steps,
+            "seconds": round(timing["read"] + share + timing["write"], 3), "timing": timing, "files": files,
+            "provenance": provenance}
 
 
 def to_image_size(explanation: Explanation, fit: PadResize | None, image: np.ndarray) -> Explanation:
@@ -214,7 +241,8 @@ def to_image_size(explanation: Explanation, fit: PadResize | None, image: np.nda
         counterfactual = np.where(mask, fit.invert(explanation.counterfactual), image[:, :, 0]).astype(np.float32)
     return Explanation(explanation.method, explanation.target, fit.invert(explanation.saliency), mask, organ,
                        explanation.score_original, explanation.score_counterfactual, counterfactual,
-                       explanation.loss, None if explanation.grown is None else fit.invert_mask(explanation.grown))
+                       explanation.loss, None if explanation.grown is None else fit.invert_mask(explanation.grown),
+                       image[:, :, 0])
 
 
 def start_results(paths, out: str | os.PathLike, redact: bool = False) -> tuple[Path, list[FileResult]]:
@@ -227,15 +255,32 @@ def start_results(paths, out: str | os.PathLike, redact: bool = False) -> tuple[
 
 
 def read_fitted(result: FileResult, size) -> tuple | None:
-    """``(image, fit, working)`` for one input: the image as read, the :class:`PadResize` onto
-    ``size`` (None when it already has that size or ``size`` is None) and the image on the working
-    canvas; None, with ``result.error`` set, when the file cannot be read."""
+    """``(image, fit, working)`` for one input: the image as read (:func:`read_input`), the
+    :class:`PadResize` onto ``size`` (None when it already has that size or ``size`` is None) and
+    the image on the working canvas; None, with ``result.error`` set, when the file cannot be read."""
     try:
-        image, _ = read_image(result.path)
+        image = read_input(result)
     except TfsalError as exc:
         result.fail(str(exc))
         return None
     return image, *fit_image(image, size)
+
+
+def read_input(result: FileResult) -> np.ndarray:
+    """The input's image (:func:`~tfsal.data.image_io.read_image`), setting ``result.sha256`` and
+    ``result.read_seconds``.
+
+    Raises:
+        TfsalError: the file cannot be read as an image.
+    """
+    tick = time.time()
+    image, _ = read_image(result.path)
+    try:
+        result.sha256 = file_sha256(result.path)
+    except OSError as exc:  # it was just read: only a file removed or locked in between gets here
+        raise TfsalError(f"{result.path}: cannot read: {exc.strerror or exc}") from None
+    result.read_seconds = time.time() - tick
+    return image
 
 
 def fit_image(image: np.ndarray, size) -> tuple[PadResize | None, np.ndarray]:
@@ -246,7 +291,8 @@ def fit_image(image: np.ndarray, size) -> tuple[PadResize | None, np.ndarray]:
 
 
 def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targets=None, progress: bool = False,
-                  dicom: bool = False, dicom_send=None, redact: bool = False) -> list[FileResult]:
+                  dicom: bool = False, dicom_send=None, redact: bool = False,
+                  style: str = "outline") -> list[FileResult]:
     """Explain image files in batches of ``explainer.batch_size`` and write their outputs to ``out``:
     the one loop of ``tfsal explain``, ``tfsal predict`` and (per batch, :func:`explain_chunk`) the
     Beam workers of ``tfsal explain-batch``.
@@ -263,6 +309,7 @@ def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targ
             to (implies ``dicom``).
         redact: name inputs in the JSON and the errors by :func:`shown_path` (a hash and the file
             name), not by their path.
+        style: the overlay's, one of :data:`tfsal.outputs.drawing.STYLES`.
 
     Returns:
         One :class:`FileResult` per path, in order.
@@ -275,14 +322,14 @@ def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targ
         chunk = results[start:start + explainer.batch_size]
         loaded = [(result, *read) for result in chunk if (read := read_fitted(result, explainer.input_size))]
         if loaded:
-            explain_chunk(loaded, out, explainer, targets, dicom=dicom, dicom_send=dicom_send)
+            explain_chunk(loaded, out, explainer, targets, dicom=dicom, dicom_send=dicom_send, style=style)
         bar.update(len(chunk))
     bar.close()
     return results
 
 
 def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: bool = False,
-                  dicom_send=None) -> list[Explanation | None]:
+                  dicom_send=None, style: str = "outline") -> list[Explanation | None]:
     """Explain one batch of read images together and write each one's outputs to ``out``.
 
     Args:
@@ -290,7 +337,7 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
             image as read, and :func:`fit_image`'s pair.
         out: the output folder (existing).
         explainer: an :class:`~tfsal.explain.interface.ImageExplainer`.
-        targets, dicom, dicom_send: as :func:`explain_files`.
+        targets, dicom, dicom_send, style: as :func:`explain_files`.
 
     Returns:
         Per image, its explanation at the image's size, or None where it failed: then its
@@ -303,13 +350,15 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
         for result, *_ in loaded:
             result.fail(f"{result.path}: cannot explain: {exc}")
         return [None] * len(loaded)
-    seconds = (time.time() - tick) / len(loaded)
+    timing = {"explain_batch": round(time.time() - tick, 3), "batch_images": len(loaded)}
+    provenance = run_provenance(explainer, style)
     sized: list[Explanation | None] = []
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
         explanation = to_image_size(explanation, fit, image)
         try:
-            result.record = write_outputs(out, result.stem, result.path, image, explanation, explainer.steps, seconds,
-                                          dicom=dicom or dicom_send is not None, shown=result.label)
+            result.record = write_outputs(out, result, image, explanation, provenance, timing, steps=explainer.steps,
+                                          dicom=dicom or dicom_send is not None, style=style,
+                                          scale=1.0 / fit.scale if fit else 1.0)
             result.files = result.record["files"]
             sized.append(explanation)
         except OSError as exc:

@@ -10,21 +10,17 @@ classifier whose validation AUC interval includes 0.5 is marked weak, on top of 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from pathlib import Path
 
 from tfsal import __version__
 from tfsal.models.card import CARD_NAME, is_weak, weak_warning
 from tfsal.util import atomic
+from tfsal.util.hashing import file_sha256
 
 FIGURES = (("evaluation/test/roc.png", "ROC on the test split"),
            ("evaluation/val/roc.png", "ROC on the validation split"),
            ("check/fig2.png", "The paper's Fig. 2 check"), ("check/examples.png", "In-fill examples"))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def reproduce_command(settings: dict, defaults: dict, manifest: str, out: str) -> str:
@@ -47,7 +43,7 @@ def reproduce_command(settings: dict, defaults: dict, manifest: str, out: str) -
 def write_card(out: Path, settings: dict, data: dict, stages: dict, defaults: dict) -> dict:
     """Write ``card.json`` and ``README.md`` into ``out`` from a finished run (``defaults``: the
     settings a plain ``tfsal train all`` uses, for the reproducing command); return the card."""
-    models = {name: {"sha256": _sha256(out / name), "bytes": (out / name).stat().st_size}
+    models = {name: {"sha256": file_sha256(out / name), "bytes": (out / name).stat().st_size}
               for name in ("classifier.keras", "inpainter.keras", "classifier_base.keras") if (out / name).is_file()}
     metrics = stages["evaluate"]["metrics"]
     card = {

@@ -12,9 +12,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
+from tfsal import __version__
 from tfsal.data.organ import breast_mask
 from tfsal.errors import TfsalError
-from tfsal.explain.explanation import Explanation
+from tfsal.explain.explanation import Explanation, Explanations
 from tfsal.explain.registry import DEFAULT_STEPS
 from tfsal.outputs.files import FileResult, explain_files, read_fitted, start_results
 from tfsal.serving.options import GRPC_OPTIONS
@@ -40,6 +41,7 @@ class PredictionClient:
     def __init__(self, server: str, model_name: str = "tfsal", timeout: float = 600.0,
                  security: ChannelSecurity | None = None):
         self.server, self.model_name, self.timeout = server, model_name, timeout
+        self.version: int | None = None  # the served version, once GetModelMetadata has said it
         self.security = security or ChannelSecurity()
         self.channel = self.security.channel(server, GRPC_OPTIONS)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
@@ -68,6 +70,7 @@ class PredictionClient:
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.name = self.model_name
         response = self._call(self.stub.GetModelMetadata, request)
+        self.version = response.model_spec.version.value if response.model_spec.HasField("version") else None
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
         if signature not in signatures.signature_def:
@@ -86,14 +89,14 @@ class PredictionClient:
         return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
 
 
-def _answer_explanations(answer: dict, images: np.ndarray, target: int) -> list[Explanation]:
+def _answer_explanations(answer: dict, images: np.ndarray, target: int) -> Explanations:
     """The explanations in an explain signature's answer for ``images`` ``[B, h, w, 1]`` (the organ
     found as the export finds it is not returned, so it is found again here)."""
-    return [Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
-                        answer["mask"][i, ..., 0] > 0.5, breast_mask(images[i]), float(answer["score_original"][i]),
-                        float(answer["score_counterfactual"][i]),
-                        answer["counterfactual"][i, ..., 0].astype(np.float32))
-            for i in range(len(images))]
+    return Explanations(Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
+                                    answer["mask"][i, ..., 0] > 0.5, breast_mask(images[i]),
+                                    float(answer["score_original"][i]), float(answer["score_counterfactual"][i]),
+                                    answer["counterfactual"][i, ..., 0].astype(np.float32), image=images[i, ..., 0])
+                        for i in range(len(images)))
 
 
 class ServerExplainer:
@@ -119,7 +122,7 @@ class ServerExplainer:
         self.signature = "explain_steps" if steps else "serving_default"
         self.input_size = self.client.input_size(self.signature)
 
-    def explain(self, images, targets=None, organ_masks=None) -> list[Explanation]:
+    def explain(self, images, targets=None, organ_masks=None) -> Explanations:
         """Explain images of ``input_size``; one target for all (default 1).
 
         Raises:
@@ -135,15 +138,25 @@ class ServerExplainer:
             inputs["steps"] = np.array(self.steps, np.int32)
         return _answer_explanations(self.client.predict(self.signature, inputs), images, target)
 
+    def provenance(self) -> dict:
+        """As :meth:`tfsal.explain.base.Explainer.provenance`: the settings are the server, the
+        served model's name and version, the signature and steps; the models are inside the
+        export (None here)."""
+        settings = {"server": self.client.server, "model_name": self.client.model_name,
+                    "model_version": self.client.version, "signature": self.signature, "steps": self.steps,
+                    "batch_size": self.batch_size}
+        return {"method": self.method, "settings": settings, "seed": None, "classifier": None, "inpainter": None}
+
     def close(self) -> None:
         self.client.close()
 
 
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
-                  target: int = 1, steps: int | None = None, redact: bool = False) -> list[FileResult]:
+                  target: int = 1, steps: int | None = None, redact: bool = False,
+                  style: str = "outline") -> list[FileResult]:
     """Send each image to the server and write its outputs to ``out``: for the explain signatures
-    what ``tfsal explain`` writes (through :func:`~tfsal.outputs.files.explain_files`), for
-    ``classify`` one JSON with the probability. ``redact``: inputs named as
+    what ``tfsal explain`` writes (through :func:`~tfsal.outputs.files.explain_files`, overlays in
+    ``style``), for ``classify`` one JSON with the probability. ``redact``: inputs named as
     :func:`~tfsal.outputs.files.shown_path` names them.
 
     Raises:
@@ -152,7 +165,7 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
     if signature == "classify":
         return classify_files(paths, out, client, redact)
     explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
-    return explain_files(paths, out, explainer, targets=target, redact=redact)
+    return explain_files(paths, out, explainer, targets=target, redact=redact, style=style)
 
 
 def classify_files(paths, out: str | os.PathLike, client: PredictionClient, redact: bool = False) -> list[FileResult]:
@@ -163,6 +176,9 @@ def classify_files(paths, out: str | os.PathLike, client: PredictionClient, reda
     """
     size = client.input_size("classify")
     out, results = start_results(paths, out, redact)
+    provenance = {"tfsal": __version__, "method": "classify", "seed": None, "classifier": None, "inpainter": None,
+                  "settings": {"server": client.server, "model_name": client.model_name,
+                               "model_version": client.version, "signature": "classify"}}
     for result in results:
         read = read_fitted(result, size)
         if read is None:
@@ -170,8 +186,9 @@ def classify_files(paths, out: str | os.PathLike, client: PredictionClient, reda
         working = read[2][None].astype(np.float32)
         tick = time.time()
         probability = float(client.predict("classify", {"image": working})["probability"][0])
-        record = {"input": result.label, "signature": "classify", "probability": round(probability, 6),
-                  "seconds": round(time.time() - tick, 3)}
+        record = {"input": result.label, "input_sha256": result.sha256, "signature": "classify",
+                  "probability": round(probability, 6),
+                  "seconds": round(result.read_seconds + time.time() - tick, 3), "provenance": provenance}
         atomic.write_text(out / f"{result.stem}.json", json.dumps(record, indent=2) + "\n")
         result.record, result.files = record, []
     return results

@@ -1,0 +1,45 @@
+"""How an explanation is shown, shared by the OpenCV pictures (:mod:`tfsal.outputs.drawing`) and
+the matplotlib plots (:mod:`tfsal.explain.plotting`): the map's colour scale and the region's
+outline. Loads no TensorFlow."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tfsal.explain import registry
+
+__all__ = ["STYLES", "heat_level", "is_absolute", "smooth_outline"]
+
+STYLES = ("outline", "heat")
+"""Overlay and plot styles: ``outline`` (the result region's outline, the scores and a colour bar
+of the score; the default) or ``heat`` (the map as a heat map under the outline, with its colour bar)."""
+
+
+def is_absolute(method: str) -> bool:
+    """Whether a method's map has one scale on every image: those whose result is a mask (the
+    counterfactual method's ``S = 1 - M`` in [0, 1]); gradient and perturbation maps do not."""
+    found = registry.METHODS.get(method)
+    return found is not None and found.kind == "mask"
+
+
+def heat_level(saliency: np.ndarray, absolute: bool) -> np.ndarray:
+    """The map as drawn, in [0, 1]: an ``absolute`` map (the counterfactual method's ``S = 1 - M``)
+    as it is, so a value means the same on every image; any other map over its own 99th
+    percentile (raw gradient maps have a few extreme pixels, and their scale differs per image)."""
+    saliency = np.nan_to_num(np.asarray(saliency, np.float32))
+    if absolute:
+        return np.clip(saliency, 0, 1)
+    top = float(np.percentile(saliency, 99)) if saliency.size else 0.0
+    return np.clip(saliency / top, 0, 1) if top > 0 else np.zeros_like(saliency)
+
+
+def smooth_outline(mask: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
+    """The outer contours of ``mask`` at its own resolution, smoothed over ``scale`` pixels: a mask
+    that was upsampled by ``scale`` from a working canvas has staircase edges, and its outline is
+    drawn through their middle instead (as ``cv2`` contours, ``[N, 1, 2]`` x-y points)."""
+    mask = np.asarray(mask, np.float32)
+    if scale > 1.5:
+        mask = cv2.GaussianBlur(mask, (0, 0), scale / 2)
+    contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return list(contours)
