@@ -28,8 +28,10 @@ def _lambda(value: str):
               help="Folder for results.json, results.md, roc.png, cases.png and the per-image cache.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N mass images.")
-@click.option("--method", "methods", multiple=True, type=MethodChoice(lambda: tuple(registry.evaluation_rows())),
-              help="Evaluate only these methods (repeatable) [default: all but ours-ablation].")
+@click.option("--method", "methods", multiple=True,
+              type=MethodChoice(lambda: (*registry.evaluation_rows(), *registry.names())),
+              help="Evaluate only these methods or rows (repeatable; a method's name, as tfsal explain takes it, "
+                   "stands for its rows: counterfactual is ours and ours-paper) [default: all but ours-ablation].")
 @click.option("--lambda", "lambdas", multiple=True, help="Override l1, l2 or l3 of 'ours', e.g. --lambda l2=1.")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A Keras classifier file [default: the shipped one].")
@@ -56,7 +58,8 @@ def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inp
     from tfsal.util import atomic
 
     try:
-        settings = EvaluationSettings(split=split, methods=tuple(methods) or registry.default_evaluation_rows(),
+        settings = EvaluationSettings(split=split, methods=registry.expand_rows(methods) if methods
+                                      else registry.default_evaluation_rows(),
                                       lambdas=tuple(_lambda(v) for v in lambdas), steps=steps, batch_size=batch_size)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -103,3 +103,12 @@ def test_every_registered_explainer_is_importable_from_tfsal_explain():
     for name in registry.names():
         cls = registry.get(name).load()
         assert getattr(tfsal.explain, cls.__name__) is cls, name
+
+
+def test_method_names_stand_for_their_evaluation_rows():
+    """`tfsal evaluate --method` takes `tfsal explain`'s names too: one vocabulary."""
+    assert registry.expand_rows(["counterfactual", "sal", "ours", "ours-ablation"]) == (
+        "ours", "ours-paper", "sal", "ours-ablation")
+    assert set(registry.expand_rows(registry.names())) == set(registry.default_evaluation_rows())
+    with pytest.raises(ValueError, match="unknown method 'bogus'"):
+        registry.expand_rows(["bogus"])

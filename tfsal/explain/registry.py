@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 __all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "build_from_files", "default_evaluation_rows",
-           "evaluation_rows", "get", "names", "register", "unregister"]
+           "evaluation_rows", "expand_rows", "get", "names", "register", "unregister"]
 
 DEFAULT_STEPS = 100
 """Optimisation steps of the counterfactual method by default (the paper's 100), wherever a
@@ -187,6 +187,28 @@ def evaluation_rows() -> dict[str, tuple[Method, str]]:
     rows = {row: (m, row) for m in _METHODS.values() if m.kind == "mask" for row in m.rows}
     rows.update({row: (m, row) for m in _METHODS.values() if m.kind == "map" for row in m.rows})
     return rows
+
+
+def expand_rows(names) -> tuple[str, ...]:
+    """Evaluation rows for ``names`` that may also be method names (as ``tfsal explain --method``
+    takes them): a mask method's name stands for its default rows (``counterfactual``: ``ours``
+    and ``ours-paper``); each row once, in the order given.
+
+    Raises:
+        ValueError: a name that is neither a row nor a method.
+    """
+    rows = evaluation_rows()
+    expanded: list[str] = []
+    for name in names:
+        if name in rows:
+            found = [name]
+        elif name in _METHODS:
+            method = _METHODS[name]
+            found = [row for row in method.rows if row not in method.variants or method.variants[row].default]
+        else:
+            raise ValueError(f"unknown method {name!r}; known: {', '.join([*rows, *_METHODS])}")
+        expanded += [row for row in found if row not in expanded]
+    return tuple(expanded)
 
 
 def default_evaluation_rows() -> tuple[str, ...]:
