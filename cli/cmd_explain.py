@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import check_dicom_extra, dicom_options, method_options, overlay_option, redact_option
+from tfsal.cli.params import (
+    check_dicom_extra,
+    command_inputs,
+    dicom_options,
+    input_option,
+    method_options,
+    overlay_option,
+    redact_option,
+)
 from tfsal.explain import registry
 
 DEMO_OUT = "tfsal-demo"
@@ -14,6 +22,7 @@ DEMO_OUT = "tfsal-demo"
 
 @click.command()
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@input_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Output folder [required, except with --demo: ./{DEMO_OUT}].")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -34,23 +43,23 @@ DEMO_OUT = "tfsal-demo"
 @overlay_option
 @dicom_options
 @redact_option
-def explain(images, out_dir, classifier_path, inpainter_path, target, steps, batch_size, seed, method, percentile,
-            preset, logits, demo, style, dicom_out, dicom_send, redact) -> None:
+def explain(images, specs, out_dir, classifier_path, inpainter_path, target, steps, batch_size, seed, method,
+            percentile, preset, logits, demo, style, dicom_out, dicom_send, redact) -> None:
     """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY,
-    or a folder of them).
+    a folder of them, a manifest CSV or a glob; --input takes the same).
 
     Writes per image <stem>.json, <stem>_overlay.png and <stem>_mask.png, for the
     counterfactual method <stem>_counterfactual.png and <stem>_saliency.npy, and with
     --dicom-out, for DICOM inputs, <stem>_seg.dcm and <stem>_overlay.dcm. Exit code 1 when any
     image failed (each named on stderr; the others are still written).
     """
-    from tfsal.outputs.files import expand_inputs, explain_files
+    from tfsal.outputs.files import explain_files
     from tfsal.util.resources import example_images
 
     if demo:
         images = (*images, *example_images())
         out_dir = out_dir or Path(DEMO_OUT)
-    images = expand_inputs(images)
+    images = command_inputs([*images, *specs])
     if not images:
         raise click.UsageError("give at least one IMAGE (or a folder holding images), or --demo")
     if out_dir is None:
@@ -75,3 +84,4 @@ def explain(images, out_dir, classifier_path, inpainter_path, target, steps, bat
             click.echo(f"Error: {result.error}", err=True)
     if not all(r.ok for r in results):
         raise SystemExit(1)
+

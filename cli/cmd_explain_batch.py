@@ -98,8 +98,8 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
 
 def _list_inputs(ctx, specs) -> list[str]:
     """The image files of every --input, each of which must name some."""
-    from tfsal.batch.inputs import list_inputs
     from tfsal.errors import TfsalError
+    from tfsal.outputs.inputs import list_inputs
 
     inputs = []
     for spec in specs:

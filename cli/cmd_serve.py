@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import overlay_option, redact_option
+from tfsal.cli.params import command_inputs, input_option, overlay_option, redact_option
 
 
 @click.command()
@@ -54,6 +54,7 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
 
 @click.command()
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@input_option
 @click.option("--server", required=True, help="HOST:PORT of TF Serving or tfsal serve (gRPC).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--signature", type=click.Choice(["serving_default", "classify", "explain_steps"]),
@@ -72,14 +73,13 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
               help="A file holding the server's bearer token, sent with every call.")
 @overlay_option
 @redact_option
-def predict(images, server, out_dir, signature, model_name, target, steps, timeout, tls, tls_ca, tls_cert, tls_key,
-            token_file, style, redact) -> None:
+def predict(images, specs, server, out_dir, signature, model_name, target, steps, timeout, tls, tls_ca, tls_cert,
+            tls_key, token_file, style, redact) -> None:
     """Explain (or classify) IMAGES through a model server; writes what tfsal explain writes."""
-    from tfsal.outputs.files import expand_inputs
     from tfsal.serving.client import PredictionClient, predict_files
     from tfsal.serving.security import ChannelSecurity
 
-    images = expand_inputs(images)
+    images = command_inputs([*images, *specs])
     if not images:
         raise click.UsageError("give at least one IMAGE")
     security = ChannelSecurity.from_files(tls, tls_ca, tls_cert, tls_key, token_file)

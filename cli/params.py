@@ -130,3 +130,26 @@ def method_options(command):
     )):
         command = option(command)
     return command
+
+
+input_option = click.option(
+    "--input", "specs", multiple=True, metavar="MANIFEST|FOLDER|GLOB",
+    help="Inputs as tfsal explain-batch takes them: a manifest CSV (column image or path), a folder, an image or "
+         "a glob; repeatable, and the same as giving them as arguments.")
+"""``--input``, shared by ``tfsal explain`` and ``tfsal predict`` (``explain-batch`` has its own, required)."""
+
+
+def command_inputs(specs) -> list[str]:
+    """The files that the arguments and ``--input`` of ``tfsal explain`` or ``predict`` name
+    (:func:`tfsal.outputs.inputs.list_inputs`; a missing file is kept, to be reported with the others).
+
+    Raises:
+        click.BadParameter: a manifest that cannot be read.
+    """
+    from tfsal.errors import ManifestError
+    from tfsal.outputs.inputs import list_inputs
+
+    try:
+        return list_inputs([str(spec) for spec in specs], keep_missing=True)
+    except ManifestError as exc:
+        raise click.BadParameter(str(exc), param_hint="IMAGES / --input") from None

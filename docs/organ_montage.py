@@ -20,7 +20,7 @@ import numpy as np
 
 from tfsal.data.image_io import read_image
 from tfsal.data.organ import breast_mask
-from tfsal.outputs.files import IMAGE_SUFFIXES
+from tfsal.outputs.inputs import IMAGE_SUFFIXES
 
 
 def tile(path: Path, number: int, side: int) -> np.ndarray:

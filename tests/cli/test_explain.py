@@ -220,3 +220,18 @@ def test_a_folder_with_a_manifest_stands_for_its_images_not_its_masks(tmp_path, 
     assert result.exit_code == 0, result.output
     written = sorted(p.stem for p in (tmp_path / "out").glob("*.json"))
     assert written == sorted(r.image.stem for r in read_manifest(tmp_path / "data"))  # 4, not 4 + masks + organs
+
+
+def test_inputs_are_given_as_explain_batch_takes_them(tmp_path, models):
+    """Arguments and --input alike: files, folders, manifest CSVs and globs; a missing file is named."""
+    for name, seed in (("a.png", 1), ("b.png", 2), ("c.png", 3)):
+        cv2.imwrite(str(tmp_path / name), mammogram(seed=seed))
+    (tmp_path / "list.csv").write_text("image,label\nb.png,1\n")
+    result = run("--input", tmp_path / "list.csv", "--input", f"{tmp_path}/[ac].png", tmp_path / "missing.png",
+                 "--out", tmp_path / "out", "--method", "cam", *models)
+    assert result.exit_code == 1 and "missing.png" in result.output, result.output
+    named = sorted(json.loads(p.read_text())["input"] for p in (tmp_path / "out").glob("*.json"))
+    assert named == [str(tmp_path / n) for n in ("a.png", "b.png", "c.png")]
+    (tmp_path / "other.csv").write_text("name,size\nx,1\n")  # a CSV that is no manifest: a usage error
+    bad = run("--input", tmp_path / "other.csv", "--out", tmp_path / "o2")
+    assert bad.exit_code == 2 and "'image' or 'path' column" in bad.output, bad.output

@@ -223,7 +223,7 @@ def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(imag
 
 
 def test_list_inputs_takes_a_manifest_a_folder_a_file_and_a_glob(images, tmp_path):
-    from tfsal.batch.inputs import list_inputs
+    from tfsal.outputs.inputs import list_inputs
 
     (tmp_path / "labels.csv").write_text("image,label,mask,split\nscans/a.png,1,,test\n\n")
     assert list_inputs([tmp_path / "labels.csv"]) == [str(tmp_path / "scans" / "a.png")]

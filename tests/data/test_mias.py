@@ -129,6 +129,6 @@ def test_every_mias_dev_lesion_mask_holds_its_annotated_centre(tmp_path):
 
 
 def test_a_folder_of_films_is_expanded_to_them(films):
-    from tfsal.outputs.files import expand_inputs
+    from tfsal.outputs.inputs import expand_inputs
 
     assert sorted(p.name for p in expand_inputs([films])) == [f"mdb{n:03d}.pgm" for n in range(1, 9)]

@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from tfsal.data.image_io import file_format, read_image
-from tfsal.data.manifest import image_paths
 from tfsal.data.resize import PadResize
-from tfsal.errors import ManifestError, TfsalError
+from tfsal.errors import TfsalError
 from tfsal.explain import registry
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.interface import ImageExplainer
@@ -41,41 +40,9 @@ from tfsal.util.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IMAGE_SUFFIXES", "FileResult", "expand_inputs", "explain_chunk", "explain_files", "fit_image",
+__all__ = ["FileResult", "explain_chunk", "explain_files", "fit_image",
            "read_fitted", "read_input", "send_dicom_files", "start_results", "to_image_size", "unique_stems",
            "write_outputs"]
-
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ".pgm", ""}
-"""Suffixes of the files a folder is expanded to (none: DICOM files often have no suffix)."""
-
-
-def expand_inputs(paths) -> list[Path]:
-    """Files as given; folders replaced by the image files under them (by suffix, or none, as
-    DICOM files often have), sorted; hidden files skipped. A folder holding a manifest
-    (``labels.csv`` with an ``image`` or ``path`` column that lists images) stands for the images it
-    lists, in its order, and not for its mask and organ images."""
-    expanded = []
-    for path in map(Path, paths):
-        listed = _manifest_images(path) if path.is_dir() else []
-        if listed:
-            expanded.extend(listed)
-        elif path.is_dir():
-            expanded.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                                   and p.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            expanded.append(path)
-    return expanded
-
-
-def _manifest_images(folder: Path) -> list[Path]:
-    """The images ``folder/labels.csv`` lists; none when there is no such manifest or it lists none."""
-    if not (folder / "labels.csv").is_file():
-        return []
-    try:
-        return image_paths(folder / "labels.csv")
-    except ManifestError:  # a CSV of something else: the folder is a folder of images
-        return []
-
 
 def shown_path(path: str | os.PathLike, redact: bool = False) -> str:
     """An input as outputs, tables and messages name it: the path as given, or with ``redact``
