@@ -86,3 +86,24 @@ def test_markdown_tables_are_escaped():
 def test_a_folder_without_results_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])
     assert result.exit_code == 1 and "no results of tfsal" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow  # the README's first command as it is: 100 steps
+def test_the_demos_report_renders_and_its_healthy_overlays_have_no_colour(tmp_path):
+    """The README's first command, then its report in Chromium: four rows; the images the shipped
+    classifier calls healthy come out without a region and are drawn without a coloured pixel,
+    the masses with their outline. (With a few steps only, the optimisation has not yet emptied
+    the healthy images' masks.)"""
+    demo = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["explain", "--demo", "--out", str(demo)])
+    assert result.exit_code == 0, result.output
+    for record in (json.loads(p.read_text()) for p in demo.glob("*.json")):
+        overlay = cv2.imread(str(demo / next(f for f in record["files"] if f.endswith("_overlay.png"))))
+        colour = (overlay.max(axis=2).astype(int) - overlay.min(axis=2)) > 0
+        if record["score_original"] < 0.5:
+            assert record["area_fraction"] == 0 and not colour.any(), record["input"]
+        else:
+            assert record["area_fraction"] > 0 and colour.sum() > 100, record["input"]
+    assert CliRunner().invoke(cli, ["report", str(demo)]).exit_code == 0
+    dom = chromium("--dump-dom", url=(demo / "report.html").as_uri())
+    assert len(re.findall(r'<tr class="case">', dom)) == 4

@@ -83,9 +83,9 @@ def explanation_overlay(image: np.ndarray, explanation, style: str = "outline", 
     share of the breast) and a colour bar of the score from 0 to 1 with both scores marked.
     ``heat``: the map as a heat map under the outline, with its colour bar (0 to 1: absolute for
     the counterfactual method, each map's own 99th percentile for the others). An explanation with
-    no region (the classifier already says no, or nothing flips it) gives the grey image and
-    ``no region found, p 0.12`` only: no coloured pixel. The caption and the bar go to the side
-    with less breast.
+    no region (the counterfactual method's result for an image the classifier calls healthy, once
+    optimised) gives the grey image and ``no region found, p 0.12`` only: no coloured pixel. The
+    caption and the bar go to the side with less breast.
 
     Args:
         image: the image ``[H, W]`` or ``[H, W, 1]`` in [0, 1].
