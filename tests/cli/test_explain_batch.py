@@ -196,6 +196,15 @@ def test_resumes_only_what_was_made_from_the_same_content_with_the_same_settings
     assert "8 explained, 0 already done" in other_seed.output, other_seed.output
     assert {json.loads((out / n.replace(".png", ".json")).read_text())["provenance"]["seed"] for n in GOOD} == {7}
     assert not list(out.glob("scan*_2*"))  # the same inputs' outputs replaced, no second set
+    other_target = run("explain-batch", "--input", inputs, "--out", out, *OPTIONS, "--seed", 7, "--target", 0,
+                       *blob_models, *IN_MEMORY)
+    assert "8 explained, 0 already done" in other_target.output, other_target.output
+    baseline = run("explain-batch", "--input", inputs, "--out", out, *OPTIONS, "--method", "cam", *blob_models,
+                   *IN_MEMORY)
+    assert "8 explained, 0 already done" in baseline.output, baseline.output
+    assert not list(out.glob("*_saliency.npy"))  # the counterfactual method's: removed before CAM's run
+    assert {p.name for p in out.iterdir()} - TABLES == {f"scan{i}{end}" for i in range(8) for end in (
+        ".json", "_overlay.png", "_mask.png", "_counterfactual.png")}  # CAM's, with the inpainter given
 
 
 def test_a_baseline_with_its_options_writes_what_tfsal_explain_writes(images, blob_models, tmp_path):

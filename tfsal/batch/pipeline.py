@@ -3,7 +3,9 @@
 The launcher lists the inputs (a manifest CSV, a folder or a glob), gives them the output stems
 ``tfsal explain`` gives the same list (:func:`tfsal.outputs.files.unique_stems`: a stem whose
 ``<stem>.json`` names another input is never reused) and leaves out those whose ``<stem>.json``
-is already in the output folder, so a rerun resumes where the last one stopped. The pipeline::
+in the output folder was made from the same file content in the same way
+(:func:`tfsal.outputs.provenance.same_run`), so a rerun resumes where the last one stopped; the
+earlier outputs of an input explained again are removed first. The pipeline::
 
     Create(path, stem) -> ReadImage -> BatchElements -> ExplainImages -> rows (JSON lines)
                               \\-> dead letters (unreadable files) ---------/
@@ -46,7 +48,7 @@ from tfsal.batch.results import (
     write_csv,
 )
 from tfsal.batch.runner import is_direct
-from tfsal.errors import ImageReadError
+from tfsal.errors import ImageReadError, TfsalError
 from tfsal.evaluation.metrics import count_components
 from tfsal.explain.registry import DEFAULT_STEPS
 
@@ -125,7 +127,8 @@ def check_settings(settings: BatchSettings) -> dict:
 
     explainer = make_explainer(settings)
     try:
-        return run_provenance(explainer, settings.overlay)
+        return run_provenance(explainer, settings.overlay, settings.target,
+                              settings.dicom_out or settings.dicom_send is not None)
     finally:
         _close(explainer)
 
@@ -153,6 +156,8 @@ class ReadImage(beam.DoFn):
             image = read_input(result)
         except ImageReadError as exc:
             reason = exc.reason
+        except TfsalError as exc:  # its message names the file
+            reason = str(exc).removeprefix(f"{path}: ")
         except Exception as exc:  # whatever a decoder raises, one file must not stop the pipeline
             reason = f"cannot read: {type(exc).__name__}"
         else:
@@ -237,7 +242,7 @@ def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipelin
     with ``provenance``, the run's; None: :func:`check_settings` says it); otherwise it is
     explained again and its outputs replaced.
     """
-    from tfsal.outputs.files import shown_path, unique_stems
+    from tfsal.outputs.files import remove_outputs, shown_path, unique_stems
     from tfsal.outputs.provenance import read_record, same_run
 
     out = Path(settings.out)
@@ -247,7 +252,12 @@ def run_batch(inputs: list[str], settings: BatchSettings, pipeline: beam.Pipelin
     pending, done = [], []
     for path, stem in zip(inputs, stems, strict=True):
         record = read_record(out / f"{stem}.json")
-        (done if record is not None and same_run(record, provenance, path) else pending).append((path, stem))
+        if record is not None and same_run(record, provenance, path):
+            done.append((path, stem))
+        else:
+            if record is not None:  # this input's outputs of another content or other settings
+                remove_outputs(out, stem, record)
+            pending.append((path, stem))
     log.info("%d inputs: %d to explain, %d already done", len(inputs), len(pending), len(done))
     rows = _run_pipeline(pipeline, pending, settings) if pending else []
     shown = {path: shown_path(path, settings.redact) for path in inputs}  # the tables' names of the inputs

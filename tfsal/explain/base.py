@@ -7,7 +7,9 @@ batches, and brings every map back to its image's size.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,10 +49,13 @@ def constructor_arguments(cls: type, args: tuple, kwargs: dict) -> dict:
     """The arguments ``cls(model, *args, **kwargs)`` is made with, defaults filled in, those its
     ``**kwargs`` pass on to its bases included (with their defaults), the model and in-painter
     left out (they are identified, not recorded)."""
-    bound = inspect.signature(cls.__init__).bind_partial(None, *args, **kwargs)
+    signature = inspect.signature(cls.__init__)
+    bound = signature.bind_partial(None, *args, **kwargs)
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    arguments.update(arguments.pop("kwargs", {}))
+    for name, parameter in signature.parameters.items():  # **options merged in, *args kept as a list
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name, {}))
     for klass in cls.__mro__[1:]:  # the bases' defaults for what the subclass passes on unset
         if "__init__" in vars(klass) and klass is not object:
             for name, parameter in inspect.signature(klass.__init__).parameters.items():
@@ -66,6 +71,10 @@ def _plain(value):
     (a preprocessing function) by its qualified name."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.ndarray):  # by content, so that two different arrays never look alike
+        return f"ndarray{list(value.shape)}:{hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]}"
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):

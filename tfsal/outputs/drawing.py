@@ -12,8 +12,10 @@ from tfsal.util import atomic
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Float [H, W] or [H, W, 1] in [0, 1] to 8-bit BGR."""
-    gray = np.clip(np.asarray(image, np.float32).reshape(image.shape[0], image.shape[1]) * 255 + 0.5, 0, 255)
+    """[H, W] or [H, W, 1], floats in [0, 1] or integers (scaled by their type's maximum), to 8-bit BGR."""
+    image = np.asarray(image)
+    scale = 255 / np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 255  # 16-bit too
+    gray = np.clip(image.astype(np.float32).reshape(image.shape[0], image.shape[1]) * scale + 0.5, 0, 255)
     return cv2.cvtColor(gray.astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
@@ -124,11 +126,17 @@ def _caption(bgr: np.ndarray, organ: np.ndarray, lines: list[str], bar) -> np.nd
     ``after`` marked in white and black) unless ``bar`` is None."""
     height, width = bgr.shape[:2]
     font, size = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, height / 900)
-    thick = max(1, round(size * 1.5))
-    pad = max(2, round(6 * size))
-    boxes = [cv2.getTextSize(line, font, size, thick) for line in lines]
-    line_height = max(h + b for (_, h), b in boxes) + pad
-    box_w = max(w for (w, _), _ in boxes) + 2 * pad
+    while True:  # the caption takes at most two thirds of the width and a third of the height
+        thick = max(1, round(size * 1.5))
+        pad = max(2, round(6 * size))
+        boxes = [cv2.getTextSize(line, font, size, thick) for line in lines]
+        line_height = max(h + b for (_, h), b in boxes) + pad
+        box_w = max(w for (w, _), _ in boxes) + 2 * pad
+        if box_w <= 2 * width / 3 and line_height * len(lines) + 2 * pad <= height / 3:
+            break
+        if size < 0.2:
+            return bgr  # too small an image for any caption
+        size *= 0.85
     left = organ[:, : width // 2].sum() <= organ[:, width // 2:].sum()
     x0 = pad if left else max(0, width - box_w - pad)
     y1 = pad + line_height * len(lines) + pad

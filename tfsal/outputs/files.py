@@ -40,9 +40,8 @@ from tfsal.util.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileResult", "explain_chunk", "explain_files", "fit_image",
-           "read_fitted", "read_input", "send_dicom_files", "start_results", "to_image_size", "unique_stems",
-           "write_outputs"]
+__all__ = ["FileResult", "explain_chunk", "explain_files", "fit_image", "read_fitted", "read_input", "remove_outputs",
+           "send_dicom_files", "start_results", "to_image_size", "unique_stems", "write_outputs"]
 
 def shown_path(path: str | os.PathLike, redact: bool = False) -> str:
     """An input as outputs, tables and messages name it: the path as given, or with ``redact``
@@ -122,6 +121,15 @@ def _owner(record: Path) -> str | None:
         return str(json.loads(record.read_text()).get("input", ""))
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def remove_outputs(out: Path, stem: str, record: dict) -> None:
+    """Remove an earlier run's outputs of one input: the files its JSON ``record`` lists (those
+    named ``<stem>_...`` only) and then the JSON, before the input is explained again."""
+    for name in record.get("files") or []:
+        if isinstance(name, str) and name.startswith(f"{stem}_") and "/" not in name and "\\" not in name:
+            (out / name).unlink(missing_ok=True)
+    (out / f"{stem}.json").unlink(missing_ok=True)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -318,7 +326,8 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
             result.fail(f"{result.path}: cannot explain: {exc}")
         return [None] * len(loaded)
     timing = {"explain_batch": round(time.time() - tick, 3), "batch_images": len(loaded)}
-    provenance = run_provenance(explainer, style)
+    provenance = run_provenance(explainer, style, None if targets is None else int(targets),
+                                dicom or dicom_send is not None)
     sized: list[Explanation | None] = []
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
         explanation = to_image_size(explanation, fit, image)

@@ -2,7 +2,8 @@
 ``evaluate`` output folder.
 
 The page needs no network: thumbnails are embedded (base64 PNG) and open the full-size overlay,
-copied beside the page into ``report_images/``. It holds a table of cases, sortable by any
+copied beside the page into ``report_images/`` (linked where they are when the page goes into
+the results' own folder). It holds a table of cases, sortable by any
 column (click its header; ``#sort=<column>`` or ``#sort=-<column>`` in the address sorts on
 load), with the input as the results name it, the method, the scores before and after, the
 region's share of the breast, and the status of inputs that failed (``results.csv``); then the
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -44,11 +46,8 @@ def collect_cases(folder: Path) -> list[dict]:
     file-name order, and one per failed input of a ``results.csv`` (``status`` not ok)."""
     cases = []
     for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(record, dict) or "input" not in record:
+        record = _json_object(path)
+        if record is None or "input" not in record:
             continue
         overlay = next((name for name in record.get("files", []) if name.endswith("_overlay.png")), None)
         area = record.get("area_fraction")
@@ -85,8 +84,11 @@ def _cell(case: dict, key: str, folder: Path, out: Path) -> str:
     if key == "overlay":
         if not value:
             return "<td></td>"
-        shutil.copyfile(folder / value, out / IMAGES / value)
-        link = html.escape(f"{IMAGES}/{value}")
+        if out.resolve() == folder.resolve():  # the overlay is beside the page already
+            link = quote(value)
+        else:
+            shutil.copyfile(folder / value, out / IMAGES / value)
+            link = quote(f"{IMAGES}/{value}")
         return f'<td><a href="{link}" target="_blank"><img src="{_thumbnail(folder / value)}" alt=""></a></td>'
     if isinstance(value, float):
         return f'<td data-value="{value}">{value:.2f}</td>' if key == "area" else \
@@ -97,7 +99,8 @@ def _cell(case: dict, key: str, folder: Path, out: Path) -> str:
 def _cases_table(cases: list[dict], folder: Path, out: Path) -> str:
     if not cases:
         return "<p>No per-image results in this folder.</p>"
-    (out / IMAGES).mkdir(exist_ok=True)
+    if out.resolve() != folder.resolve():
+        (out / IMAGES).mkdir(exist_ok=True)
     head = "".join(f'<th data-key="{key}">{html.escape(name)}</th>' for name, key in COLUMNS)
     rows = ["<tr class=\"case\">" + "".join(_cell(case, key, folder, out) for _, key in COLUMNS) + "</tr>"
             for case in cases]
@@ -119,10 +122,12 @@ def markdown_to_html(markdown: str) -> str:
         if table:
             cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in table
                      if not re.fullmatch(r"\|?[\s:|-]+\|?", row.strip())]
+            table.clear()
+            if not cells:
+                return
             head = "".join(f"<th>{_inline(c)}</th>" for c in cells[0])
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
             blocks.append(f'<table class="evaluation"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
-            table.clear()
 
     for line in markdown.splitlines():
         if line.lstrip().startswith("|"):
@@ -139,12 +144,21 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(blocks)
 
 
+def _json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when there is none or it is not one."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _evaluation(folder: Path) -> str:
     parts = []
     if (folder / "results.md").is_file():
         parts.append(markdown_to_html((folder / "results.md").read_text(encoding="utf-8")))
-    if (folder / "metrics.json").is_file():
-        metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = _json_object(folder / "metrics.json")
+    if metrics:
         flat = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
         parts.append("<h2>Classifier metrics</h2><table class=\"evaluation\">" + "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in flat.items()) + "</table>")
