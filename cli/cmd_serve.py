@@ -62,6 +62,8 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
 @click.option("--model-name", default="tfsal", show_default=True)
 @click.option("--target", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="For explain_steps [default: 100].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Images per request (the server's --max-batch bounds it).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
               help="Seconds each call may take (the server stops a call past it).")
 @click.option("--tls", is_flag=True, help="Speak TLS, trusting the system's CAs (or --tls-ca).")
@@ -73,8 +75,8 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
               help="A file holding the server's bearer token, sent with every call.")
 @overlay_option
 @redact_option
-def predict(images, specs, server, out_dir, signature, model_name, target, steps, timeout, tls, tls_ca, tls_cert,
-            tls_key, token_file, style, redact) -> None:
+def predict(images, specs, server, out_dir, signature, model_name, target, steps, batch_size, timeout, tls, tls_ca,
+            tls_cert, tls_key, token_file, style, redact) -> None:
     """Explain (or classify) IMAGES through a model server; writes what tfsal explain writes."""
     from tfsal.serving.client import PredictionClient, predict_files
     from tfsal.serving.security import ChannelSecurity
@@ -84,7 +86,7 @@ def predict(images, specs, server, out_dir, signature, model_name, target, steps
         raise click.UsageError("give at least one IMAGE")
     security = ChannelSecurity.from_files(tls, tls_ca, tls_cert, tls_key, token_file)
     client = PredictionClient(server, model_name, timeout=timeout, security=security)
-    results = predict_files(images, out_dir, client, signature, target, steps, redact, style)
+    results = predict_files(images, out_dir, client, signature, target, steps, redact, style, batch_size)
     for result in results:
         if result.ok:
             click.echo(f"{result.label} -> {out_dir / result.stem}.json")

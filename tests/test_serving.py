@@ -119,6 +119,12 @@ def test_predict_command_writes_what_explain_writes(server, tmp_path):
     classify = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "c"),
                                         "--signature", "classify"])
     assert classify.exit_code == 0 and json.loads((tmp_path / "c" / "scan.json").read_text())["probability"] > 0.9
+    twice = CliRunner().invoke(cli, ["predict", str(image), "--input", str(image), "--server", address, "--out",
+                                     str(tmp_path / "b"), "--batch-size", "2"])  # one request of two
+    assert twice.exit_code == 0, twice.output
+    batched = json.loads((tmp_path / "b" / "scan_2.json").read_text())
+    assert batched["timing"]["batch_images"] == 2 and batched["provenance"]["settings"]["batch_size"] == 2
+    assert batched["score_original"] == pytest.approx(record["score_original"], abs=1e-5)
     wrong = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "w"),
                                      "--model-name", "other"])
     assert wrong.exit_code == 1 and "no model named 'other'" in wrong.output and "Traceback" not in wrong.output

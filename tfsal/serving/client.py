@@ -153,18 +153,19 @@ class ServerExplainer:
 
 def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signature: str = "serving_default",
                   target: int = 1, steps: int | None = None, redact: bool = False,
-                  style: str = "outline") -> list[FileResult]:
+                  style: str = "outline", batch_size: int = 1) -> list[FileResult]:
     """Send each image to the server and write its outputs to ``out``: for the explain signatures
     what ``tfsal explain`` writes (through :func:`~tfsal.outputs.files.explain_files`, overlays in
-    ``style``), for ``classify`` one JSON with the probability. ``redact``: inputs named as
-    :func:`~tfsal.outputs.files.shown_path` names them.
+    ``style``, ``batch_size`` images per request), for ``classify`` one JSON with the probability.
+    ``redact``: inputs named as :func:`~tfsal.outputs.files.shown_path` names them.
 
     Raises:
         TfsalError: the server cannot be reached, or serves no such model or signature.
     """
     if signature == "classify":
         return classify_files(paths, out, client, redact)
-    explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None)
+    explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None,
+                                batch_size=batch_size)
     return explain_files(paths, out, explainer, targets=target, redact=redact, style=style)
 
 
