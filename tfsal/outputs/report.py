@@ -97,8 +97,6 @@ def _cell(case: dict, key: str, folder: Path, out: Path) -> str:
 
 
 def _cases_table(cases: list[dict], folder: Path, out: Path) -> str:
-    if not cases:
-        return "<p>No per-image results in this folder.</p>"
     if out.resolve() != folder.resolve():
         (out / IMAGES).mkdir(exist_ok=True)
     head = "".join(f'<th data-key="{key}">{html.escape(name)}</th>' for name, key in COLUMNS)
@@ -209,7 +207,8 @@ def write_report(folder: str | os.PathLike, out: str | os.PathLike | None = None
     summary = f" ({len(scores)} scored, {int((scores >= 0.5).sum())} at p >= 0.5)" if scores.size else ""
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tfsal report: "
             f"{html.escape(folder.name)}</title><style>{STYLE}</style></head><body>\n"
-            f"<h1>tfsal report: {html.escape(folder.name)}</h1>\n<p>{len(cases)} cases{summary}.</p>\n"
-            f"{_cases_table(cases, folder, out)}\n{evaluation}\n<script>{SCRIPT}</script>\n</body></html>\n")
+            f"<h1>tfsal report: {html.escape(folder.name)}</h1>\n"
+            + (f"<p>{len(cases)} cases{summary}.</p>\n{_cases_table(cases, folder, out)}\n" if cases else "")
+            + f"{evaluation}\n<script>{SCRIPT}</script>\n</body></html>\n")
     atomic.write_text(out / REPORT_NAME, page)
     return out / REPORT_NAME
