@@ -26,12 +26,15 @@ another value reuses earlier results."""
 def run_provenance(explainer, style: str = "outline", target: int | None = None, dicom: bool = False) -> dict:
     """``{"tfsal": version, "method", "settings", "seed", "classifier", "inpainter", "target",
     "overlay", "dicom"}`` of a run with an :class:`~tfsal.explain.interface.ImageExplainer`
-    explaining class ``target`` (None: each image's default), drawing overlays in ``style`` and
+    explaining class ``target`` (None: each image's default, or the explainer's
+    ``default_target`` when it has one), drawing overlays in ``style`` and
     writing DICOM results or not: what the explainer's ``provenance()`` says, or, for one without
     that method, its method name and None for the rest."""
     describe = getattr(explainer, "provenance", None)
     made = describe() if callable(describe) else {"method": explainer.method, "settings": None, "seed": None,
                                                    "classifier": None, "inpainter": None}
+    if target is None:  # an explainer with one default class for every image says which
+        target = getattr(explainer, "default_target", None)
     return {"tfsal": __version__, **made, "target": target, "overlay": style, "dicom": bool(dicom)}
 
 

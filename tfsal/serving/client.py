@@ -114,6 +114,7 @@ class ServerExplainer:
     """
 
     method = "counterfactual"
+    default_target = 1  # the export's one sigmoid: the mass class
 
     def __init__(self, server: str | PredictionClient, model_name: str = "tfsal", steps: int | None = None,
                  batch_size: int = 1):
@@ -132,7 +133,7 @@ class ServerExplainer:
         if organ_masks is not None:
             raise ValueError("the served explainer finds the organ itself; organ_masks cannot be given")
         images = np.stack([np.asarray(image, np.float32) for image in images])
-        target = 1 if targets is None else int(targets)
+        target = self.default_target if targets is None else int(targets)
         inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
         if self.signature == "explain_steps":
             inputs["steps"] = np.array(self.steps, np.int32)
