@@ -198,3 +198,20 @@ def test_workers_compute_the_same_results_in_separate_processes(tiny, models, tm
     timings = json.loads((tmp_path / "two" / "timings.json").read_text())
     assert timings["workers"] == 2 and timings["images"] == serial.images and timings["wall_seconds_per_image"] > 0
     assert not (tmp_path / "two" / "cache" / ".workers").exists()  # the staged models are removed
+
+
+def test_seed_and_logits_reach_the_explainers_and_a_default_run_keeps_its_cache(tiny, models, tmp_path):
+    """--seed moves ours' start (its hole offsets), --logits is passed to every explainer and the
+    scorer, and a cache written before these settings existed (they are recorded only when not at
+    their defaults) is reused."""
+    from tfsal.evaluation.evaluate import _Chunks
+
+    chunks = _Chunks(EvaluationSettings(methods=("ours", "rise"), seed=5, logits=True), *models, (64, 64))
+    assert chunks.adapter.logits and all(e.classifier.logits for e in chunks.explainers.values())
+    assert chunks.explainers["ours"].settings.seed == 5 and chunks.explainers["rise"].seed == 5
+    evaluate(tiny / "data", tmp_path / "a", *models, SETTINGS, limit=1)
+    recorded = json.loads(next((tmp_path / "a" / "cache").glob("*.json")).read_text())
+    assert "seed" not in recorded and "logits" not in recorded
+    with pytest.raises(TfsalError, match="other settings"):
+        evaluate(tiny / "data", tmp_path / "a", *models,
+                 EvaluationSettings(methods=("ours", "cam", "sal"), steps=3, batch_size=2, seed=1), limit=1)

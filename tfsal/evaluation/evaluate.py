@@ -77,6 +77,8 @@ class EvaluationSettings:
     lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "ours"
     steps: int = registry.DEFAULT_STEPS
     batch_size: int = 16
+    seed: int = 0  # of the methods that take one (tfsal explain --seed)
+    logits: bool = False  # the classifier outputs logits
 
     def __post_init__(self):
         known = methods()
@@ -88,11 +90,18 @@ class EvaluationSettings:
             raise ValueError(f"lambdas are l1, l2 and l3. Received: {bad}")
 
 
+_NEWER = {"seed": 0, "logits": False}
+"""Settings added after caches were first written: recorded in a cache's settings only when they
+differ from these defaults, so that the caches made before them are still reused."""
+
+
 def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, height: int):
     """The explainer of one evaluation row: a mask method's variant with the inpainter and steps,
     or a map method (scored by the evaluation itself; given the inpainter when its map needs it)."""
     method, row = registry.evaluation_rows()[name]
-    options = {"batch_size": settings.batch_size}
+    options = {"batch_size": settings.batch_size, "logits": settings.logits}
+    if "seed" in method.options:
+        options["seed"] = settings.seed
     if method.kind == "map":
         if method.uses_inpainter:
             options["inpainter"] = inpainter
@@ -196,7 +205,7 @@ class _Chunks:
 
         infiller = Infiller(inpainter, jit_compile=True)  # one for all, in fixed batches: XLA's compilations pay
         self.explainers = {m: _explainer(m, settings, classifier, infiller, size[0]) for m in settings.methods}
-        self.adapter = ClassifierAdapter(classifier)
+        self.adapter = ClassifierAdapter(classifier, logits=settings.logits)
         self.fillers = {"inpainter": infiller, "blur": BlurFill()}
         self.settings, self.size = settings, size
 
@@ -343,7 +352,8 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
     records = list(enumerate(records))[:limit]
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    described = json.loads(json.dumps({**asdict(settings), "data": str(Path(data).resolve()),
+    recorded = {k: v for k, v in asdict(settings).items() if k not in _NEWER or v != _NEWER[k]}
+    described = json.loads(json.dumps({**recorded, "data": str(Path(data).resolve()),
                                        "cache_version": CACHE_VERSION, "models": {
                                            "classifier": model_fingerprint(classifier),
                                            "inpainter": model_fingerprint(inpainter)},
@@ -361,5 +371,5 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
                              workers)
     summary, tests = summarise(per_image, settings.methods)
     provenance = {"tfsal": __version__, "classifier": model_identity(classifier),
-                  "inpainter": model_identity(inpainter), "seed": 0}  # every explainer at its default seed
+                  "inpainter": model_identity(inpainter), "seed": settings.seed}
     return Evaluation(described, len(records), size, summary, tests, per_image, provenance)
