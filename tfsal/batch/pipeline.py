@@ -57,8 +57,8 @@ from tfsal.explain.registry import DEFAULT_STEPS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchSettings", "ExplainImages", "ReadImage", "build_pipeline", "check_settings", "make_explainer",
-           "run_batch"]
+__all__ = ["BatchSettings", "ExplainImages", "ReadImage", "batch_provenance", "build_pipeline", "check_settings",
+           "make_explainer", "run_batch"]
 
 DEAD_LETTER = "dead_letter"
 """The tag of ReadImage's output for files that cannot be read."""
@@ -123,14 +123,20 @@ def check_settings(settings: BatchSettings) -> dict:
     Raises:
         TfsalError, ValueError: as :func:`make_explainer`.
     """
-    from tfsal.outputs.provenance import run_provenance
-
     explainer = make_explainer(settings)
     try:
-        return run_provenance(explainer, settings.overlay, settings.target,
-                              settings.dicom_out or settings.dicom_send is not None)
+        return batch_provenance(explainer, settings)
     finally:
         _close(explainer)
+
+
+def batch_provenance(explainer, settings: BatchSettings) -> dict:
+    """:func:`~tfsal.outputs.provenance.run_provenance` of a run with ``settings``: the same on
+    the launcher (what a rerun resumes by) and on every worker (what each JSON records)."""
+    from tfsal.outputs.provenance import run_provenance
+
+    return run_provenance(explainer, settings.overlay, settings.target,
+                          settings.dicom_out or settings.dicom_send is not None)
 
 
 def _close(explainer) -> None:
@@ -177,6 +183,7 @@ class ExplainImages(beam.DoFn):
     def __init__(self, settings: BatchSettings):
         self.settings = settings
         self._explainer = None
+        self._provenance = None
 
     def setup(self) -> None:
         if not logging.getLogger().isEnabledFor(logging.DEBUG):  # at debug level TensorFlow's lines show
@@ -184,6 +191,7 @@ class ExplainImages(beam.DoFn):
 
             import_tensorflow_quietly()
         self._explainer = make_explainer(self.settings)
+        self._provenance = batch_provenance(self._explainer, self.settings)
 
     def process(self, batch: list) -> Iterator[dict]:
         from tfsal.outputs.files import FileResult, explain_chunk, fit_image
@@ -197,7 +205,7 @@ class ExplainImages(beam.DoFn):
         try:
             explanations = explain_chunk(loaded, Path(self.settings.out), self._explainer, self.settings.target,
                                          dicom=self.settings.dicom_out, dicom_send=self.settings.dicom_send,
-                                         style=self.settings.overlay)
+                                         style=self.settings.overlay, provenance=self._provenance)
         except Exception as exc:  # e.g. a TensorFlow error on one batch: its inputs fail, the others go on
             log.warning("cannot explain a batch of %d (%s): %s", len(loaded), type(exc).__name__,
                         ", ".join(result.label for result, *_ in loaded))

@@ -9,7 +9,7 @@ import numpy as np
 
 from tfsal.explain import registry
 
-__all__ = ["STYLES", "heat_level", "is_absolute", "smooth_outline"]
+__all__ = ["STYLES", "default_scale", "heat_level", "is_absolute", "no_region_text", "score_text", "smooth_outline"]
 
 STYLES = ("outline", "heat")
 """Overlay and plot styles: ``outline`` (the result region's outline, the scores and a colour bar
@@ -19,8 +19,7 @@ of the score; the default) or ``heat`` (the map as a heat map under the outline,
 def is_absolute(method: str) -> bool:
     """Whether a method's map has one scale on every image: those whose result is a mask (the
     counterfactual method's ``S = 1 - M`` in [0, 1]); gradient and perturbation maps do not."""
-    found = registry.METHODS.get(method)
-    return found is not None and found.kind == "mask"
+    return registry.kind(method) == "mask"
 
 
 def heat_level(saliency: np.ndarray, absolute: bool) -> np.ndarray:
@@ -43,3 +42,19 @@ def smooth_outline(mask: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
         mask = cv2.GaussianBlur(mask, (0, 0), scale / 2)
     contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     return list(contours)
+
+
+def default_scale(height: int) -> float:
+    """The staircase size assumed for a mask upsampled to ``height`` rows from the 256-row canvas."""
+    return max(1.0, height / 256)
+
+
+def score_text(explanation, arrow: str = "->") -> str:
+    """``p 0.91 -> 0.12``: the score before and (when there is one) after the region is in-filled."""
+    after = explanation.score_counterfactual
+    return f"p {explanation.score_original:.2f}" + ("" if after is None else f" {arrow} {after:.2f}")
+
+
+def no_region_text(explanation) -> str:
+    """What an explanation without a region is labelled with: ``no region found, p 0.08``."""
+    return f"no region found, p {explanation.score_original:.2f}"

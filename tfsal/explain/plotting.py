@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfsal.explain.display import STYLES, heat_level, is_absolute, smooth_outline
+from tfsal.explain.display import (
+    STYLES,
+    default_scale,
+    heat_level,
+    is_absolute,
+    no_region_text,
+    score_text,
+    smooth_outline,
+)
 
 __all__ = ["plot_explanation", "show"]
 
@@ -47,9 +55,9 @@ def plot_explanation(explanation, ax=None, style: str = "outline", image=None, t
     before, after = explanation.score_original, explanation.score_counterfactual
     lines = [title] if title else []
     if not np.asarray(explanation.mask).any():
-        ax.set_title("\n".join([*lines, f"no region found, p {before:.2f}"]), fontsize=9)
+        ax.set_title("\n".join([*lines, no_region_text(explanation)]), fontsize=9)
         return ax
-    scale = max(1.0, image.shape[0] / 256)
+    scale = default_scale(image.shape[0])
     absolute = is_absolute(explanation.method)
     if style == "heat":
         level = heat_level(explanation.saliency, absolute)
@@ -67,8 +75,7 @@ def plot_explanation(explanation, ax=None, style: str = "outline", image=None, t
     for contour in smooth_outline(explanation.mask, scale):
         points = np.concatenate([contour[:, 0], contour[:1, 0]]).astype(float)
         ax.plot(points[:, 0], points[:, 1], color="lime", linewidth=1.2)
-    lines.append(f"p {before:.2f}" + ("" if after is None else f" \u2192 {after:.2f}")
-                 + f", region {100 * explanation.area_fraction:.1f}%")
+    lines.append(f"{score_text(explanation, chr(0x2192))}, region {100 * explanation.area_fraction:.1f}%")
     ax.set_title("\n".join(lines), fontsize=9)
     return ax
 

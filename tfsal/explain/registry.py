@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 __all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "build_from_files", "default_evaluation_rows",
-           "evaluation_rows", "expand_rows", "get", "names", "register", "unregister"]
+           "evaluation_rows", "expand_rows", "get", "kind", "names", "register", "unregister"]
 
 DEFAULT_STEPS = 100
 """Optimisation steps of the counterfactual method by default (the paper's 100), wherever a
@@ -156,6 +156,13 @@ def get(name: str) -> Method:
     if name not in _METHODS:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(_METHODS)}")
     return _METHODS[name]
+
+
+def kind(name: str) -> str | None:
+    """The :data:`KINDS` entry of the method called ``name``; None for an unregistered one (an
+    explainer of the user's own is not an error where its kind only changes what is drawn or kept)."""
+    method = _METHODS.get(name)
+    return None if method is None else method.kind
 
 
 def names() -> tuple[str, ...]:

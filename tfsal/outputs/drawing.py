@@ -7,7 +7,15 @@ import os
 import cv2
 import numpy as np
 
-from tfsal.explain.display import STYLES, heat_level, is_absolute, smooth_outline
+from tfsal.explain.display import (
+    STYLES,
+    default_scale,
+    heat_level,
+    is_absolute,
+    no_region_text,
+    score_text,
+    smooth_outline,
+)
 from tfsal.util import atomic
 
 
@@ -103,20 +111,18 @@ def explanation_overlay(image: np.ndarray, explanation, style: str = "outline", 
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}. Received: style={style!r}")
     absolute = is_absolute(explanation.method) if absolute is None else absolute
-    height = image.shape[0]
-    scale = max(1.0, height / 256) if scale is None else scale
+    scale = default_scale(image.shape[0]) if scale is None else scale
     mask, organ = np.asarray(explanation.mask, bool), np.asarray(explanation.organ, bool)
     before, after = explanation.score_original, explanation.score_counterfactual
     if not mask.any():
-        return _caption(to_bgr(image), organ, [f"no region found, p {before:.2f}"], None)
+        return _caption(to_bgr(image), organ, [no_region_text(explanation)], None)
     if style == "heat":
         bgr = saliency_overlay(image, explanation.saliency, mask, absolute=absolute, scale=scale)
         bar = ("S" if absolute else "rel.", None, None)
     else:
         bgr = saliency_overlay(image, np.zeros(mask.shape, np.float32), mask, scale=scale)
         bar = ("p", before, after)
-    lines = [f"p {before:.2f}" + ("" if after is None else f" -> {after:.2f}"),
-             f"region {100 * explanation.area_fraction:.1f}% of breast"]
+    lines = [score_text(explanation), f"region {100 * explanation.area_fraction:.1f}% of breast"]
     return _caption(bgr, organ, lines, bar)
 
 

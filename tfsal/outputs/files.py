@@ -34,7 +34,7 @@ from tfsal.explain import registry
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.interface import ImageExplainer
 from tfsal.outputs.drawing import encode_png, explanation_overlay
-from tfsal.outputs.provenance import run_provenance
+from tfsal.outputs.provenance import read_record, run_provenance
 from tfsal.util import atomic
 from tfsal.util.hashing import file_sha256
 
@@ -117,10 +117,8 @@ def _owner(record: Path) -> str | None:
     """The input an existing per-image JSON names; "" for one that cannot be read (never reused)."""
     if not record.exists():
         return None
-    try:
-        return str(json.loads(record.read_text()).get("input", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
+    content = read_record(record)
+    return "" if content is None else str(content.get("input", ""))
 
 
 def remove_outputs(out: Path, stem: str, record: dict) -> None:
@@ -171,8 +169,7 @@ def write_outputs(out: Path, result: FileResult, image: np.ndarray, explanation:
     if explanation.counterfactual is not None:
         counterfactual = np.clip(explanation.counterfactual, 0, 1) * 65535 + 0.5
         files[f"{stem}_counterfactual.png"] = encode_png(counterfactual.astype(np.uint16))
-    method = registry.METHODS.get(explanation.method)  # an unregistered explainer's method is not an error
-    if method is not None and method.kind == "mask":  # its saliency S = 1 - M is worth keeping
+    if registry.kind(explanation.method) == "mask":  # its saliency S = 1 - M is worth keeping
         files[f"{stem}_saliency.npy"] = _npy_bytes(explanation.saliency.astype(np.float32))
     written = []
     try:
@@ -292,19 +289,21 @@ def explain_files(paths, out: str | os.PathLike, explainer: ImageExplainer, targ
     from tqdm import tqdm
 
     out, results = start_results(paths, out, redact)
+    provenance = run_provenance(explainer, style, targets, dicom or dicom_send is not None)
     bar = tqdm(total=len(results), unit="image", disable=not progress, leave=False)
     for start in range(0, len(results), explainer.batch_size):
         chunk = results[start:start + explainer.batch_size]
         loaded = [(result, *read) for result in chunk if (read := read_fitted(result, explainer.input_size))]
         if loaded:
-            explain_chunk(loaded, out, explainer, targets, dicom=dicom, dicom_send=dicom_send, style=style)
+            explain_chunk(loaded, out, explainer, targets, dicom=dicom, dicom_send=dicom_send, style=style,
+                          provenance=provenance)
         bar.update(len(chunk))
     bar.close()
     return results
 
 
 def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: bool = False,
-                  dicom_send=None, style: str = "outline") -> list[Explanation | None]:
+                  dicom_send=None, style: str = "outline", provenance: dict | None = None) -> list[Explanation | None]:
     """Explain one batch of read images together and write each one's outputs to ``out``.
 
     Args:
@@ -313,6 +312,8 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
         out: the output folder (existing).
         explainer: an :class:`~tfsal.explain.interface.ImageExplainer`.
         targets, dicom, dicom_send, style: as :func:`explain_files`.
+        provenance: the run's :func:`run_provenance` (computed once per run by the caller: it
+            fingerprints a model made in memory); None computes it here.
 
     Returns:
         Per image, its explanation at the image's size, or None where it failed: then its
@@ -326,8 +327,7 @@ def explain_chunk(loaded, out: Path, explainer: ImageExplainer, targets, dicom: 
             result.fail(f"{result.path}: cannot explain: {exc}")
         return [None] * len(loaded)
     timing = {"explain_batch": round(time.time() - tick, 3), "batch_images": len(loaded)}
-    provenance = run_provenance(explainer, style, None if targets is None else int(targets),
-                                dicom or dicom_send is not None)
+    provenance = provenance or run_provenance(explainer, style, targets, dicom or dicom_send is not None)
     sized: list[Explanation | None] = []
     for (result, image, fit, _), explanation in zip(loaded, explanations, strict=True):
         explanation = to_image_size(explanation, fit, image)

@@ -35,6 +35,7 @@ def run_provenance(explainer, style: str = "outline", target: int | None = None,
                                                    "classifier": None, "inpainter": None}
     if target is None:  # an explainer with one default class for every image says which
         target = getattr(explainer, "default_target", None)
+    target = None if target is None else int(target)
     return {"tfsal": __version__, **made, "target": target, "overlay": style, "dicom": bool(dicom)}
 
 
@@ -51,7 +52,8 @@ def same_run(record: dict, provenance: dict, path: str | Path) -> bool:
     """Whether ``record`` (a per-image JSON) was made from the file at ``path`` as it is now, by
     a run with this ``provenance`` (:func:`run_provenance`), the version and :data:`NO_EFFECT` aside.
     The input is hashed only when the rest agrees."""
-    if _comparable(record.get("provenance")) != _comparable(provenance) or _comparable(provenance) is None:
+    wanted = _comparable(provenance)
+    if wanted is None or _comparable(record.get("provenance")) != wanted:
         return False
     try:
         return record.get("input_sha256") == file_sha256(path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import json
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 
 from tfsal.errors import TfsalError
+from tfsal.outputs.provenance import read_record
 from tfsal.util import atomic
 
 __all__ = ["COLUMNS", "REPORT_NAME", "collect_cases", "markdown_to_html", "write_report"]
@@ -46,7 +46,7 @@ def collect_cases(folder: Path) -> list[dict]:
     file-name order, and one per failed input of a ``results.csv`` (``status`` not ok)."""
     cases = []
     for path in sorted(folder.glob("*.json")):
-        record = _json_object(path)
+        record = read_record(path)
         if record is None or "input" not in record:
             continue
         overlay = next((name for name in record.get("files", []) if name.endswith("_overlay.png")), None)
@@ -142,20 +142,11 @@ def markdown_to_html(markdown: str) -> str:
     return "\n".join(blocks)
 
 
-def _json_object(path: Path) -> dict | None:
-    """The JSON object in ``path``; None when there is none or it is not one."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _evaluation(folder: Path) -> str:
     parts = []
     if (folder / "results.md").is_file():
         parts.append(markdown_to_html((folder / "results.md").read_text(encoding="utf-8")))
-    metrics = _json_object(folder / "metrics.json")
+    metrics = read_record(folder / "metrics.json")
     if metrics:
         flat = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
         parts.append("<h2>Classifier metrics</h2><table class=\"evaluation\">" + "".join(
