@@ -37,7 +37,7 @@ def batch_rows(data, count: int = 100, batch_size: int = 8, workers: int = 2, lo
                                             *options],
             f"tfsal explain-batch (DirectRunner, {workers} processes)": [
                 tfsal, "explain-batch", "--input", str(listed), "--out", str(folder / "batch"), *options,
-                f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"],
+                f"--direct-num-workers={workers}", "--direct-running-mode=multi_processing"],
         }
         for name, command in commands.items():
             seconds = _timed(command)

@@ -29,10 +29,13 @@ def _lambda(value: str):
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N mass images.")
 @click.option("--method", "methods", multiple=True,
-              type=MethodChoice(lambda: (*registry.evaluation_rows(), *registry.names())),
+              type=MethodChoice(lambda: dict.fromkeys((*registry.evaluation_rows(), *registry.names(),
+                                                       *registry.LEGACY_ROWS))),
               help="Evaluate only these methods or rows (repeatable; a method's name, as tfsal explain takes it, "
-                   "stands for its rows: counterfactual is ours and ours-paper) [default: all but ours-ablation].")
-@click.option("--lambda", "lambdas", multiple=True, help="Override l1, l2 or l3 of 'ours', e.g. --lambda l2=1.")
+                   "stands for its rows; counterfactual-paper is the counterfactual method's --preset paper) "
+                   "[default: all but counterfactual-ablation].")
+@click.option("--lambda", "lambdas", multiple=True,
+              help="Override l1, l2 or l3 of the counterfactual row, e.g. --lambda l2=1.")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="A Keras classifier file [default: the shipped one].")
 @click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -51,7 +54,7 @@ def _lambda(value: str):
 def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inpainter_path, steps, batch_size,
              seed, logits, fig2_runs, cases, workers) -> None:
     """Every method on the same mass images: paper, area-matched and search-matched regions (D, H, A,
-    flips), deletion and insertion curves, and one-sided paired tests of ours against each."""
+    flips), deletion and insertion curves, and one-sided paired tests of the counterfactual method against each."""
     from tfsal.data.manifest import read_manifest
     from tfsal.evaluation.cases import write_cases
     from tfsal.evaluation.evaluate import EvaluationSettings

@@ -22,9 +22,9 @@ RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
               help="Output folder: per image what tfsal explain writes, and results.csv, dead_letters.csv.")
 @click.option("--runner", default="DirectRunner", show_default=True,
               help="Beam runner (FlinkRunner, SparkRunner, DataflowRunner, ...).")
-@click.option("--direct-num-workers", "--direct_num_workers", "direct_num_workers", type=click.IntRange(min=1),
+@click.option("--direct-num-workers", "direct_num_workers", type=click.IntRange(min=1),
               default=None, help="DirectRunner: workers [default: 2; 1 with in_memory].")
-@click.option("--direct-running-mode", "--direct_running_mode", "direct_running_mode",
+@click.option("--direct-running-mode", "direct_running_mode",
               type=click.Choice(RUNNING_MODES), default="multi_processing", show_default=True,
               help="DirectRunner: how the workers run.")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -118,6 +118,10 @@ def _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode):
     from tfsal.batch import runner as beam_runner
 
     beam_args = list(ctx.args)
+    for arg in beam_args:  # one spelling of each option: tfsal's, which sets Beam's
+        name = arg.split("=")[0]
+        if name in ("--direct_num_workers", "--direct_running_mode"):
+            raise click.UsageError(f"{name} is given as {name.replace('_', '-')}", ctx)
     if direct_num_workers is None:
         direct_num_workers = 1 if direct_running_mode == "in_memory" else 2
     try:

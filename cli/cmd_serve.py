@@ -60,7 +60,8 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
 @click.option("--signature", type=click.Choice(["serving_default", "classify", "explain_steps"]),
               default="serving_default", show_default=True)
 @click.option("--model-name", default="tfsal", show_default=True)
-@click.option("--target", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--target", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Class to explain (the served explainer's default, as tfsal explain-batch --server).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="For explain_steps [default: 100].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images per request (the server's --max-batch bounds it).")

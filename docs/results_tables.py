@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfsal.evaluation.report import label
+from tfsal.evaluation.protocols import REFERENCE
+from tfsal.evaluation.report import label, today_names
 from tfsal.evaluation.summary import CURVE_MEASURES
 
 TITLES = {
@@ -38,7 +39,7 @@ def region_table(result: dict, name: str, protocol: str, post: str = "raw") -> l
     summary, tests = result["summary"][name], result["tests"][name]
     found, compared = summary[protocol][post], tests.get(protocol, {}).get(post, {})
     if protocol == "paper":
-        rows = [("own", "ours", "ours"), ("own-nogrow", "ours", "ours, before growth")]
+        rows = [("own", REFERENCE, label(REFERENCE)), ("own-nogrow", REFERENCE, f"{label(REFERENCE)}, before growth")]
         rows += [("paper", k, label(k)) for k in found if k.endswith("@90")]
     else:
         rows = [(protocol, k, label(k)) for k in found]
@@ -52,7 +53,7 @@ def region_table(result: dict, name: str, protocol: str, post: str = "raw") -> l
         if entry is None:
             continue
         flips = f"{entry['flipped']} / {summary['positives']}" if post == "raw" else "–"  # flips: raw only
-        is_ours = kind in ("own", "own-nogrow") or key.startswith("ours")
+        is_ours = kind in ("own", "own-nogrow") or key.startswith(REFERENCE)
         tests_d = "– | – | –" if is_ours else _test(compared.get(f"{key}:D"))
         tests_h = "– | – | –" if is_ours else _test(compared.get(f"{key}:H"))
         lines.append(f"| {text} | {entry['D']['median']:.1f} | {entry['H']['median']:.1f} | {entry['A']['mean']:.3f} | "
@@ -111,7 +112,7 @@ def main() -> None:
                         help="regions as they are, or reduced to their largest connected component")
     args = parser.parse_args()
     with open(args.results) as handle:
-        result = json.load(handle)
+        result = today_names(json.load(handle))  # results of any release under today's row names
     summary = result["summary"][args.set]
     print(f"{summary['images']} mass images ({summary['positives']} called positive), set '{args.set}'; "
           "D, H median px at 256x192 (an empty region counts as the image diagonal); ** = Holm p < 0.05\n")

@@ -17,7 +17,7 @@ from tfsal.models.inpainter import build_inpainter
 
 pytestmark = pytest.mark.slow  # end-to-end evaluation runs (every method on a data set)
 
-SETTINGS = EvaluationSettings(methods=("ours", "cam", "sal"), steps=3, batch_size=2)
+SETTINGS = EvaluationSettings(methods=("counterfactual", "cam", "sal"), steps=3, batch_size=2)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def _masses(tiny):
     return [r for r in read_manifest(tiny / "data", split="test") if r.label == 1]
 
 
-FAST = ("ours", "cam", "sal", "gradcam", "sal-blur")  # a cheap subset; every method runs in test_every_method
+FAST = ("counterfactual", "cam", "sal", "gradcam", "sal-blur")  # a cheap subset; every method runs in test_every_method
 
 
 def test_every_image_counts_in_every_protocol_and_table(tiny, models, tmp_path):
@@ -53,7 +53,7 @@ def test_every_image_counts_in_every_protocol_and_table(tiny, models, tmp_path):
     assert summary["images"] == images
     for post in ("raw", "largest"):
         assert set(summary["paper"][post]) == {f"{m}@{p}" for m in FAST[1:] for p in (50, 75, 90)}
-        assert set(summary["own"][post]) == {"ours"} and set(summary["area"][post]) == set(FAST)
+        assert set(summary["own"][post]) == {"counterfactual"} and set(summary["area"][post]) == set(FAST)
         for entry in [*summary["paper"][post].values(), *summary["area"][post].values(),
                       *summary["own"][post].values()]:
             assert entry["n"] == images  # empty regions are counted (as the diagonal), not dropped
@@ -61,8 +61,8 @@ def test_every_image_counts_in_every_protocol_and_table(tiny, models, tmp_path):
     assert summary["paper"]["raw"]["cam@50"]["A"]["mean"] == pytest.approx(0.5, abs=0.01)  # exactly the share
     assert summary["paper"]["raw"]["cam@90"]["A"]["mean"] == pytest.approx(0.1, abs=0.01)
     # area-matched: every map keeps ours' own area on each image
-    assert summary["area"]["raw"]["cam"]["A"]["mean"] == pytest.approx(summary["own"]["raw"]["ours"]["A"]["mean"],
-                                                                       abs=1e-3)
+    own = summary["own"]["raw"]["counterfactual"]["A"]["mean"]
+    assert summary["area"]["raw"]["cam"]["A"]["mean"] == pytest.approx(own, abs=1e-3)
     assert set(summary["curve"]) == set(FAST)
     tests = result.tests["all"]
     assert set(tests["paper"]["raw"]) == {f"{m}@{p}:{d}" for m in FAST[1:] for p in (50, 75, 90) for d in "DH"}
@@ -111,10 +111,10 @@ def test_limit_and_other_settings(tiny, models, tmp_path):
     limited = evaluate(tiny / "data", tmp_path / "a", *models, SETTINGS, limit=1)
     assert limited.images == 1
     with pytest.raises(TfsalError, match="other settings"):
-        evaluate(tiny / "data", tmp_path / "a", *models, EvaluationSettings(methods=("ours", "cam", "sal"), steps=4,
-                                                                            batch_size=2))
+        evaluate(tiny / "data", tmp_path / "a", *models,
+                 EvaluationSettings(methods=("counterfactual", "cam", "sal"), steps=4, batch_size=2))
     only = evaluate(tiny / "data", tmp_path / "b", *models,
-                    EvaluationSettings(methods=("ours", "cam"), lambdas=(("l3", 0.0),), steps=3), limit=1)
+                    EvaluationSettings(methods=("counterfactual", "cam"), lambdas=(("l3", 0.0),), steps=3), limit=1)
     assert set(only.summary["all"]["paper"]["raw"]) == {"cam@50", "cam@75", "cam@90"}
 
 
@@ -140,6 +140,30 @@ def test_a_cache_is_reused_only_for_the_same_models_and_explainer_defaults(tiny,
     monkeypatch.setattr(init, "__defaults__", tuple(defaults))
     with pytest.raises(TfsalError, match="other settings"):
         evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+
+
+def test_a_cache_written_under_the_earlier_row_names_is_reused(tiny, models, tmp_path):
+    """The counterfactual rows used to be ``ours`` and ``ours-paper``: such a cache (settings and
+    per-image keys) is read under today's names, not computed again, and gives the same tables."""
+    from tfsal.evaluation.cache import save_item
+
+    first = evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    item = load_item(path)
+    old = {k.replace(":counterfactual", ":ours"): v for k, v in item.items()}
+    assert "mask:ours" in old and not any(":counterfactual" in k for k in old)
+    save_item(path, {k: v if isinstance(v, np.ndarray) else np.float64(v) for k, v in old.items()})
+    settings = tmp_path / "cache" / "settings.json"
+    described = json.loads(settings.read_text())
+    described["methods"] = ["ours" if m == "counterfactual" else m for m in described["methods"]]
+    described["explainer_defaults"]["ours"] = described["explainer_defaults"].pop("counterfactual")
+    settings.write_text(json.dumps(described))
+    stamp = path.stat().st_mtime_ns
+    again = evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+    assert path.stat().st_mtime_ns == stamp  # reused, not computed again
+    assert json.dumps(again.summary, sort_keys=True, default=float) == json.dumps(first.summary, sort_keys=True,
+                                                                                   default=float)
+    assert load_item(path).keys() == item.keys()
 
 
 def test_a_truncated_cache_file_is_computed_again(tiny, models, tmp_path, caplog):
@@ -171,7 +195,7 @@ def test_command_writes_tables_and_figures(tiny, tmp_path):
     out = tmp_path / "eval"
     args = ["evaluate", "--data", str(tiny / "data"), "--out", str(out), "--classifier", str(tiny / "classifier.keras"),
             "--inpainter", str(tiny / "inpainter.keras"), "--steps", "2", "--limit", "2", "--fig2-runs", "1",
-            "--cases", "1", "--batch-size", "2", "--method", "ours", "--method", "cam", "--method", "sal"]
+            "--cases", "1", "--batch-size", "2", "--method", "counterfactual", "--method", "cam", "--method", "sal"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     markdown = (out / "results.md").read_text()
@@ -179,8 +203,8 @@ def test_command_writes_tables_and_figures(tiny, tmp_path):
                   "Holm", "576x448", "classifier-positive", "largest connected component"):
         assert title in markdown, title
     document = json.loads((out / "results.json").read_text())
-    assert document["images"] == 2 and "ours" in document["summary"]["all"]["own"]["raw"]
-    assert "own|ours|raw" in document["per_image"][0] and "image||" in document["per_image"][0]
+    assert document["images"] == 2 and "counterfactual" in document["summary"]["all"]["own"]["raw"]
+    assert "own|counterfactual|raw" in document["per_image"][0] and "image||" in document["per_image"][0]
     assert (out / "roc.png").stat().st_size > 1000
     assert CliRunner().invoke(cli, [*args[:5], "--lambda", "l2"]).exit_code == 2
 
@@ -206,12 +230,24 @@ def test_seed_and_logits_reach_the_explainers_and_a_default_run_keeps_its_cache(
     their defaults) is reused."""
     from tfsal.evaluation.evaluate import _Chunks
 
-    chunks = _Chunks(EvaluationSettings(methods=("ours", "rise"), seed=5, logits=True), *models, (64, 64))
+    chunks = _Chunks(EvaluationSettings(methods=("counterfactual", "rise"), seed=5, logits=True), *models, (64, 64))
     assert chunks.adapter.logits and all(e.classifier.logits for e in chunks.explainers.values())
-    assert chunks.explainers["ours"].settings.seed == 5 and chunks.explainers["rise"].seed == 5
+    assert chunks.explainers["counterfactual"].settings.seed == 5 and chunks.explainers["rise"].seed == 5
     evaluate(tiny / "data", tmp_path / "a", *models, SETTINGS, limit=1)
     recorded = json.loads(next((tmp_path / "a" / "cache").glob("*.json")).read_text())
     assert "seed" not in recorded and "logits" not in recorded
     with pytest.raises(TfsalError, match="other settings"):
         evaluate(tiny / "data", tmp_path / "a", *models,
-                 EvaluationSettings(methods=("ours", "cam", "sal"), steps=3, batch_size=2, seed=1), limit=1)
+                 EvaluationSettings(methods=("counterfactual", "cam", "sal"), steps=3, batch_size=2, seed=1), limit=1)
+
+
+def test_results_of_earlier_releases_read_under_todays_row_names():
+    from tfsal.evaluation.report import label, today_names
+
+    old = {"own|ours|raw": 1, "ours@50:D": 2, "cam:D": 3, "summary": {"ours-paper": 4, "sal-blur": 5}, "x": [
+        {"ours-ablation": 6}]}
+    assert today_names(old) == {"own|counterfactual|raw": 1, "counterfactual@50:D": 2, "cam:D": 3,
+                                "summary": {"counterfactual-paper": 4, "sal-blur": 5},
+                                "x": [{"counterfactual-ablation": 6}]}
+    assert label("ours") == label("counterfactual") == "counterfactual"
+    assert label("ours-paper") == "counterfactual, paper preset"

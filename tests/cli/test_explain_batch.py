@@ -88,7 +88,7 @@ def batch_run(images, blob_models, tmp_path_factory):
     """One run with the DirectRunner's default: 2 worker processes."""
     out = tmp_path_factory.mktemp("batch")
     result = run("explain-batch", "--input", images, "--out", out, *OPTIONS, *blob_models,
-                 "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+                 "--direct-num-workers=2", "--direct-running-mode=multi_processing")
     return out, result
 
 
@@ -275,7 +275,8 @@ def test_server_writes_what_tfsal_predict_writes(server, images, tmp_path):
     ["--input", "{images}", "--direct-running-mode", "bogus"],
     ["--input", "{images}", "--no_such_option=1"],
     ["--input", "{images}", "stray"],
-    ["--input", "{images}", "--direct_num_workers=two"],
+    ["--input", "{images}", "--direct-num-workers=two"],
+    ["--input", "{images}", "--direct_num_workers=2"],  # Beam's spelling: tfsal's option is --direct-num-workers
     ["--input", "{images}", "--runner", "NoSuchRunner"],
     ["--input", "{images}", "--server", "localhost:8500", "--classifier", "{images}/scan0.png"],
     ["--input", "{images}", "--steps", "0"],

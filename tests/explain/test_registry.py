@@ -75,12 +75,14 @@ def test_a_registered_method_is_evaluated(toy, tmp_path, tiny_classifier, tiny_i
     tiny_classifier.save(tmp_path / "classifier.keras")
     tiny_inpainter.save(tmp_path / "inpainter.keras")
     result = CliRunner().invoke(cli, ["evaluate", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "eval"),
-                                      "--method", "ours", "--method", "toy", "--steps", "2", "--fig2-runs", "0",
-                                      "--cases", "0", "--classifier", str(tmp_path / "classifier.keras"),
+                                      "--method", "counterfactual", "--method", "toy", "--steps", "2",
+                                      "--fig2-runs", "0", "--cases", "0",
+                                      "--classifier", str(tmp_path / "classifier.keras"),
                                       "--inpainter", str(tmp_path / "inpainter.keras")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "eval" / "results.json").read_text())["summary"]["all"]
-    assert set(summary["paper"]["raw"]) == {"toy@50", "toy@75", "toy@90"} and set(summary["curve"]) == {"ours", "toy"}
+    assert set(summary["paper"]["raw"]) == {"toy@50", "toy@75", "toy@90"}
+    assert set(summary["curve"]) == {"counterfactual", "toy"}
     assert summary["paper"]["raw"]["toy@90"]["A"]["mean"] == pytest.approx(0.10, abs=0.01)
     table = (tmp_path / "eval" / "results.md").read_text()
     assert "| Toy, P = 90 |" in table and "| Toy |" in table
@@ -94,7 +96,7 @@ def test_names_are_unique_and_kinds_known():
     with pytest.raises(ValueError, match="unknown method"):
         registry.get("bogus")
     assert registry.names()[0] == "counterfactual"
-    assert list(registry.evaluation_rows())[:3] == ["ours", "ours-paper", "ours-ablation"]
+    assert list(registry.evaluation_rows())[:3] == ["counterfactual", "counterfactual-paper", "counterfactual-ablation"]
 
 
 def test_every_registered_explainer_is_importable_from_tfsal_explain():
@@ -107,8 +109,12 @@ def test_every_registered_explainer_is_importable_from_tfsal_explain():
 
 def test_method_names_stand_for_their_evaluation_rows():
     """`tfsal evaluate --method` takes `tfsal explain`'s names too: one vocabulary."""
-    assert registry.expand_rows(["counterfactual", "sal", "ours", "ours-ablation"]) == (
-        "ours", "ours-paper", "sal", "ours-ablation")
-    assert set(registry.expand_rows(registry.names())) == set(registry.default_evaluation_rows())
+    assert registry.expand_rows(["counterfactual", "sal", "counterfactual-paper", "counterfactual"]) == (
+        "counterfactual", "sal", "counterfactual-paper")
+    # the rows' earlier names are still taken, as today's
+    assert registry.expand_rows(["ours", "ours-paper", "ours-ablation", "counterfactual"]) == (
+        "counterfactual", "counterfactual-paper", "counterfactual-ablation")
+    assert set(registry.expand_rows(registry.names())) == set(registry.default_evaluation_rows()) - {
+        "counterfactual-paper"}  # a method's name is the method with its defaults, as in tfsal explain
     with pytest.raises(ValueError, match="unknown method 'bogus'"):
         registry.expand_rows(["bogus"])

@@ -42,18 +42,25 @@ def save_item(path: Path, item: dict) -> None:
         np.savez_compressed(handle, meta=np.array(json.dumps(meta)), **arrays)
 
 
+def _today(key: str) -> str:
+    """A cache key (``kind:row[:...]``) with an earlier release's row name replaced by today's."""
+    kind, sep, rest = key.partition(":")
+    row, sep2, tail = rest.partition(":")
+    return f"{kind}{sep}{registry.canonical_row(row)}{sep2}{tail}" if sep else key
+
+
 def load_item(path: Path) -> dict:
-    """The results :func:`save_item` wrote."""
+    """The results :func:`save_item` wrote (rows under today's names: ``registry.LEGACY_ROWS``)."""
     with np.load(path) as saved:
         meta = json.loads(str(saved["meta"]))
         if meta.get("version") != CACHE_VERSION:
             raise TfsalError(f"{path}: a cache of another tfsal version; use another --out or remove it")
-        item = dict(meta["scalars"])
+        item = {_today(k): v for k, v in meta["scalars"].items()}
         for key, (shape, dtype) in meta["shapes"].items():
             if dtype == "bool":
-                item[key] = np.unpackbits(saved[key])[:int(np.prod(shape))].reshape(shape).astype(bool)
+                item[_today(key)] = np.unpackbits(saved[key])[:int(np.prod(shape))].reshape(shape).astype(bool)
             else:
-                item[key] = saved[key]
+                item[_today(key)] = saved[key]
     return item
 
 
@@ -90,9 +97,20 @@ def explainer_defaults(methods) -> dict:
     return described
 
 
+def _today_settings(described: dict) -> dict:
+    """A cache's recorded settings with an earlier release's row names replaced by today's."""
+    described = dict(described)
+    if isinstance(described.get("methods"), list):
+        described["methods"] = [registry.canonical_row(m) for m in described["methods"]]
+    if isinstance(described.get("explainer_defaults"), dict):
+        described["explainer_defaults"] = {registry.canonical_row(k): v
+                                           for k, v in described["explainer_defaults"].items()}
+    return described
+
+
 def check_cache(cache: Path, described: dict) -> None:
     """Refuse a cache made for another computation; record ``described`` in a new one."""
     settings_file = cache / "settings.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != described:
+    if settings_file.exists() and _today_settings(json.loads(settings_file.read_text())) != described:
         raise TfsalError(f"{cache}: holds results of other settings; use another --out or remove it")
     atomic.write_text(settings_file, json.dumps(described, indent=1) + "\n")

@@ -18,8 +18,8 @@ The protocols (:mod:`tfsal.evaluation.protocols`) and the statistics
 (:mod:`tfsal.evaluation.summary`) are then computed from the cache alone.
 
 Methods: the rows of :func:`tfsal.explain.registry.evaluation_rows`: the counterfactual method's
-``ours`` (the defaults, with ``--lambda`` overrides), ``ours-paper`` and (when asked for)
-``ours-ablation``, and every map method.
+``counterfactual`` (the defaults, with ``--lambda`` overrides), ``counterfactual-paper`` (its
+paper preset) and (when asked for) ``counterfactual-ablation``, and every map method.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class EvaluationSettings:
 
     split: str = "test"
     methods: tuple[str, ...] = field(default_factory=registry.default_evaluation_rows)
-    lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "ours"
+    lambdas: tuple[tuple[str, float], ...] = ()  # overrides of l1, l2, l3 for "counterfactual"
     steps: int = registry.DEFAULT_STEPS
     batch_size: int = 16
     seed: int = 0  # of the methods that take one (tfsal explain --seed)

@@ -39,7 +39,7 @@ PAPER_SIZE = (576, 448)
 """The paper's image size (rows, columns): distances are also given in its pixels."""
 PERCENTILES = (50, 75, 90)
 """The paper's thresholds P of the map methods: each keeps the top (100 - P) % of the breast."""
-REFERENCE = "ours"
+REFERENCE = "counterfactual"
 """The row every other is compared with."""
 POSTS = ("raw", "largest")
 """Post-processing applied to every method alike: none, or the largest connected component."""

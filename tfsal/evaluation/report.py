@@ -20,17 +20,37 @@ from tfsal.util import atomic
 SET_TITLES = {"all": "all mass images", "positive": "classifier-positive mass images"}
 PROTOCOL_TITLES = {
     "paper": "paper protocol: own masks, and each map's top 50 / 25 / 10 % of the breast (P = 50 / 75 / 90)",
-    "area": "area-matched: each map cut to ours' own area on each image",
+    "area": "area-matched: each map cut to the counterfactual mask's own area on each image",
     "search": "search-matched: each map's smallest top share on the grid whose inpainting flips the decision",
 }
 
 
 def label(name: str) -> str:
-    """A method's (or evaluation row's, or ``row@P`` key's) name in tables, from :mod:`tfsal.explain.registry`."""
+    """A method's (or evaluation row's, or ``row@P`` key's) name in tables, from :mod:`tfsal.explain.registry`
+    (an earlier release's row name gives today's label)."""
     name, _, percentile = name.partition("@")
-    method, row = registry.evaluation_rows()[name]
+    method, row = registry.evaluation_rows()[registry.canonical_row(name)]
     text = method.variants[row].label if row in method.variants else method.label
     return f"{text}, P = {percentile}" if percentile else text
+
+
+def today_names(result):
+    """A ``results.json`` (or any part of it) with an earlier release's row names
+    (:data:`~tfsal.explain.registry.LEGACY_ROWS`) in its keys replaced by today's: ``ours``,
+    ``ours@50``, ``ours:D``, ``own|ours|raw`` become ``counterfactual``, ... ."""
+    if isinstance(result, list):
+        return [today_names(v) for v in result]
+    if not isinstance(result, dict):
+        return result
+
+    def key(k: str) -> str:
+        if "|" in k:
+            return "|".join(key(part) for part in k.split("|"))
+        head, sep, tail = k.partition(":")
+        row, at, percentile = head.partition("@")
+        return f"{registry.canonical_row(row)}{at}{percentile}{sep}{tail}"
+
+    return {key(k) if isinstance(k, str) else k: today_names(v) for k, v in result.items()}
 
 
 def _number(value, digits: int) -> str:
@@ -53,7 +73,7 @@ def _paper(entry: dict) -> str:
 
 def _region_table(summary: dict, protocol: str, post: str, rows) -> list[str]:
     lines = ["| method | D mean ± std | D median | H mean ± std | H median | D, H in 576x448 (median) | A mean "
-             "| O with ours | empty | flipped / positive |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| O with counterfactual | empty | flipped / positive |", "|---|---|---|---|---|---|---|---|---|---|"]
     for kind, key in _region_keys(protocol, rows):
         entry = summary.get(kind, {}).get(post, {}).get(key)
         if entry is None:
@@ -82,8 +102,9 @@ def _split_key(key: str) -> tuple[str, str]:
 def _tests_table(tests: dict, what: str) -> list[str]:
     if not tests:
         return []
-    lines = [f"Ours against each method, paired per image, one-sided ({what}); difference = ours - other, "
-             "median with a bootstrap 95 % interval; wins = images where ours is better; Holm over this table.", "",
+    lines = [f"The counterfactual method against each other method, paired per image, one-sided ({what}); difference = "
+             "counterfactual - other, median with a bootstrap 95 % interval; wins = images where the counterfactual "
+             "is better; Holm over this table.", "",
              "| against | measure | n | median difference [95 % CI] | wins / losses / ties | p | p (Holm) |",
              "|---|---|---|---|---|---|---|"]
     for key, t in tests.items():
@@ -142,7 +163,7 @@ def write_markdown(evaluation: Evaluation, path: Path, command: str) -> None:
 
 def write_json(evaluation: Evaluation, path: Path) -> None:
     """``results.json``: provenance, settings, summaries, tests, and every image's measures keyed
-    ``protocol|key|post`` (``own|ours|raw``, ``paper|cam@50|largest``, ``curve|sal|raw``, ``image||``)."""
+    ``protocol|key|post`` (``own|counterfactual|raw``, ``paper|cam@50|largest``, ``curve|sal|raw``, ``image||``)."""
     per_image = [{"|".join(index): values for index, values in image.items()} for image in evaluation.per_image]
     document = {"provenance": evaluation.provenance,
                 "settings": evaluation.settings, "images": evaluation.images, "size": list(evaluation.size),

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_STEPS", "KINDS", "METHODS", "Method", "Variant", "build_from_files", "default_evaluation_rows",
-           "evaluation_rows", "expand_rows", "get", "kind", "names", "register", "unregister"]
+__all__ = ["DEFAULT_STEPS", "KINDS", "LEGACY_ROWS", "METHODS", "Method", "Variant", "build_from_files", "canonical_row",
+           "default_evaluation_rows", "evaluation_rows", "expand_rows", "get", "kind", "names", "register",
+           "unregister"]
 
 DEFAULT_STEPS = 100
 """Optimisation steps of the counterfactual method by default (the paper's 100), wherever a
@@ -188,9 +189,20 @@ def build_from_files(name: str, classifier: str | None = None, inpainter: str | 
     return method.build(model, inpainter=load_inpainter(inpainter) if inpainter else None, **options)
 
 
+LEGACY_ROWS = MappingProxyType({"ours": "counterfactual", "ours-paper": "counterfactual-paper",
+                                "ours-ablation": "counterfactual-ablation"})
+"""The counterfactual method's evaluation rows by their names before the method names were unified
+(still accepted by ``tfsal evaluate --method``, and read from earlier caches and results)."""
+
+
+def canonical_row(name: str) -> str:
+    """``name`` with an earlier release's row name (:data:`LEGACY_ROWS`) replaced by today's."""
+    return LEGACY_ROWS.get(name, name)
+
+
 def evaluation_rows() -> dict[str, tuple[Method, str]]:
     """Every ``tfsal evaluate`` method name -> (its method, the row name): mask methods' variants
-    first (the reference row ``ours`` leads), then the map methods."""
+    first (the reference row ``counterfactual`` leads), then the map methods."""
     rows = {row: (m, row) for m in _METHODS.values() if m.kind == "mask" for row in m.rows}
     rows.update({row: (m, row) for m in _METHODS.values() if m.kind == "map" for row in m.rows})
     return rows
@@ -198,15 +210,17 @@ def evaluation_rows() -> dict[str, tuple[Method, str]]:
 
 def expand_rows(names) -> tuple[str, ...]:
     """Evaluation rows for ``names`` that may also be method names (as ``tfsal explain --method``
-    takes them): a mask method's name stands for its default rows (``counterfactual``: ``ours``
-    and ``ours-paper``); each row once, in the order given.
+    takes them): a row's name is that row (``counterfactual`` is the method with its defaults, as
+    in ``tfsal explain``; ``counterfactual-paper`` with ``--preset paper``); a mask method whose
+    name is not one of its rows stands for its default rows; an earlier release's row names
+    (:data:`LEGACY_ROWS`) are accepted; each row once, in the order given.
 
     Raises:
         ValueError: a name that is neither a row nor a method.
     """
     rows = evaluation_rows()
     expanded: list[str] = []
-    for name in names:
+    for name in map(canonical_row, names):
         if name in rows:
             found = [name]
         elif name in _METHODS:
@@ -225,13 +239,13 @@ def default_evaluation_rows() -> tuple[str, ...]:
 
 
 register(Method(
-    "counterfactual", "tfsal.explain.counterfactual:CounterfactualExplainer", "ours", kind="mask",
+    "counterfactual", "tfsal.explain.counterfactual:CounterfactualExplainer", "counterfactual", kind="mask",
     options=("inpainter", "steps", "seed", "preset"),
     presets={"paper": "tfsal.explain.counterfactual:paper_settings"},
-    variants={"ours": Variant("ours", tunable=True),
-              "ours-paper": Variant("ours, paper setting", preset="paper"),
-              "ours-ablation": Variant("ours, ablation (l2 = l3 = 0)", options={"l2": 0.0, "l3": 0.0},
-                                       default=False)}))
+    variants={"counterfactual": Variant("counterfactual", tunable=True),
+              "counterfactual-paper": Variant("counterfactual, paper preset", preset="paper"),
+              "counterfactual-ablation": Variant("counterfactual, ablation (l2 = l3 = 0)",
+                                                 options={"l2": 0.0, "l3": 0.0}, default=False)}))
 register(Method("cam", "tfsal.explain.baselines:CAMExplainer", "CAM"))
 register(Method("sal", "tfsal.explain.baselines:SaliencyExplainer", "SAL"))
 register(Method("gradcam", "tfsal.explain.baselines:GradCAMExplainer", "Grad-CAM"))
