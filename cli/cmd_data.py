@@ -48,22 +48,22 @@ def synth(out_dir, n_mass, n_healthy, size, seed, fmt, photometric, workers) -> 
 @click.option("--csv", "csv_paths", required=True, multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A CBIS-DDSM description CSV (mass or calc, train or test); repeat for several.")
-@click.option("--dicom-root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The CBIS-DDSM folder as The Cancer Imaging Archive delivers it.")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The CBIS-DDSM folder (its DICOM tree) as The Cancer Imaging Archive delivers it.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for labels.csv and the combined ROI masks.")
 @click.option("--include-calc", is_flag=True,
-              help="Keep calcification-only images, labelled 0 (no mass); skipped by default.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of training patients moved to the validation split.")
+              help="Keep calcification-only images, labelled 0 (no mass); skipped by default. CBIS-DDSM has no "
+                   "normal mammograms: without this flag there is no healthy class to train on.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the training patients moved to the validation split.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the validation split.")
-def cbis_ddsm(csv_paths, dicom_root, out_dir, include_calc, val_fraction, seed) -> None:
+def cbis_ddsm(csv_paths, root, out_dir, include_calc, val, seed) -> None:
     """Build labels.csv from CBIS-DDSM description CSVs and its DICOM tree."""
     from tfsal.data import cbis_ddsm as reader
 
     manifest = reader.build_manifest(
-        list(csv_paths), dicom_root, out_dir, include_calc=include_calc,
-        val_fraction=val_fraction, seed=seed, progress=True)
+        list(csv_paths), root, out_dir, include_calc=include_calc, val=val, seed=seed, progress=True)
     click.echo(str(manifest))
 
 

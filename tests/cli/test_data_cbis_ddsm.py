@@ -44,8 +44,8 @@ def _one_case(tmp_path):
 def test_cbis_ddsm_command_writes_labels_csv(tmp_path):
     csv_path, root = _one_case(tmp_path)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(csv_path), "--dicom-root", str(root),
-                                      "--out", str(out), "--val-fraction", "0"])
+    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(csv_path), "--root", str(root),
+                                      "--out", str(out), "--val", "0"])
     assert result.exit_code == 0, result.output
     assert (out / "labels.csv").is_file()
     assert str(out / "labels.csv") in result.stdout
@@ -55,7 +55,7 @@ def test_cbis_ddsm_command_writes_labels_csv(tmp_path):
 def test_cbis_ddsm_command_names_missing_columns_in_one_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("patient_id,pathology\nP_00001,BENIGN\n")
-    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(bad), "--dicom-root", str(tmp_path),
+    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(bad), "--root", str(tmp_path),
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

@@ -56,7 +56,7 @@ def test_usage_error_exits_2():
 def test_library_error_is_one_line_and_exit_1(tmp_path):
     csv = tmp_path / "mass.csv"
     csv.write_text("patient_id,nothing\n1,2\n")
-    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(csv), "--dicom-root", str(tmp_path),
+    result = CliRunner().invoke(cli, ["data", "cbis-ddsm", "--csv", str(csv), "--root", str(tmp_path),
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output

@@ -109,7 +109,7 @@ def _by_folder(records):
 def test_manifest_has_mass_images_with_union_masks_and_splits(tmp_path, caplog):
     csvs, root = _tree(tmp_path)
     with caplog.at_level(logging.WARNING, logger="tfsal.data.cbis_ddsm"):
-        path = cbis_ddsm.build_manifest(csvs, root, tmp_path / "out", val_fraction=0.5, progress=False)
+        path = cbis_ddsm.build_manifest(csvs, root, tmp_path / "out", val=0.5, progress=False)
     assert path == tmp_path / "out" / "labels.csv"
     records = _by_folder(read_manifest(path))
     assert sorted(records) == ["Mass-Test_P_00004_LEFT_CC", "Mass-Training_P_00001_LEFT_CC",
@@ -151,10 +151,10 @@ def test_calc_images_are_kept_as_label_0_only_when_asked(tmp_path):
 
 def test_validation_split_depends_on_seed_only(tmp_path):
     csvs, root = _tree(tmp_path)
-    runs = [cbis_ddsm.build_manifest(csvs, root, tmp_path / f"o{i}", val_fraction=0.5, seed=s, progress=False)
+    runs = [cbis_ddsm.build_manifest(csvs, root, tmp_path / f"o{i}", val=0.5, seed=s, progress=False)
             for i, s in enumerate([3, 3])]
     assert [r.split for r in read_manifest(runs[0])] == [r.split for r in read_manifest(runs[1])]
-    no_val = read_manifest(cbis_ddsm.build_manifest(csvs, root, tmp_path / "o3", val_fraction=0.0, progress=False))
+    no_val = read_manifest(cbis_ddsm.build_manifest(csvs, root, tmp_path / "o3", val=0.0, progress=False))
     assert "val" not in {r.split for r in no_val}
 
 
@@ -170,3 +170,33 @@ def test_no_resolvable_row_is_an_error(tmp_path):
     empty.mkdir()
     with pytest.raises(CbisDdsmError, match="none of the 4 CSV rows resolves"):
         cbis_ddsm.build_manifest(csvs[:1], empty, tmp_path / "out", progress=False)
+
+
+def test_a_manifest_that_train_all_accepts_needs_the_calcification_images(tmp_path):
+    """CBIS-DDSM has no normal mammograms: with ``include_calc`` the calcification-only images are the
+    healthy class, and ten patients with a mass image and a calcification image each give every
+    split both classes; without it ``train all`` is refused before it starts."""
+    from tfsal.errors import TfsalError
+    from tfsal.recipes.train_all import check_trainable
+
+    root, mass, calc = tmp_path / "CBIS-DDSM", [], []
+    for n in range(1, 13):
+        kind = "Training" if n <= 10 else "Test"
+        patient = f"P_{n:05d}"
+        full = _dcm(root, f"Mass-{kind}_{patient}_LEFT_CC", "full mammogram images", "1-1.dcm", _full(n), f"m{n}")
+        roi = _dcm(root, f"Mass-{kind}_{patient}_LEFT_CC_1", "ROI mask images", "1-1.dcm",
+                   _roi(ROI_BOXES["P1a"]), f"r{n}")
+        crop = _dcm(root, f"Mass-{kind}_{patient}_LEFT_CC_1", "cropped images", "1-1.dcm", _crop(n), f"c{n}")
+        mass.append((kind, _row(MASS_HEADER, patient, "LEFT", "mass", full, crop, roi)))
+        other = _dcm(root, f"Calc-{kind}_{patient}_RIGHT_CC", "full mammogram images", "1-1.dcm", _full(100 + n),
+                     f"k{n}")
+        calc.append((kind, _row(CALC_HEADER, patient, "RIGHT", "calcification", other, other, other)))
+    csvs = [_write_csv(tmp_path / f"{name}_case_description_{kind.lower()}_set.csv", header,
+                       [row for k, row in rows if k == kind])
+            for name, header, rows in (("mass", MASS_HEADER, mass), ("calc", CALC_HEADER, calc))
+            for kind in ("Training", "Test")]
+    _, table = check_trainable(cbis_ddsm.build_manifest(csvs, root, tmp_path / "out", include_calc=True, val=0.2,
+                                                        progress=False))
+    assert all(table[split]["mass"] and table[split]["healthy"] for split in ("train", "val", "test"))
+    with pytest.raises(TfsalError, match="needs mass and healthy images"):
+        check_trainable(cbis_ddsm.build_manifest(csvs, root, tmp_path / "masses", val=0.2, progress=False))

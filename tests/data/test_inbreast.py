@@ -31,20 +31,25 @@ def _plist(rois):
          "Point_mm": []} for name, points in rois]}]}
 
 
-@pytest.fixture
-def folder(tmp_path):
-    root = tmp_path / "INbreast"
+def _release(root, images):
+    """An INbreast folder at ``root`` with ``images`` (as :data:`IMAGES`)."""
     (root / "AllDICOMs").mkdir(parents=True)
     (root / "AllXML").mkdir()
     rng = np.random.default_rng(0)
     lines = ["Patient ID;Patient age;Laterality;View;Acquisition date;File Name;ACR;Bi-Rads"]
-    for number, woman, laterality, view, rois in IMAGES:
+    for number, woman, laterality, view, rois in images:
         write_mammogram_dicom(root / "AllDICOMs" / f"{number}_{woman}_MG_{laterality}_{view}_ANON.dcm",
                               rng.integers(0, 4096, (48, 40)), laterality=laterality, view=view, uid_seed=number)
         if rois is not None:
             (root / "AllXML" / f"{number}.xml").write_bytes(plistlib.dumps(_plist(rois)))
         lines.append(f"removed;removed;{laterality};{view};200901;{number};2;{'4c' if rois else '1'}")
     (root / "INbreast.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = _release(tmp_path / "INbreast", IMAGES)
     (root / "AllDICOMs" / "notes.dcm").write_bytes(b"not an INbreast name")  # ignored
     return root
 
@@ -91,3 +96,14 @@ def test_the_command(folder, tmp_path):
     result = CliRunner().invoke(cli, ["data", "inbreast", "--root", str(folder), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "labels.csv").exists()
+
+
+def test_a_manifest_that_train_all_accepts(tmp_path):
+    """Ten women, each with an image holding a mass and one with nothing annotated."""
+    from tfsal.recipes.train_all import check_trainable
+
+    images = [(f"{w}0{k}", f"ab{w:02d}", "L", view, [("Mass", [(4, 4), (12, 4), (12, 10)])] if k == 1 else None)
+              for w in range(1, 11) for k, view in ((1, "CC"), (2, "MLO"))]
+    root = _release(tmp_path / "INbreast", images)
+    _, table = check_trainable(build_manifest(root, tmp_path / "out", val=0.2, test=0.2))
+    assert all(table[split]["mass"] and table[split]["healthy"] for split in ("train", "val", "test"))

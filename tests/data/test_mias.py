@@ -132,3 +132,19 @@ def test_a_folder_of_films_is_expanded_to_them(films):
     from tfsal.outputs.inputs import expand_inputs
 
     assert sorted(p.name for p in expand_inputs([films])) == [f"mdb{n:03d}.pgm" for n in range(1, 9)]
+
+
+def test_a_manifest_that_train_all_accepts(tmp_path):
+    """Ten women, each with a lesion film and a normal one: every split has both classes."""
+    from tfsal.recipes.train_all import check_trainable
+
+    root = tmp_path / "mias"
+    root.mkdir()
+    rows = []
+    for number in range(1, 21):
+        rows.append(f"mdb{number:03d} G CIRC B 30 30 5" if number % 2 else f"mdb{number:03d} G NORM")
+        _pgm(root / f"mdb{number:03d}.pgm", number)
+    (root / "Info.txt").write_text("header\n" + "\n".join(rows) + "\n")
+    _, table = check_trainable(build_manifest(root, tmp_path / "out", val=0.2, test=0.2))
+    assert all(table[split]["mass"] and table[split]["healthy"] for split in ("train", "val", "test"))
+    assert table["train"]["mass_masks"] == table["train"]["mass"]

@@ -30,14 +30,13 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def release(tmp_path):
-    root = tmp_path / "vindr"
+def _release(root, rows):
+    """A VinDr-Mammo release at ``root`` with ``rows`` (as :data:`ROWS`; ``i8``'s file is left out)."""
     rng = np.random.default_rng(0)
     with open(root.mkdir() or root / "finding_annotations.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
-        for study, image, categories, box, split in ROWS:
+        for study, image, categories, box, split in rows:
             writer.writerow({"study_id": study, "series_id": "x", "image_id": image, "laterality": "L",
                              "view_position": "CC", "height": 48, "width": 32, "breast_birads": "BI-RADS 4",
                              "breast_density": "DENSITY C", "finding_categories": categories,
@@ -48,6 +47,11 @@ def release(tmp_path):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_mammogram_dicom(path, rng.integers(0, 4096, (48, 32)), uid_seed=image)
     return root
+
+
+@pytest.fixture
+def release(tmp_path):
+    return _release(tmp_path / "vindr", ROWS)
 
 
 def test_mass_boxes_become_masks_and_other_findings_are_left_out(release, tmp_path):
@@ -99,3 +103,15 @@ def test_the_command(release, tmp_path):
     result = CliRunner().invoke(cli, ["data", "vindr", "--root", str(release), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert len(read_manifest(tmp_path / "out")) == 6
+
+
+def test_a_manifest_that_train_all_accepts(tmp_path):
+    """Twelve studies (ten in the official training split), each with a mass and a normal image."""
+    from tfsal.recipes.train_all import check_trainable
+
+    rows = [(f"s{s}", f"s{s}{image}", categories, box, "training" if s <= 10 else "test")
+            for s in range(1, 13)
+            for image, categories, box in (("a", "['Mass']", (4.0, 4.0, 12.0, 12.0)), ("b", "['No Finding']", None))]
+    root = _release(tmp_path / "vindr", rows)
+    _, table = check_trainable(build_manifest(root, tmp_path / "out", val=0.2))
+    assert all(table[split]["mass"] and table[split]["healthy"] for split in ("train", "val", "test"))

@@ -17,7 +17,7 @@ smaller and grayscale.
 Mass images get label 1 and the union of their abnormalities' ROI masks, written as 8-bit
 PNG (0/255) named ``masks/cbis_00000.png`` in a stable order, never after the patient.
 Calcification-only images are skipped unless ``include_calc`` (then label 0, no mask).
-Training CSVs give ``train`` (with ``val_fraction`` of the training *patients* moved to
+Training CSVs give ``train`` (with ``val`` of the training *patients* moved to
 ``val``), test CSVs give ``test``.
 """
 
@@ -85,11 +85,11 @@ class _Index:
 
 def build_manifest(
     csv_paths: list[Path],
-    dicom_root: Path,
+    root: Path,
     out_dir: Path,
     *,
     include_calc: bool = False,
-    val_fraction: float = 0.1,
+    val: float = 0.1,
     seed: int = 0,
     progress: bool = True,
 ) -> Path:
@@ -97,10 +97,10 @@ def build_manifest(
 
     Args:
         csv_paths: official description CSVs (mass or calc, training or test).
-        dicom_root: the CBIS-DDSM folder as TCIA delivers it.
+        root: the CBIS-DDSM folder (its DICOM tree) as TCIA delivers it.
         out_dir: the folder for ``labels.csv`` and the combined ROI masks.
         include_calc: keep calcification-only images as label 0 (skipped by default).
-        val_fraction: share of training patients moved to the ``val`` split.
+        val: share of training patients moved to the ``val`` split.
         seed: seed of the validation split.
         progress: show progress bars on stderr.
 
@@ -109,19 +109,19 @@ def build_manifest(
 
     Raises:
         CbisDdsmError: a CSV cannot be read or lacks required columns, or no row resolves
-            to files under ``dicom_root``.
+            to files under ``root``.
     """
     rows = [row for path in csv_paths for row in _read_csv(Path(path))]
-    index = _index_dicoms(Path(dicom_root), progress)
+    index = _index_dicoms(Path(root), progress)
     images, skipped = _resolve_rows(rows, index, progress)
     if skipped:
         log.warning("skipped %d of %d CBIS-DDSM rows whose files were not found under %s "
-                    "(%d unreadable DICOM files there)", skipped, len(rows), dicom_root, index.unreadable)
+                    "(%d unreadable DICOM files there)", skipped, len(rows), root, index.unreadable)
     if not images:
-        raise CbisDdsmError(f"{dicom_root}: none of the {len(rows)} CSV rows resolves to DICOM files "
-                            "(is --dicom-root the CBIS-DDSM folder from TCIA?)")
+        raise CbisDdsmError(f"{root}: none of the {len(rows)} CSV rows resolves to DICOM files "
+                            "(is --root the CBIS-DDSM folder from TCIA?)")
     kept = [im for im in images if "mass" in im.kinds or include_calc]
-    val_patients = _val_patients(kept, val_fraction, seed)
+    val_patients = _val_patients(kept, val, seed)
     out_dir = Path(out_dir)
     records = [_record(i, image, out_dir, val_patients) for i, image in enumerate(kept)]
     return write_manifest(out_dir / "labels.csv", records)
@@ -239,10 +239,10 @@ def _roi_mask(index: _Index, row: _Row, full_size: tuple[int, int]) -> np.ndarra
     return None
 
 
-def _val_patients(images: list[_Image], val_fraction: float, seed: int) -> set[str]:
+def _val_patients(images: list[_Image], val: float, seed: int) -> set[str]:
     """A seeded share of the training patients, moved to ``val``."""
     patients = sorted({im.patient for im in images if im.split == "train"})
-    count = round(val_fraction * len(patients))
+    count = round(val * len(patients))
     if count == 0:
         return set()
     chosen = np.random.default_rng(seed).choice(len(patients), size=count, replace=False)

@@ -166,6 +166,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def check_trainable(data: str | os.PathLike) -> tuple[list, dict]:
+    """``(records, counts)`` of the manifest ``data`` when the recipe can train on it: mass and
+    healthy images in both the ``train`` and the ``val`` split (a reader's output is checked with
+    this before any training starts).
+
+    Raises:
+        TfsalError: an unreadable manifest, or a split or class missing.
+    """
+    records = read_manifest(data)
+    table = counts(records)
+    for split in ("train", "val"):
+        if not table.get(split, {}).get("mass") or not table.get(split, {}).get("healthy"):
+            found = ", ".join(f"{k} {v}" for k, v in table.get(split, {}).items()) or "no images"
+            raise TfsalError(f"{data}: the {split!r} split needs mass and healthy images ({found})")
+    return records, table
+
+
 def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeSettings | None = None,
               resume: bool = False, progress: bool = False, report: Callable[[str], None] | None = None) -> dict:
     """Run the recipe on the manifest ``data`` into the folder ``out`` (see the module's docstring).
@@ -191,11 +208,7 @@ def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeS
 
     settings = settings or RecipeSettings()
     data, out = Path(data), Path(out)
-    records = read_manifest(data)
-    table = counts(records)
-    for split in ("train", "val"):
-        if not table.get(split, {}).get("mass") or not table.get(split, {}).get("healthy"):
-            raise TfsalError(f"{data}: the {split!r} split needs mass and healthy images")
+    records, table = check_trainable(data)
     data_info = {"manifest": data.name if data.is_file() else f"{data.name}/labels.csv",
                  "fingerprint": fingerprint(records), "counts": table}
     stored = {**asdict(settings), "size": list(settings.size)}
@@ -321,4 +334,4 @@ def _evaluate(data, out, settings, meter, progress) -> dict:
     return {"metrics": metrics}
 
 
-__all__ = ["CARD_NAME", "STAGES", "RecipeSettings", "train_all"]
+__all__ = ["CARD_NAME", "STAGES", "RecipeSettings", "check_trainable", "train_all"]
