@@ -7,12 +7,12 @@ images the classifier calls positive, how often
 the result mask touches the mass, the area A (share of the breast), the number of connected components, and faithfulness
 (the share of classifier-positive images whose score falls below 0.5 when the result mask is
 inpainted, and the mean score drop). Settings are JSON objects of explainer options, plus
-"method" (default counterfactual). With ``--reference sal-blur`` (the default) each row also gives
-the reference map cut inside the organ to each image's own result area (the area-matched protocol
-of ``tfsal evaluate``): its D and H over the positives, and the median paired difference
-D(setting) - D(reference) over the positives (negative: the setting lands nearer the mass) with its
-bootstrap 95 % interval and the one-sided paired Wilcoxon p (the setting nearer), as
-``tfsal evaluate`` tests, for D and for H.
+"method" (default counterfactual) and "lever" (issue 16's experiments, ``_levers.py``). With
+``--reference sal-blur`` (the default) each row also gives the reference map cut inside the organ
+to each image's own result area (the area-matched protocol of ``tfsal evaluate``): its D and H
+over the positives, and the median paired difference D(setting) - D(reference) over the
+positives (negative: the setting lands nearer the mass) with its bootstrap 95 % interval and the
+one-sided paired Wilcoxon p (the setting nearer), as ``tfsal evaluate`` tests, for D and for H.
 
     python docs/tune_explainer.py --data data/synth --n 48 --settings '[{}, {"l2": 1, "l3": 1}]'
 """
@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import time
 
+import _levers as levers
 import numpy as np
+from _levers import LEVER_KEYS
 from _tuning import load, parser
 
 from tfsal.evaluation.metrics import DECISION_THRESHOLD, count_components, localisation
@@ -51,7 +53,9 @@ def area_matched(maps, explanations, data, truths, masses) -> tuple[np.ndarray, 
 def score(setting: dict, classifier, inpainter, data: dict, masses, reference=None) -> dict:
     setting = dict(setting)
     method = setting.pop("method", "counterfactual")
-    explainer = registry.get(method).load()(classifier, inpainter=inpainter, **{"batch_size": 16, **setting})
+    options = {k: v for k, v in setting.items() if k not in LEVER_KEYS or k == "steps"}
+    explainer = registry.get(method).load()(classifier, inpainter=inpainter, **{"batch_size": 16, **options})
+    explainer = levers.apply(explainer, setting)
     explainer.explain(data["image"][:explainer.batch_size])  # warm-up: the seconds leave out tracing
     tick = time.time()
     explanations = explainer.explain(data["image"], organ_masks=data["organ"][..., 0] > 0.5)
