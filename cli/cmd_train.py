@@ -1,4 +1,4 @@
-"""``tfsal train``: train the classifier and the inpainter on a manifest."""
+"""``tfsal train``: train the classifier, the inpainter and the amortised explainer on a manifest."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def _print_epoch(entry: dict) -> None:
         fields.append(f"val AUC {entry['val_auc']:.4f}")
     if "val_hole_l1" in entry:
         fields.append(f"val hole L1 {entry['val_hole_l1']:.4f}, PSNR {entry['val_psnr']:.2f} dB")
+    if "val_loss" in entry and "val_flipped" in entry:
+        fields.append(f"val loss {entry['val_loss']:.4f}, flips {entry['val_flipped']}, area {entry['val_area']:.3f}")
     fields.append(f"{entry['seconds']:.0f} s")
     click.echo(", ".join(fields), err=True)
 
@@ -130,6 +132,53 @@ def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filter
                               progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation hole L1 {summary['best_val_hole_l1']:.4f} "
                f"(epoch {summary['best_epoch'] + 1}), {summary['epochs_run']} epochs, {summary['seconds']:.0f} s")
+
+
+@train.command("explainer")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="labels.csv or its folder; trains on every 'train' image, keeps the best epoch on 'val'.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .keras file (the mask network of tfsal explain --method amortised --mask-network).")
+@click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The classifier it will explain [default: the shipped one].")
+@click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The inpainter of its in-fill [default: the shipped one].")
+@click.option("--epochs", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Distillation epochs, at most (fitting the optimiser's regions; 0 skips it).")
+@click.option("--objective-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Then epochs on the optimiser's own loss, at most.")
+@click.option("--delete-weight", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Distillation: weight of the cells the optimiser deletes (a few per cent of the breast).")
+@click.option("--teacher-steps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Steps of the optimiser that makes the regions to distil.")
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+              help="End a phase after this many epochs without a lower validation objective.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate of the distillation (the objective phase uses a tenth).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights and the data order.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints [default: OUT.ckpt next to OUT].")
+@click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
+def explainer(data, out, classifier_path, inpainter_path, epochs, objective_epochs, delete_weight, teacher_steps,
+              patience, batch_size, lr, seed, checkpoint_dir, resume) -> None:
+    """Train the amortised explainer's mask network: one pass proposes the region the counterfactual
+    optimiser would search for (trained on the optimiser's own loss), verified by the inpainter."""
+    from tfsal.train.explainer import ExplainerSettings, train_explainer
+
+    try:
+        settings = ExplainerSettings(epochs=epochs, objective_epochs=objective_epochs, delete_weight=delete_weight,
+                                     teacher_steps=teacher_steps, patience=patience, batch_size=batch_size, lr=lr,
+                                     objective_lr=lr / 10, seed=seed, classifier=classifier_path,
+                                     inpainter=inpainter_path)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    summary = train_explainer(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume, progress=True,
+                              report=_print_epoch)
+    click.echo(f"{summary['out']}: best validation loss {summary['best_val_loss']:.4f} "
+               f"(epoch {summary['best_epoch'] + 1}; flips {summary['best_val_flipped']} of the positives with "
+               f"{summary['best_val_area']:.3f} of the breast), {summary['epochs_run']} epochs, "
+               f"{summary['seconds']:.0f} s")
 
 
 WEAK_EXIT = 3

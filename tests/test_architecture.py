@@ -31,6 +31,10 @@ FORBIDDEN = {
     "batch": {"train", "evaluation", "recipes", "cli"},
 }
 ANYONE_MAY_IMPORT = {"tfsal.evaluation.metrics", "tfsal.errors", "tfsal._version", "tfsal"}
+# module -> modules it may import although its stage may not (docs/architecture.md says why)
+EXCEPTIONS = {"tfsal.train.explainer": {"tfsal.explain.amortised", "tfsal.explain.counterfactual", "tfsal.explain.mask",
+                                        "tfsal.explain.infill", "tfsal.explain.classifier_adapter",
+                                        "tfsal.explain.scoring"}}
 
 
 def _modules() -> dict[str, Path]:
@@ -158,7 +162,8 @@ def test_each_stage_imports_only_what_it_may(stage):
             continue
         for target, _ in _imports(module):
             target = _known(target)
-            if target not in ANYONE_MAY_IMPORT and _stage(target) in FORBIDDEN[stage]:
+            if (target not in ANYONE_MAY_IMPORT and target not in EXCEPTIONS.get(module, ())
+                    and _stage(target) in FORBIDDEN[stage]):
                 offences.append(f"{module} imports {target}")
     assert not offences, offences
 

@@ -53,17 +53,9 @@ import tensorflow as tf
 from tfsal.explain.base import Batch, Explainer
 from tfsal.explain.explanation import Explanation
 from tfsal.explain.infill import as_infiller
-from tfsal.explain.mask import (
-    AREAS,
-    INITS,
-    MaskOptimiser,
-    MaskSettings,
-    grow_until_flipped,
-    grown_saliency,
-    paper_cell,
-)
+from tfsal.explain.mask import AREAS, INITS, MaskOptimiser, MaskSettings, paper_cell
 from tfsal.explain.registry import DEFAULT_STEPS
-from tfsal.explain.scoring import resize_maps
+from tfsal.explain.verify import verified_explanations
 from tfsal.util.checks import check_int, check_optional_int
 
 __all__ = ["CounterfactualExplainer", "load_inpainter_argument", "paper_settings"]
@@ -177,40 +169,8 @@ class CounterfactualExplainer(Explainer):
             stop_patience=stop_patience, seed=int(seed), budgets=budgets, budget_every=budget_every)
         self.optimiser = MaskOptimiser(self.classifier, self.infiller, self.settings, jit_compile=jit_compile)
 
-    def grow(self, batch, originals, organ, results, counterfactuals, scores, cell):
-        """:func:`~tfsal.explain.mask.grow_until_flipped` at the image size (half a working-size cell per step)."""
-        step = max(1, round(cell / 2 * originals.shape[1] / batch.images.shape[1]))
-
-        def score(masks, pending):  # the pending images only: growth is the explanation's costliest extra
-            rows = np.flatnonzero(pending.numpy())
-            part = Batch(tf.gather(batch.images, rows), tf.gather(batch.organ, rows), batch.targets[rows],
-                         batch.scores[rows])
-            images, after = self.counterfactuals(self.infiller, part, originals[rows],
-                                                 masks.numpy()[rows, ..., 0] > 0.5)
-            all_images, all_after = np.zeros(originals.shape[:3], np.float32), np.ones(len(originals), np.float32)
-            all_images[rows], all_after[rows] = images, after
-            return tf.constant(all_images[..., None]), tf.constant(all_after)
-
-        result, counterfactual, after = grow_until_flipped(
-            score, tf.constant(results[..., None], tf.float32), tf.constant(organ[..., None], tf.float32),
-            tf.constant(batch.scores, tf.float32), tf.constant(scores, tf.float32),
-            tf.constant(counterfactuals[..., None], tf.float32), step, self.grow_steps)
-        return result.numpy()[..., 0] > 0.5, counterfactual.numpy()[..., 0], after.numpy()
-
     def explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
         mask, losses, cell = self.optimiser.run(batch.images, batch.organ, tf.constant(batch.targets),
                                                 tf.constant(batch.scores, tf.float32), self.steps)
-        keep = np.clip(resize_maps(mask[..., 0], originals.shape[1:3]), 0.0, 1.0)
-        keep = np.where(organ, keep, 1.0).astype(np.float32)
-        optimised = (keep < self.settings.threshold) & organ
-        counterfactuals, scores = self.counterfactuals(self.infiller, batch, originals, optimised)
-        results = optimised
-        if self.grow_steps:
-            results, counterfactuals, scores = self.grow(batch, originals, organ, optimised, counterfactuals, scores,
-                                                         cell)
-        grown = results & ~optimised
-        saliency = grown_saliency(1.0 - keep, grown.astype(np.float32), self.settings.threshold).numpy()
-        return [Explanation(self.method, int(t), s, r, o, float(s0), float(s1), c, loss.astype(np.float32),
-                            g if self.grow_steps else None)
-                for t, s, r, o, s0, s1, c, loss, g in zip(batch.targets, saliency, results, organ, batch.scores,
-                                                          scores, counterfactuals, losses.numpy(), grown, strict=True)]
+        return verified_explanations(self, batch, originals, organ, mask.numpy(), losses.numpy(), cell,
+                                     self.settings.threshold, self.grow_steps)

@@ -197,6 +197,8 @@ def _record(result: FileResult, explanation: Explanation, steps, timing: dict, f
     return {"input": result.label, "input_sha256": result.sha256, "method": explanation.method,
             "target": explanation.target, "score_original": round(explanation.score_original, 6),
             "score_counterfactual": None if after is None else round(after, 6),
+            # the region's counterfactual was made by the inpainter and scored by the classifier
+            "verified": after is not None and explanation.counterfactual is not None,
             "area_fraction": round(explanation.area_fraction, 6), "steps": steps,
             "seconds": round(timing["read"] + share + timing["write"], 3), "timing": timing, "files": files,
             "provenance": provenance}

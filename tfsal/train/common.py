@@ -148,7 +148,7 @@ def commit(state: RunState, folder: Path) -> None:
 
 # Settings a resumed run may change: they decide when to stop or where to run, not what the
 # epochs already run computed.
-RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "patience", "strategy")
+RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "objective_epochs", "patience", "strategy")
 
 
 def check_resumable(state: RunState, settings: dict, folder: Path) -> None:

@@ -1,0 +1,144 @@
+"""The amortised counterfactual explainer: a mask network proposes, in one forward pass, the region
+the optimiser of :mod:`tfsal.explain.counterfactual` would search for; the inpainter and the
+classifier then verify it.
+
+References: D. Lenis, D. Major, M. Wimmer, A. Berg, G. Sluiter, K. Bühler, "Domain aware medical
+image classifier interpretation by counterfactual impact analysis", Medical Image Computing and
+Computer Assisted Intervention (MICCAI), 2020 (a network trained to predict the counterfactual
+map in one pass); P. Dabkowski, Y. Gal, "Real time image saliency for black box classifiers",
+Advances in Neural Information Processing Systems (NeurIPS), 2017 (a masking model trained with
+the saliency objective itself).
+
+The network g maps an image I to mask logits theta = g(I) on the optimiser's grid of ``cell`` x
+``cell`` pixel cells (a 32nd of the working height: 8 px at 256 rows); M = sigmoid(theta),
+upsampled and fixed to 1 outside the organ, as :meth:`tfsal.explain.mask.MaskOptimiser.masks`
+does. It is trained (``tfsal train explainer``, :mod:`tfsal.train.explainer`) over a data set's
+training images by minimising the optimiser's own loss, per image
+
+    L(g(I)) = l1 (phi + psi) + l2 tv(M) + l3 ar(M)
+
+with phi, psi, tv and ar as in :mod:`tfsal.explain.mask` (the classifier sees the composite
+M I + (1 - M) F with F the precomputed in-fill, straight-through; p(c | C) clipped at the hinge
+``score_floor``), so a healthy image (p below the hinge) is taught an empty mask. At explanation
+time the proposal goes through :func:`~tfsal.explain.verify.verified_explanations`: its cut is
+inpainted by the inpainter and scored by the classifier, and grown until the decision flips,
+exactly as the optimiser's result is.
+
+The network explains the class it was trained for (``target`` of its training, 1: the mass
+class of a single sigmoid): asked for another, it refuses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from tfsal.explain.base import Batch, Explainer
+from tfsal.explain.counterfactual import load_inpainter_argument
+from tfsal.explain.explanation import Explanation
+from tfsal.explain.infill import as_infiller
+from tfsal.explain.mask import MaskOptimiser, MaskSettings, default_cell
+from tfsal.explain.verify import verified_explanations
+from tfsal.util.checks import check_int
+
+__all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_mask_network", "levels", "load_mask_network"]
+
+DEFAULT_MASK_NETWORK = "mask_network.keras"
+"""The shipped mask network in ``saved_models/`` (trained for the shipped classifier and inpainter)."""
+
+
+def levels(height: int) -> int:
+    """The network's strided levels at ``height`` rows: its cell 2 ** levels is the power of two
+    nearest the optimiser's default cell (:func:`~tfsal.explain.mask.default_cell`: 8 px at 256 rows)."""
+    return max(1, round(math.log2(default_cell(height))))
+
+
+def build_mask_network(size: tuple[int, int] = (256, 192), filters: tuple[int, ...] | None = None,
+                       context: int = 64, bias: float = 2.0, name: str = "mask_network") -> keras.Model:
+    """A small fully convolutional network ``[B, H, W, 1] -> [B, ceil(H / c), ceil(W / c), 1]`` mask
+    logits, c = 2 ** len(filters) (by default ``levels(H)`` widths from 16 up, doubling to 64: 8 px
+    cells at 256 rows, as the optimiser's): per level a strided and a plain 3x3 convolution, then
+    dilated 3x3 convolutions (rates 2, 4, 8) for context and a 1x1 convolution whose bias starts at
+    ``bias`` (every cell kept, as the optimiser's start keeps most of them)."""
+    if filters is None:
+        filters = tuple(min(64, 16 * 2 ** i) for i in range(levels(size[0])))
+    image = keras.Input((*size, 1), name="image")
+    x = image
+    for width in filters:
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+    for rate in (2, 4, 8):
+        x = keras.layers.Conv2D(context, 3, padding="same", dilation_rate=rate, activation="relu")(x)
+    logits = keras.layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(bias), name="logits")(x)
+    return keras.Model(image, logits, name=name)
+
+
+def load_mask_network(mask_network=None) -> keras.Model:
+    """A mask network as given (a Keras model), loaded from a ``.keras`` path, or the shipped one for None.
+
+    Raises:
+        TfsalError: the file is missing or not a Keras model.
+    """
+    if isinstance(mask_network, keras.Model):
+        return mask_network
+    from tfsal.models.loading import load_keras_model
+
+    if mask_network is None:
+        from tfsal.util.resources import saved_model_path
+
+        mask_network = saved_model_path(DEFAULT_MASK_NETWORK)
+    return load_keras_model(mask_network, "mask network")
+
+
+class AmortisedExplainer(Explainer):
+    """One pass of a trained mask network, verified by the inpainter and the classifier (see the
+    module docstring).
+
+    Args:
+        model: the classifier the network was trained for (any Keras model or callable, see
+            :class:`~tfsal.explain.classifier_adapter.ClassifierAdapter`).
+        inpainter: a Keras inpainter, a ``.keras`` path, an :class:`~tfsal.explain.infill.Infiller`,
+            or None for the shipped one.
+        mask_network: a Keras model from :func:`build_mask_network` (trained by ``tfsal train
+            explainer``), a ``.keras`` path, or None for the shipped one.
+        threshold: the result mask is ``M < threshold``.
+        grow_steps: dilate a result that leaves a positive decision standing by half a cell up
+            to this many times, keeping the first that flips it (as the optimiser's); 0 turns it off.
+        target: the class the network was trained to explain; others are refused.
+        batch_size, logits, activation, preprocess, input_size: as :class:`~tfsal.explain.base.Explainer`.
+    """
+
+    method = "amortised"
+
+    def __init__(self, model, inpainter=None, mask_network=None, threshold: float = 0.5, grow_steps: int = 8,
+                 target: int = 1, **kwargs):
+        super().__init__(model, **kwargs)
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1). Received: threshold={threshold}")
+        self.threshold = float(threshold)
+        self.grow_steps = check_int("grow_steps", grow_steps, minimum=0)
+        self.target = check_int("target", target, minimum=0)
+        self.network = load_mask_network(mask_network)
+        self.infiller = as_infiller(load_inpainter_argument(inpainter))
+        self._grids: dict[int, MaskOptimiser] = {}
+
+    def proposal(self, images, organ):
+        """``(keep [B, h, w, 1], cell)``: the network's soft keep masks at the working size."""
+        size = tuple(images.shape[1:3])
+        theta = self.network(images, training=False)
+        cell = math.ceil(size[0] / int(theta.shape[1]))
+        if cell not in self._grids:  # the optimiser's grid and upsampling, with this cell
+            self._grids[cell] = MaskOptimiser(self.classifier, self.infiller, MaskSettings(cell=cell))
+        grid = self._grids[cell]
+        _, keep = grid.masks(theta, organ, grid.organ_grid(organ, size), cell)
+        return keep, cell
+
+    def explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
+        other = sorted({int(t) for t in batch.targets} - {self.target})
+        if other:
+            raise ValueError(f"this mask network explains class {self.target}; asked for {other}")
+        keep, cell = self.proposal(batch.images, batch.organ)
+        return verified_explanations(self, batch, originals, organ, keep.numpy(), np.zeros((len(originals), 0)),
+                                     cell, self.threshold, self.grow_steps)
