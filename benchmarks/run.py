@@ -14,7 +14,8 @@ Parts (all by default):
 - cheaper: options that make explanation cheaper, D and H on the validation split
   (``docs/tune_explainer.py``'s scoring);
 - batch: ``tfsal explain-batch`` on Beam's DirectRunner (2 processes) against ``tfsal explain``
-  in one process, on the same 100 test images (batch_throughput.py).
+  in one process, on the same 100 test images (batch_throughput.py);
+- methods: seconds per image of every registered method at batch 1 and 16 (methods.py).
 
 ``--data`` is a synthetic set (``tfsal data synth``); when the folder does not exist, the default
 set is written there. Writes ``results.json`` and ``results.md`` to ``--out`` (after each part,
@@ -36,6 +37,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "docs")]
 
 import batch_throughput  # noqa: E402
 import memory  # noqa: E402
+import methods  # noqa: E402
 import peers  # noqa: E402
 import speed  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -43,7 +45,7 @@ import training  # noqa: E402
 
 from tfsal.util import atomic  # noqa: E402
 
-PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper", "batch")  # the order they run in
+PARTS = ("speed", "profile", "trials", "peers", "memory", "training", "cheaper", "batch", "methods")  # in run order
 CHEAPER = [{}, {"steps": 50}, {"steps": 75}, {"cell": 12}, {"cell": 16}, {"stop_patience": 10},
            {"batch_size": 1}, {"batch_size": 1, "stop_patience": 10}]
 
@@ -135,6 +137,12 @@ def markdown(results: dict) -> str:
         out += _section("Beam against one process", ["command", "images", "batch", "seconds", "images/s"],
                         ([r["command"], r["images"], r["batch_size"], f"{r['seconds']:.1f}",
                           f"{r['images_per_second']:.2f}"] for r in rows))
+    if rows := results.get("methods"):
+        columns = sorted({(r["size"], r["batch"]) for r in rows}, key=lambda c: (int(c[0].split("x")[0]), c[1]))
+        seconds = {(r["method"], r["size"], r["batch"]): r["seconds_per_image"] for r in rows}
+        out += _section("Every method, seconds per image", ["method", *(f"{s}, batch {b}" for s, b in columns)],
+                        ([name, *(_f(seconds.get((name, *c)), 3) for c in columns)]
+                         for name in dict.fromkeys(r["method"] for r in rows)))
     return "\n".join(out).strip("\n") + "\n"
 
 
@@ -187,6 +195,8 @@ def main() -> None:
             results[part] = cheaper_rows(ensure_data(args.data), *shipped(), args.images, log)
         elif part == "batch":
             results[part] = batch_throughput.batch_rows(ensure_data(args.data), log=log)
+        elif part == "methods":
+            results[part] = methods.method_rows(sizes, [1, 16], args.steps, log)
         results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)
         results["commands"][part] = " ".join(["python", *sys.argv])
         save()

@@ -21,8 +21,12 @@ from tfsal.explain import registry
 @click.option("--steps", type=click.IntRange(min=1), default=registry.DEFAULT_STEPS, show_default=True,
               help="Optimisation steps of serving_default (explain_steps takes them per request).")
 @click.option("--model-name", default="tfsal", show_default=True, help="Model name in the warm-up requests.")
-def export(out_dir, version, classifier_path, inpainter_path, steps, model_name) -> None:
-    """Write a SavedModel with the signatures serving_default (explain), classify and explain_steps."""
+@click.option("--mask-network", "mask_network_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The amortised explainer's mask network, for the explain_fast signature "
+                                 "[default: the shipped one with the shipped classifier; none with --classifier].")
+def export(out_dir, version, classifier_path, inpainter_path, steps, model_name, mask_network_path) -> None:
+    """Write a SavedModel with the signatures serving_default (explain), classify, explain_steps and
+    explain_fast (the amortised explainer's one pass)."""
     from tfsal.errors import TfsalError
     from tfsal.serving.export import export_explainer
 
@@ -30,8 +34,15 @@ def export(out_dir, version, classifier_path, inpainter_path, steps, model_name)
     if folder.exists():
         raise TfsalError(f"{folder} exists; pass another --version or remove it")
     classifier, inpainter = load_models(classifier_path, inpainter_path)
+    mask_network = None  # a mask network is trained for one classifier: the shipped one goes with the shipped
+    if mask_network_path or not classifier_path:
+        from tfsal.explain.amortised import load_mask_network
+
+        mask_network = load_mask_network(mask_network_path)
     try:
-        written = export_explainer(out_dir, classifier, inpainter, version=version, steps=steps, model_name=model_name)
+        written = export_explainer(out_dir, classifier, inpainter, version=version, steps=steps, model_name=model_name,
+                                   mask_network=mask_network)
     except ValueError as exc:
         raise TfsalError(f"cannot export: {exc}") from None
-    click.echo(f"{written}: serving_default, classify, explain_steps ({steps} steps by default)")
+    fast = ", explain_fast" if mask_network is not None else ""
+    click.echo(f"{written}: serving_default, classify, explain_steps{fast} ({steps} steps by default)")

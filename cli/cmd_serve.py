@@ -57,7 +57,7 @@ def serve(model_dir, port, model_name, host, workers, queue, max_batch, max_step
 @input_option
 @click.option("--server", required=True, help="HOST:PORT of TF Serving or tfsal serve (gRPC).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--signature", type=click.Choice(["serving_default", "classify", "explain_steps"]),
+@click.option("--signature", type=click.Choice(["serving_default", "classify", "explain_steps", "explain_fast"]),
               default="serving_default", show_default=True)
 @click.option("--model-name", default="tfsal", show_default=True)
 @click.option("--target", type=click.IntRange(min=0), default=1, show_default=True,

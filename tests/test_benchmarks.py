@@ -33,3 +33,15 @@ def test_speed_profile_and_peers_parts_write_json_and_markdown(tmp_path):
     assert all(r["images"] == 2 for r in tfsal_rows)
     markdown = (out / "results.md").read_text()
     assert "## Speed against the compute floor" in markdown and "## Peers" in markdown
+
+
+def test_methods_part_times_every_registered_method_at_batch_1_and_16(tmp_path):
+    from tfsal.explain import registry
+
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, str(RUN), "--out", str(out), "--sizes", "64x64", "--steps", "2", "--parts",
+                    "methods"], check=True, capture_output=True)
+    rows = json.loads((out / "results.json").read_text())["methods"]
+    assert {(r["method"], r["batch"]) for r in rows} == {(m, b) for m in registry.names() for b in (1, 16)}
+    assert all(r["seconds_per_image"] > 0 and r["images"] == max(r["batch"], 4) for r in rows)
+    assert "## Every method, seconds per image" in (out / "results.md").read_text()

@@ -141,3 +141,31 @@ def test_the_gradient_initialisation_exports_too(tmp_path):
     for i, e in enumerate(expected):
         np.testing.assert_allclose(served["saliency"][i, ..., 0].numpy(), e.saliency, atol=1e-4)
     assert expected[0].mask.any()
+
+
+def test_a_mask_network_adds_the_explain_fast_signature_with_the_python_result(tmp_path):
+    """explain_fast is the amortised explainer in the graph: the same proposal, in-fill, score and growth."""
+    import keras
+
+    from tfsal.explain.amortised import AmortisedExplainer, build_mask_network
+
+    classifier, inpainter = _blob_classifier(), _mean_inpainter()
+    keras.utils.set_random_seed(3)
+    network = build_mask_network((64, 64), bias=0.0)  # random weights, the bias at their median logit:
+    kernel, _ = network.get_layer("logits").get_weights()  # about half the cells deleted
+    network.get_layer("logits").set_weights([kernel, -np.median(network(_images()).numpy()).reshape(1)])
+    folder = export_explainer(tmp_path / "model", classifier, inpainter, mask_network=network, steps=2)
+    model = tf.saved_model.load(str(folder))
+    assert "explain_fast" in model.signatures
+    images = _images()
+    served = model.signatures["explain_fast"](image=tf.constant(images), target=tf.constant([1, 1, 1], tf.int32))
+    organ = tf_organ_mask(images).numpy()[..., 0] > 0.5
+    expected = AmortisedExplainer(classifier, inpainter, network).explain(images, targets=[1, 1, 1],
+                                                                         organ_masks=organ)
+    for i, e in enumerate(expected):
+        np.testing.assert_allclose(served["saliency"][i, ..., 0].numpy(), e.saliency, atol=1e-4)
+        np.testing.assert_array_equal(served["mask"][i, ..., 0].numpy() > 0.5, e.mask)
+        assert float(served["score_counterfactual"][i]) == pytest.approx(e.score_counterfactual, abs=1e-4)
+    assert any(e.mask.any() for e in expected) and not all(e.mask.all() for e in expected)
+    without = export_explainer(tmp_path / "plain", classifier, inpainter, steps=2)
+    assert "explain_fast" not in tf.saved_model.load(str(without)).signatures

@@ -107,7 +107,9 @@ def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, h
             options["inpainter"] = inpainter
         return method.load()(classifier, **options)
     variant = method.variants.get(row, registry.Variant(method.label))
-    options.update(inpainter=inpainter, steps=settings.steps, **variant.options)
+    options.update(inpainter=inpainter, **variant.options)
+    if "steps" in method.options:  # an optimising mask method (not a one-pass one)
+        options["steps"] = settings.steps
     if variant.preset:
         options.update(method.preset(variant.preset, height))
     if variant.tunable:

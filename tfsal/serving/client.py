@@ -89,10 +89,10 @@ class PredictionClient:
         return {name: tf.make_ndarray(value) for name, value in response.outputs.items()}
 
 
-def _answer_explanations(answer: dict, images: np.ndarray, target: int) -> Explanations:
+def _answer_explanations(answer: dict, images: np.ndarray, target: int, method: str) -> Explanations:
     """The explanations in an explain signature's answer for ``images`` ``[B, h, w, 1]`` (the organ
     found as the export finds it is not returned, so it is found again here)."""
-    return Explanations(Explanation("counterfactual", target, answer["saliency"][i, ..., 0].astype(np.float32),
+    return Explanations(Explanation(method, target, answer["saliency"][i, ..., 0].astype(np.float32),
                                     answer["mask"][i, ..., 0] > 0.5, breast_mask(images[i]),
                                     float(answer["score_original"][i]), float(answer["score_counterfactual"][i]),
                                     answer["counterfactual"][i, ..., 0].astype(np.float32), image=images[i, ..., 0])
@@ -111,16 +111,19 @@ class ServerExplainer:
         model_name: the served model's name.
         steps: None for ``serving_default`` (the export's steps), else ``explain_steps`` with these.
         batch_size: images per request.
+        fast: the amortised explainer's ``explain_fast`` signature (one pass; ``steps`` must be None).
     """
 
-    method = "counterfactual"
     default_target = 1  # the export's one sigmoid: the mass class
 
     def __init__(self, server: str | PredictionClient, model_name: str = "tfsal", steps: int | None = None,
-                 batch_size: int = 1):
+                 batch_size: int = 1, fast: bool = False):
+        if fast and steps:
+            raise ValueError("explain_fast takes no steps")
         self.client = server if isinstance(server, PredictionClient) else PredictionClient(server, model_name)
         self.steps, self.batch_size = steps, check_int("batch_size", batch_size)
-        self.signature = "explain_steps" if steps else "serving_default"
+        self.signature = "explain_fast" if fast else "explain_steps" if steps else "serving_default"
+        self.method = "amortised" if fast else "counterfactual"
         self.input_size = self.client.input_size(self.signature)
 
     def explain(self, images, targets=None, organ_masks=None) -> Explanations:
@@ -137,7 +140,7 @@ class ServerExplainer:
         inputs = {"image": images, "target": np.full(len(images), target, np.int32)}
         if self.signature == "explain_steps":
             inputs["steps"] = np.array(self.steps, np.int32)
-        return _answer_explanations(self.client.predict(self.signature, inputs), images, target)
+        return _answer_explanations(self.client.predict(self.signature, inputs), images, target, self.method)
 
     def provenance(self) -> dict:
         """As :meth:`tfsal.explain.base.Explainer.provenance`: the settings are the server, the
@@ -166,7 +169,7 @@ def predict_files(paths, out: str | os.PathLike, client: PredictionClient, signa
     if signature == "classify":
         return classify_files(paths, out, client, redact)
     explainer = ServerExplainer(client, steps=(steps or DEFAULT_STEPS) if signature == "explain_steps" else None,
-                                batch_size=batch_size)
+                                batch_size=batch_size, fast=signature == "explain_fast")
     return explain_files(paths, out, explainer, targets=target, redact=redact, style=style)
 
 

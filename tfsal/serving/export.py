@@ -1,5 +1,6 @@
-"""The explainer as a SavedModel for TF Serving: ``classify``, ``serving_default`` (explain) and
-``explain_steps``, written with ``keras.export.ExportArchive``.
+"""The explainer as a SavedModel for TF Serving: ``classify``, ``serving_default`` (explain),
+``explain_steps`` and, with a mask network, ``explain_fast`` (the amortised explainer's one pass,
+verified and grown as the optimiser's result is), written with ``keras.export.ExportArchive``.
 
 The exported explain is :class:`~tfsal.explain.CounterfactualExplainer` in one graph: the same
 in-fill, optimisation, threshold and growth to a flip, for images at the classifier's input size
@@ -22,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsal.explain.amortised import AmortisedExplainer
 from tfsal.explain.counterfactual import CounterfactualExplainer
 from tfsal.explain.mask import grow_until_flipped, grown_saliency, result_mask
 from tfsal.explain.registry import DEFAULT_STEPS
@@ -58,12 +60,15 @@ class ExplainModule(tf.Module):
     Args:
         classifier: a Keras classifier with a fixed ``[H, W, C]`` input.
         inpainter: the Keras inpainter.
+        mask_network: the amortised explainer's mask network for :meth:`explain_fast`, or None.
         **options: :class:`CounterfactualExplainer` options (steps, lambdas, ...).
     """
 
-    def __init__(self, classifier, inpainter, **options):
+    def __init__(self, classifier, inpainter, mask_network=None, **options):
         super().__init__(name="tfsal_explainer")
         self.explainer = CounterfactualExplainer(classifier, inpainter=inpainter, batch_size=1, **options)
+        self.fast = None if mask_network is None else AmortisedExplainer(
+            classifier, inpainter=self.explainer.infiller, mask_network=mask_network, batch_size=1)
         adapter = self.explainer.classifier
         if not adapter.input_size:
             raise ValueError("export needs a classifier with a fixed input size")
@@ -89,29 +94,44 @@ class ExplainModule(tf.Module):
         """The counterfactual explanation of ``image`` [B, H, W, 1] for ``target`` [B] in ``steps`` steps:
         :meth:`tfsal.explain.mask.MaskOptimiser.run`, the result mask and the growth, in one graph."""
         ex = self.explainer
+        image, targets, scores, organ = self._prepared(image, target)
+        mask, _, cell = ex.optimiser.run(image, organ, targets, scores, steps)
+        return self._verified(image, targets, scores, organ, mask, cell, ex.settings.threshold, ex.grow_steps)
+
+    def explain_fast(self, image, target):
+        """The amortised explanation: the mask network's one-pass proposal, then the same result
+        mask, in-fill, score and growth as :meth:`explain`."""
+        image, targets, scores, organ = self._prepared(image, target)
+        mask, cell = self.fast.proposal(image, organ)
+        return self._verified(image, targets, scores, organ, mask, cell, self.fast.threshold, self.fast.grow_steps)
+
+    def _prepared(self, image, target):
+        adapter = self.explainer.classifier
         image = tf.ensure_shape(tf.convert_to_tensor(image, tf.float32), [None, *self.size, 1])
         targets = tf.cast(target, tf.int32)
-        scores = ex.classifier.target_probability(ex.classifier.probabilities(image), targets)
-        organ = tf_organ_mask(image)
-        mask, _, cell = ex.optimiser.run(image, organ, targets, scores, steps)
-        keep, result = result_mask(mask, organ, ex.settings.threshold)
+        return image, targets, adapter.target_probability(adapter.probabilities(image), targets), tf_organ_mask(image)
+
+    def _verified(self, image, targets, scores, organ, mask, cell: int, threshold: float, grow_steps: int) -> dict:
+        """The result mask ``M < threshold`` of the soft keep mask, its in-fill and score, grown to a flip."""
+        keep, result = result_mask(mask, organ, threshold)
         counterfactual, after = self.score(image, 1.0 - result, targets)
         grown, counterfactual, after = grow_until_flipped(
             lambda masks, _: self.score(image, 1.0 - masks, targets), result, organ, scores, after, counterfactual,
-            max(1, round(cell / 2)), ex.grow_steps)
-        saliency = grown_saliency(1.0 - keep, grown * (1.0 - result), ex.settings.threshold)
+            max(1, round(cell / 2)), grow_steps)
+        saliency = grown_saliency(1.0 - keep, grown * (1.0 - result), threshold)
         return {"saliency": saliency, "mask": grown, "counterfactual": counterfactual,
                 "score_original": scores, "score_counterfactual": after}
 
 
 def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int = 1, steps: int = DEFAULT_STEPS,
-                     model_name: str = DEFAULT_MODEL_NAME, **options) -> Path:
-    """Write ``out/<version>/``: a SavedModel with ``serving_default``, ``classify`` and ``explain_steps``.
+                     model_name: str = DEFAULT_MODEL_NAME, mask_network=None, **options) -> Path:
+    """Write ``out/<version>/``: a SavedModel with ``serving_default``, ``classify``, ``explain_steps``
+    and, with a ``mask_network`` (a Keras model or a ``.keras`` path), ``explain_fast``.
 
     Returns:
         The version folder.
     """
-    module = ExplainModule(classifier, inpainter, steps=steps, **options)
+    module = ExplainModule(classifier, inpainter, mask_network=mask_network, steps=steps, **options)
     height, width = module.size
     image = tf.TensorSpec([None, height, width, 1], tf.float32, name="image")
     target = tf.TensorSpec([None], tf.int32, name="target")
@@ -132,6 +152,9 @@ def export_explainer(out: str | os.PathLike, classifier, inpainter, version: int
     archive.add_endpoint("explain_steps", explain_steps,
                          input_signature=[image, target, tf.TensorSpec([], tf.int32, name="steps")])
     archive.add_endpoint("classify", classify, input_signature=[image])
+    if module.fast is not None:
+        archive.track(module.fast.network)
+        archive.add_endpoint("explain_fast", module.explain_fast, input_signature=[image, target])
     folder = Path(out) / str(int(version))
     folder.parent.mkdir(parents=True, exist_ok=True)
     # TF Serving loads any numeric folder it sees: write under a name it ignores, then rename
