@@ -38,7 +38,12 @@ def export(out_dir, version, classifier_path, inpainter_path, steps, model_name,
     if mask_network_path or not classifier_path:
         from tfsal.explain.amortised import load_mask_network
 
-        mask_network = load_mask_network(mask_network_path)
+        try:
+            mask_network = load_mask_network(mask_network_path)
+        except TfsalError:
+            if mask_network_path:
+                raise
+            click.echo("no shipped mask network: exported without explain_fast", err=True)
     try:
         written = export_explainer(out_dir, classifier, inpainter, version=version, steps=steps, model_name=model_name,
                                    mask_network=mask_network)

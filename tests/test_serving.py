@@ -29,8 +29,16 @@ pytestmark = pytest.mark.slow  # serving: exports a model and starts gRPC server
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
+    import keras
+
+    from tfsal.explain.amortised import build_mask_network
+
     base = tmp_path_factory.mktemp("models")
-    export_explainer(base, _blob_classifier(), _mean_inpainter(), version=1, steps=5, cell=4)
+    keras.utils.set_random_seed(3)
+    network = build_mask_network((64, 64), bias=0.0)  # random weights, the bias at their median logit
+    kernel, _ = network.get_layer("logits").get_weights()
+    network.get_layer("logits").set_weights([kernel, -np.median(network(_image(2)).numpy()).reshape(1)])
+    export_explainer(base, _blob_classifier(), _mean_inpainter(), version=1, steps=5, cell=4, mask_network=network)
     shutil.copytree(base / "1", base / "2")  # the server must pick the highest version
     return base
 
@@ -81,7 +89,7 @@ def test_output_filter_and_metadata(stub):
     metadata_request.model_spec.name = "tfsal"
     signatures = get_model_metadata_pb2.SignatureDefMap()
     stub.GetModelMetadata(metadata_request).metadata["signature_def"].Unpack(signatures)
-    assert set(signatures.signature_def) == {"serving_default", "classify", "explain_steps"}
+    assert set(signatures.signature_def) == {"serving_default", "classify", "explain_steps", "explain_fast"}
 
 
 @pytest.mark.parametrize("bad", [
@@ -125,6 +133,12 @@ def test_predict_command_writes_what_explain_writes(server, tmp_path):
     batched = json.loads((tmp_path / "b" / "scan_2.json").read_text())
     assert batched["timing"]["batch_images"] == 2 and batched["provenance"]["settings"]["batch_size"] == 2
     assert batched["score_original"] == pytest.approx(record["score_original"], abs=1e-5)
+    fast = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "f"),
+                                    "--signature", "explain_fast"])  # the amortised explainer's one pass
+    assert fast.exit_code == 0, fast.output
+    amortised = json.loads((tmp_path / "f" / "scan.json").read_text())
+    assert amortised["method"] == "amortised" and amortised["verified"] and amortised["area_fraction"] > 0
+    assert amortised["provenance"]["settings"]["signature"] == "explain_fast"
     wrong = CliRunner().invoke(cli, ["predict", str(image), "--server", address, "--out", str(tmp_path / "w"),
                                      "--model-name", "other"])
     assert wrong.exit_code == 1 and "no model named 'other'" in wrong.output and "Traceback" not in wrong.output
