@@ -54,13 +54,16 @@ def blob_data(tmp_path_factory):
 
 
 def test_the_network_maps_an_image_to_the_optimisers_cell_grid():
+    def grid(network, size):
+        return tuple(network(np.zeros((1, *size, 1), np.float32)).shape[1:])
+
     network = build_mask_network((64, 48), filters=(8, 8, 8))
-    assert tuple(network.output_shape[1:]) == (8, 6, 1)  # 8 px cells
-    assert tuple(build_mask_network((256, 192)).output_shape[1:]) == (32, 24, 1)  # the optimiser's 8 px at 256
-    assert tuple(build_mask_network((64, 64)).output_shape[1:]) == (32, 32, 1)  # and its 2 px at 64
-    logits = network(np.zeros((2, 64, 48, 1), np.float32)).numpy()
-    assert np.allclose(logits, 2.0)  # zero input: the bias, every cell kept
-    assert tuple(build_mask_network((70, 50), filters=(8, 8)).output_shape[1:]) == (18, 13, 1)  # ceil, 4 px
+    assert grid(network, (64, 48)) == (8, 6, 1)  # 8 px cells
+    assert grid(network, (96, 40)) == (12, 5, 1)  # any size
+    assert np.allclose(network(np.zeros((2, 64, 48, 1), np.float32)).numpy(), 2.0)  # the bias: every cell kept
+    assert grid(build_mask_network((256, 192)), (256, 192)) == (32, 24, 1)  # the optimiser's 8 px at 256
+    assert grid(build_mask_network((64, 64)), (64, 64)) == (32, 32, 1)  # and its 2 px at 64
+    assert grid(build_mask_network((70, 50), filters=(8, 8)), (70, 50)) == (18, 13, 1)  # ceil, 4 px
 
 
 def test_an_untrained_network_proposes_nothing_and_a_deleting_one_everything(blob_classifier, mean_inpainter):
@@ -81,6 +84,8 @@ def test_another_target_than_its_training_is_refused(blob_classifier, mean_inpai
         explainer.explain(np.zeros((1, SIZE, SIZE, 1), np.float32), targets=0)
     with pytest.raises(TfsalError, match="mask network file not found"):
         AmortisedExplainer(blob_classifier, mean_inpainter, "no_such.keras")
+    with pytest.raises(TfsalError, match="no mask network is shipped yet"):
+        AmortisedExplainer(blob_classifier, mean_inpainter)
 
 
 def test_trained_on_the_optimisers_loss_it_finds_blobs_it_never_saw(blob_data, blob_classifier, mean_inpainter,

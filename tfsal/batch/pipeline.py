@@ -88,11 +88,10 @@ class BatchSettings:
     dicom_send: tuple | None = None  # a tfsal.outputs.dicom_send.DicomAddress to C-STORE them to
     redact: bool = False  # inputs named by a hash of their path and their file name (shown_path)
     overlay: str = "outline"  # the overlay's style (tfsal.outputs.drawing.STYLES)
-    method: str = "counterfactual"  # a name of tfsal.explain.registry (counterfactual or amortised with a server)
+    method: str = "counterfactual"  # a name of tfsal.explain.registry (only counterfactual with a server)
     percentile: float = 90.0  # the baselines' cut
     preset: str = "default"
     logits: bool = False
-    mask_network: str | None = None  # the amortised method's network (None: the shipped one)
 
 
 def make_explainer(settings: BatchSettings):
@@ -107,16 +106,13 @@ def make_explainer(settings: BatchSettings):
     if settings.server:
         from tfsal.serving.client import ServerExplainer
 
-        fast = settings.method == "amortised"  # the export's explain_fast signature
-        return ServerExplainer(settings.server, settings.model_name, None if fast else settings.steps,
-                               batch_size=settings.batch_size, fast=fast)
+        return ServerExplainer(settings.server, settings.model_name, settings.steps, batch_size=settings.batch_size)
     from tfsal.explain import registry
 
     return registry.build_from_files(settings.method, settings.classifier, settings.inpainter,
                                      batch_size=settings.batch_size, logits=settings.logits,
                                      steps=settings.steps or DEFAULT_STEPS, seed=settings.seed,
-                                     percentile=settings.percentile, preset=settings.preset,
-                                     mask_network=settings.mask_network)
+                                     percentile=settings.percentile, preset=settings.preset)
 
 
 def check_settings(settings: BatchSettings) -> dict:

@@ -1,7 +1,8 @@
 """Explainers with one API: ``Explainer(model, ...).explain(images, targets, organ_masks)``.
 
 ``CounterfactualExplainer`` is the method of Major et al. 2020 (its optimiser is
-:mod:`tfsal.explain.mask`); ``SaliencyExplainer`` (SAL), ``CAMExplainer`` and ``GradCAMExplainer``
+:mod:`tfsal.explain.mask`), ``AmortisedExplainer`` its one-pass mask network (trained by
+``tfsal train explainer``); ``SaliencyExplainer`` (SAL), ``CAMExplainer`` and ``GradCAMExplainer``
 are the paper's baselines, ``EarlyGradCAMExplainer``, ``SmoothGradExplainer``,
 ``BlurredSaliencyExplainer``, ``IntegratedGradientsExplainer``, ``OcclusionExplainer``,
 ``RISEExplainer`` and ``ExtremalPerturbationExplainer`` the stronger ones of the fair comparison.
@@ -17,6 +18,8 @@ from tfsal.util.quiet import import_tensorflow_quietly
 _LAZY = {
     "CounterfactualExplainer": "tfsal.explain.counterfactual",
     "paper_settings": "tfsal.explain.counterfactual",
+    "AmortisedExplainer": "tfsal.explain.amortised",
+    "build_mask_network": "tfsal.explain.amortised",
     "SaliencyExplainer": "tfsal.explain.baselines",
     "CAMExplainer": "tfsal.explain.baselines",
     "GradCAMExplainer": "tfsal.explain.baselines",

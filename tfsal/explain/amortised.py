@@ -46,7 +46,7 @@ from tfsal.util.checks import check_int
 __all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_mask_network", "levels", "load_mask_network"]
 
 DEFAULT_MASK_NETWORK = "mask_network.keras"
-"""The shipped mask network in ``saved_models/`` (trained for the shipped classifier and inpainter)."""
+"""Where a shipped mask network would be, in ``saved_models/`` (none is shipped yet)."""
 
 
 def levels(height: int) -> int:
@@ -58,13 +58,14 @@ def levels(height: int) -> int:
 def build_mask_network(size: tuple[int, int] = (256, 192), filters: tuple[int, ...] | None = None,
                        context: int = 64, bias: float = 2.0, name: str = "mask_network") -> keras.Model:
     """A small fully convolutional network ``[B, H, W, 1] -> [B, ceil(H / c), ceil(W / c), 1]`` mask
-    logits, c = 2 ** len(filters) (by default ``levels(H)`` widths from 16 up, doubling to 64: 8 px
-    cells at 256 rows, as the optimiser's): per level a strided and a plain 3x3 convolution, then
-    dilated 3x3 convolutions (rates 2, 4, 8) for context and a 1x1 convolution whose bias starts at
-    ``bias`` (every cell kept, as the optimiser's start keeps most of them)."""
+    logits of any ``[H, W]``, c = 2 ** len(filters) (by default ``levels(size[0])`` widths from 16
+    up, doubling to 64: 8 px cells at 256 rows, as the optimiser's): per level a strided and a plain
+    3x3 convolution, then dilated 3x3 convolutions (rates 2, 4, 8) for context and a 1x1
+    convolution whose bias starts at ``bias`` (every cell kept, as the optimiser's start keeps most
+    of them)."""
     if filters is None:
         filters = tuple(min(64, 16 * 2 ** i) for i in range(levels(size[0])))
-    image = keras.Input((*size, 1), name="image")
+    image = keras.Input((None, None, 1), name="image")  # any size: ``size`` sets the depth only
     x = image
     for width in filters:
         x = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
@@ -86,9 +87,13 @@ def load_mask_network(mask_network=None) -> keras.Model:
     from tfsal.models.loading import load_keras_model
 
     if mask_network is None:
-        from tfsal.util.resources import saved_model_path
+        from tfsal.errors import TfsalError
+        from tfsal.util.resources import saved_models_dir
 
-        mask_network = saved_model_path(DEFAULT_MASK_NETWORK)
+        mask_network = saved_models_dir() / DEFAULT_MASK_NETWORK
+        if not mask_network.is_file():
+            raise TfsalError("no mask network is shipped yet (docs/explain.md says why): train one for your "
+                             "classifier and inpainter with tfsal train explainer and pass it as mask_network")
     return load_keras_model(mask_network, "mask network")
 
 
@@ -102,7 +107,7 @@ class AmortisedExplainer(Explainer):
         inpainter: a Keras inpainter, a ``.keras`` path, an :class:`~tfsal.explain.infill.Infiller`,
             or None for the shipped one.
         mask_network: a Keras model from :func:`build_mask_network` (trained by ``tfsal train
-            explainer``), a ``.keras`` path, or None for the shipped one.
+            explainer``) or a ``.keras`` path; None is the shipped one, and none is shipped yet.
         threshold: the result mask is ``M < threshold``.
         grow_steps: dilate a result that leaves a positive decision standing by half a cell up
             to this many times, keeping the first that flips it (as the optimiser's); 0 turns it off.

@@ -27,7 +27,7 @@ KINDS = ("mask", "map")
 """``mask``: the explainer returns its own binary result mask, scored as it is. ``map``: the
 explainer returns a map that the evaluation thresholds at the paper's percentiles."""
 
-OPTIONS = ("inpainter", "steps", "seed", "percentile", "preset", "mask_network")
+OPTIONS = ("inpainter", "steps", "seed", "percentile", "preset")
 """The method-specific options of ``tfsal explain`` a method may take (besides ``batch_size`` and
 ``logits``, which every method takes)."""
 

@@ -108,12 +108,17 @@ def _models(settings: ExplainerSettings, classifier=None, inpainter=None):
     return classifier, inpainter
 
 
-def _prepared(records, optimiser: MaskOptimiser, size, target: int, batch_size: int) -> dict:
+def _prepared(records, optimiser: MaskOptimiser, size, target: int, batch_size: int, name: str,
+              progress: bool) -> dict:
     """The records at ``size`` with what every epoch needs: organ masks, the precomputed in-fill and
     the classifier's p(target | image)."""
+    from tqdm import tqdm
+
+    log.info("reading the %d %s images", len(records), name)
     data = load_split(records, size)
     fills, scores = [], []
-    for start in range(0, len(data["image"]), batch_size):
+    for start in tqdm(range(0, len(data["image"]), batch_size), desc=f"in-fill ({name})", unit="batch",
+                      disable=not progress, leave=False):
         images = tf.constant(data["image"][start:start + batch_size])
         organ = tf.constant(data["organ"][start:start + batch_size])
         fills.append(optimiser.precomputed_fill(images, organ).numpy())
@@ -226,12 +231,12 @@ def train_explainer(data: str | os.PathLike, out: str | os.PathLike, settings: E
     state = common.open_run(folder, stored, resume)
     keras.utils.set_random_seed(settings.seed)
     started = time.time()
-    cell = math.ceil(size[0] / int(network.output_shape[1]))
+    cell = math.ceil(size[0] / int(network(tf.zeros((1, *size, 1))).shape[1]))
     adapter = ClassifierAdapter(classifier)
     optimiser = MaskOptimiser(adapter, as_infiller(inpainter), MaskSettings(
         lambdas=(settings.l1, settings.l2, settings.l3), score_floor=settings.score_floor, cell=cell))
     adapter.resolve(tf.zeros((1, *size, 1)))
-    prepared = {name: _prepared(records, optimiser, size, settings.target, settings.batch_size)
+    prepared = {name: _prepared(records, optimiser, size, settings.target, settings.batch_size, name, progress)
                 for name, records in (("train", train), ("val", val))}
     if settings.epochs:
         teacher = CounterfactualExplainer(classifier, inpainter=inpainter, steps=settings.teacher_steps,
