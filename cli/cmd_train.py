@@ -138,7 +138,7 @@ def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filter
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="labels.csv or its folder; trains on every 'train' image, keeps the best epoch on 'val'.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output .keras file (the mask network of tfsal explain --method amortised --mask-network).")
+              help="Output .keras file (the mask network of AmortisedExplainer and tfsal export --mask-network).")
 @click.option("--classifier", "classifier_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The classifier it will explain [default: the shipped one].")
 @click.option("--inpainter", "inpainter_path", type=click.Path(exists=True, dir_okay=False), default=None,
