@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfsal.data import pipelines
@@ -237,6 +238,35 @@ def end_epoch(logger: logging.Logger, state: RunState, folder: Path, entry: dict
     state.history.append(entry)
     state.phase, state.epoch = entry["phase"], entry["epoch"]
     commit(state, folder)
+
+
+def save_checkpoint(folder: Path, model: keras.Model, optimizer, state: RunState) -> None:
+    """``model`` and ``optimizer``'s variables, each written atomically under the epoch's new names
+    (:func:`stage`): a trainer's ``save_last`` for :func:`end_epoch`."""
+    save_model(model, stage(state, folder, "last"))
+    with atomic.atomic_path(stage(state, folder, "optimizer")) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, *[v.numpy() for v in optimizer.variables])
+
+
+def restore_weights(folder: Path, model: keras.Model, state: RunState) -> None:
+    """``model``'s weights from the last checkpoint ``state`` names."""
+    model.set_weights(keras.saving.load_model(checkpoint(state, folder, "last"), compile=False).get_weights())
+
+
+def restore_checkpoint(folder: Path, model: keras.Model, optimizer, state: RunState) -> None:
+    """``model``'s weights and ``optimizer``'s variables from the last checkpoint.
+
+    Raises:
+        TfsalError: the optimizer checkpoint does not fit this model.
+    """
+    restore_weights(folder, model, state)
+    optimizer.build(model.trainable_variables)
+    with np.load(checkpoint(state, folder, "optimizer")) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(values) != len(optimizer.variables):
+        raise TfsalError(f"{folder}: the optimizer checkpoint does not fit this model; start a new run")
+    for variable, value in zip(optimizer.variables, values, strict=True):
+        variable.assign(value)
 
 
 def finish_run(state: RunState, folder: Path, best: Path, out: Path) -> None:

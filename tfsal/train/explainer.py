@@ -48,7 +48,6 @@ from tfsal.models.inpainter import composite
 from tfsal.models.loading import model_fingerprint
 from tfsal.train import common
 from tfsal.train.teacher import keep_targets
-from tfsal.util import atomic
 
 __all__ = ["ExplainerSettings", "train_explainer"]
 
@@ -172,24 +171,6 @@ class _Objective:
         return after < DECISION_THRESHOLD, area
 
 
-def _save_checkpoint(folder: Path, network: keras.Model, optimizer, state: common.RunState) -> None:
-    common.save_model(network, common.stage(state, folder, "last"))
-    with atomic.atomic_path(common.stage(state, folder, "optimizer")) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, *[v.numpy() for v in optimizer.variables])
-
-
-def _restore_checkpoint(folder: Path, network: keras.Model, optimizer, state: common.RunState) -> None:
-    network.set_weights(keras.saving.load_model(common.checkpoint(state, folder, "last"),
-                                                compile=False).get_weights())
-    optimizer.build(network.trainable_variables)
-    with np.load(common.checkpoint(state, folder, "optimizer")) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(values) != len(optimizer.variables):
-        raise TfsalError(f"{folder}: the optimizer checkpoint does not fit this network; start a new run")
-    for variable, value in zip(optimizer.variables, values, strict=True):
-        variable.assign(value)
-
-
 def train_explainer(data: str | os.PathLike, out: str | os.PathLike, settings: ExplainerSettings | None = None,
                     checkpoint_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
                     report=None, classifier=None, inpainter=None) -> dict:
@@ -259,10 +240,9 @@ def _phases(network, objective, prepared, settings: ExplainerSettings, state, fo
             continue  # nothing to do here, or a resumed run is already past this phase
         optimizer = keras.optimizers.Adam(lr)
         if state.phase == phase:
-            _restore_checkpoint(folder, network, optimizer, state)
+            common.restore_checkpoint(folder, network, optimizer, state)
         elif state.phase:  # the previous phase ended: start this one from its last weights
-            network.set_weights(keras.saving.load_model(common.checkpoint(state, folder, "last"),
-                                                        compile=False).get_weights())
+            common.restore_weights(folder, network, state)
             state.bad_epochs = 0
         first = state.epoch + 1 if state.phase == phase else 0
         state.phase, state.epoch = phase, first - 1
@@ -315,7 +295,8 @@ def _epochs(network, optimizer, objective: _Objective, prepared: dict, settings:
         entry = {"phase": phase, "epoch": epoch, "loss": round(float(np.mean(losses)), 5),
                  "val_loss": round(val_loss, 5), **_measures(prepared["val"]["score"], val),
                  "batches": batches, "seconds": round(time.time() - tick, 1)}
-        common.end_epoch(log, state, folder, entry, report, lambda: _save_checkpoint(folder, network, optimizer, state))
+        common.end_epoch(log, state, folder, entry, report,
+                         lambda: common.save_checkpoint(folder, network, optimizer, state))
 
 
 def _measures(scores: np.ndarray, val: list) -> dict:

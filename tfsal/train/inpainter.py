@@ -32,7 +32,6 @@ from tfsal.errors import TfsalError
 from tfsal.models.inpainter import build_inpainter, composite, freeze_encoder_batch_norm
 from tfsal.models.inpainter_loss import DEFAULT_FEATURE_LAYERS, InpaintingLoss, classifier_feature_extractor
 from tfsal.train import common
-from tfsal.util import atomic
 
 log = logging.getLogger(__name__)
 
@@ -134,25 +133,6 @@ def validation_scores(inpainter: keras.Model, dataset: tf.data.Dataset) -> dict:
     return {"hole_l1": abs_error / max(holes, 1.0), "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")}
 
 
-def _save_checkpoint(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
-    """The U-Net's weights and the optimizer's variables, each written atomically under the
-    epoch's new names (:func:`~tfsal.train.common.stage`)."""
-    common.save_model(trainer.inpainter, common.stage(state, folder, "last"))
-    with atomic.atomic_path(common.stage(state, folder, "optimizer")) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, *[v.numpy() for v in trainer.optimizer.variables])
-
-
-def _restore_checkpoint(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
-    _restore_weights_only(folder, trainer, state)
-    trainer.optimizer.build(trainer.inpainter.trainable_variables)
-    with np.load(common.checkpoint(state, folder, "optimizer")) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(values) != len(trainer.optimizer.variables):
-        raise TfsalError(f"{folder}: the optimizer checkpoint does not fit this model; start a new run")
-    for variable, value in zip(trainer.optimizer.variables, values, strict=True):
-        variable.assign(value)
-
-
 def train_inpainter(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -215,9 +195,9 @@ def _run_phases(trainer, strategy, train, val_data, settings, state, folder, pro
         with strategy.scope():
             trainer.compile(optimizer=keras.optimizers.Adam(lr))
             if state.phase == phase:
-                _restore_checkpoint(folder, trainer, state)
+                common.restore_checkpoint(folder, trainer.inpainter, trainer.optimizer, state)
             elif state.phase:  # the previous phase ended: start this one from its last weights
-                _restore_weights_only(folder, trainer, state)
+                common.restore_weights(folder, trainer.inpainter, state)
         first = state.epoch + 1 if state.phase == phase else 0
         state.phase, state.epoch = phase, first - 1
         for epoch in range(first, epochs):
@@ -233,11 +213,6 @@ def _load_init_weights(inpainter: keras.Model, path: str) -> None:
         inpainter.set_weights(source.get_weights())
     except ValueError:
         raise TfsalError(f"{path}: its weights do not fit this U-Net (other filters or size settings)") from None
-
-
-def _restore_weights_only(folder: Path, trainer: _InpainterTrainer, state: common.RunState) -> None:
-    last = keras.saving.load_model(common.checkpoint(state, folder, "last"), compile=False)
-    trainer.inpainter.set_weights(last.get_weights())
 
 
 def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, epochs, state, folder, progress, report):
@@ -256,4 +231,5 @@ def _run_epoch(trainer, train, val_data, settings, phase, phase_index, epoch, ep
     entry = {"phase": phase, "epoch": epoch, **logs,
              "val_hole_l1": round(scores["hole_l1"], 5), "val_psnr": round(scores["psnr"], 3),
              "batches": batches, "seconds": round(time.time() - tick, 1)}
-    common.end_epoch(log, state, folder, entry, report, lambda: _save_checkpoint(folder, trainer, state))
+    common.end_epoch(log, state, folder, entry, report,
+                     lambda: common.save_checkpoint(folder, trainer.inpainter, trainer.optimizer, state))
