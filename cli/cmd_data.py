@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -29,17 +30,30 @@ def data() -> None:
               default="MONOCHROME2", show_default=True, help="DICOM photometric interpretation.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes (default: all cores). The output does not depend on it.")
-def synth(out_dir, n_mass, n_healthy, size, seed, fmt, photometric, workers) -> None:
+@click.option("--world", type=click.Choice(["classic", "mixture"]), default="classic", show_default=True,
+              help="classic: one texture, masses, a digital detector. mixture: every family (textures, lesion "
+                   "kinds, distractors, film and detector artefacts), what the shipped models are trained on.")
+@click.option("--textures", default=None, metavar="NAME[,NAME...]",
+              help="Only these tissue textures (gaussian, fibrous, nodular, cloudy), e.g. to hold one out of "
+                   "training or to test on it alone [default: the world's].")
+def synth(out_dir, n_mass, n_healthy, size, seed, fmt, photometric, workers, world, textures) -> None:
     """Write synthetic mammograms with ground-truth mass and breast masks."""
     from tfsal.data import synthetic_dataset
+    from tfsal.data.synthetic import SynthConfig
 
+    try:
+        config = SynthConfig.mixture() if world == "mixture" else SynthConfig()
+        if textures is not None:
+            config = dataclasses.replace(config, textures=tuple(t.strip() for t in textures.split(",")))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--textures") from None
     kwargs = {}
     if n_mass is not None:
         kwargs["n_mass"] = n_mass
     if n_healthy is not None:
         kwargs["n_healthy"] = n_healthy
     manifest = synthetic_dataset.write_dataset(
-        out_dir, size=size, seed=seed, fmt=fmt, photometric=photometric.upper(),
+        out_dir, size=size, seed=seed, fmt=fmt, photometric=photometric.upper(), config=config,
         workers=workers, progress=True, **kwargs)
     click.echo(str(manifest))
 

@@ -18,6 +18,9 @@ is built in four layers, in normalised coordinates so that any size works:
    Sizes and contrasts range from obvious to subtle. The ground-truth mask is the core.
 4. **Acquisition.** Detector blur and noise; background (air) near black.
 
+Other worlds (tissue textures, lesion kinds, distractors, film acquisition) are drawn per image when
+the configuration asks for them (:mod:`tfsal.data.synthetic_families`, ``SynthConfig.mixture()``).
+
 Everything is drawn from ``numpy.random.Generator`` seeded per image, so the same seed gives
 the same image on any machine with the same numpy.
 """
@@ -30,10 +33,13 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from tfsal.data import synthetic_families as families
+
 MASS_SHAPES = ("round", "oval", "lobulated", "irregular", "spiculated")
 DENSITY_CLASSES = ("a", "b", "c", "d")
 VIEWS = ("CC", "MLO")
 LATERALITIES = ("L", "R")
+LESION_SHAPES = MASS_SHAPES + families.EXTRA_LESIONS
 
 # Share of the glandular envelope filled with dense tissue for each BI-RADS density class
 # (a: almost entirely fatty ... d: extremely dense).
@@ -58,12 +64,40 @@ class SynthConfig:
     fat_level: float = 0.30
     gland_level: float = 0.62
     noise_sigma: float = 0.012
+    # The families of tfsal.data.synthetic_families; the defaults are the classic world alone.
+    textures: tuple[str, ...] = ("gaussian",)
+    acquisitions: tuple[str, ...] = ("digital",)
+    distractor_probability: float = 0.0
+    falloff_range: tuple[float, float] = (0.04, 0.04)
+    gamma_range: tuple[float, float] = (1.0, 1.0)
+    noise_factor_range: tuple[float, float] = (1.0, 1.0)
+    breast_scale_range: tuple[float, float] = (1.0, 1.0)
+
+    @classmethod
+    def mixture(cls, textures: tuple[str, ...] = families.TEXTURES) -> SynthConfig:
+        """Every family at once (domain randomisation): the recipe of the shipped models since issue 17."""
+        return cls(textures=tuple(textures), acquisitions=families.ACQUISITIONS, shapes=LESION_SHAPES,
+                   distractor_probability=0.5, mass_radius_range=(0.018, 0.08), mass_contrast_range=(0.15, 0.9),
+                   falloff_range=(0.03, 0.10), gamma_range=(0.6, 1.6), noise_factor_range=(0.5, 2.5),
+                   breast_scale_range=(0.55, 0.95), two_mass_probability=0.1)
+
+    @property
+    def classic(self) -> bool:
+        """True when no family setting departs from the classic world (nothing more is drawn)."""
+        names = ("textures", "acquisitions", "distractor_probability", "falloff_range", "gamma_range",
+                 "noise_factor_range", "breast_scale_range")
+        return all(getattr(self, n) == getattr(SynthConfig, n) for n in names)
 
     def __post_init__(self):
-        unknown = set(self.shapes) - set(MASS_SHAPES)
-        if unknown or not self.shapes:
-            raise ValueError(f"shapes must be a non-empty subset of {MASS_SHAPES}; received {self.shapes}")
-        for name in ("beta_range", "mass_radius_range", "mass_contrast_range"):
+        for name, allowed in (("shapes", LESION_SHAPES), ("textures", families.TEXTURES),
+                              ("acquisitions", families.ACQUISITIONS)):
+            value = getattr(self, name)
+            if set(value) - set(allowed) or not value:
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}; received {value}")
+        if not 0 <= self.distractor_probability <= 1:
+            raise ValueError(f"distractor_probability must lie in [0, 1]; received {self.distractor_probability}")
+        for name in ("beta_range", "mass_radius_range", "mass_contrast_range", "falloff_range", "gamma_range",
+                     "noise_factor_range", "breast_scale_range"):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must satisfy 0 < low <= high; received {(lo, hi)}")
@@ -116,21 +150,32 @@ def make_mammogram(
     laterality = LATERALITIES[int(rng.integers(2))]
     density = DENSITY_CLASSES[int(rng.choice(4, p=config.density_probabilities))]
     beta = float(rng.uniform(*config.beta_range))
+    world = families.CLASSIC if config.classic else families.draw_world(rng, config)
 
     breast, muscle = _silhouette(rng, height, width, view)
     organ = breast & ~muscle
     depth = _skin_depth(breast, view)
     envelope = _glandular_envelope(rng, depth, breast, height)
-    gland = _glandular_tissue(rng, envelope, organ, beta, density)
+    gland = _glandular_tissue(rng, envelope, organ, beta, density, world.texture)
     density_map = _density_map(rng, gland, organ, config)
+    extras = families.add_distractors(
+        rng, density_map, organ, config.gland_level - config.fat_level) if world.distractors else []
     mass_mask, masses = _add_masses(rng, density_map, organ, depth, envelope, n_masses, config)
-    image = _acquire(rng, density_map, breast, muscle, depth, config)
+    image = _acquire(rng, density_map, breast, muscle, depth, config, world)
+    if world != families.CLASSIC:
+        image = families.tone(image, world)
+    if world.acquisition == "film":
+        image, moved, masses = families.filmify(
+            rng, image, {"breast": breast, "organ": organ, "mass": mass_mask}, masses, world)
+        organ, mass_mask = moved["organ"], moved["mass"]
 
     if laterality == "R":
         image, mass_mask, organ = image[:, ::-1], mass_mask[:, ::-1], organ[:, ::-1]
         for info in masses:
             info["centre"] = (info["centre"][0], width - 1 - info["centre"][1])
     params = {"view": view, "laterality": laterality, "density": density, "beta": round(beta, 4), "masses": masses}
+    if not config.classic:
+        params["world"] = {**world.as_params(), "distractors": extras}
     return SyntheticMammogram(
         np.ascontiguousarray(image), np.ascontiguousarray(mass_mask), np.ascontiguousarray(organ), params)
 
@@ -175,7 +220,7 @@ def _add_masses(rng, density_map, organ, depth, envelope, n_masses, cfg):
     return mass_mask, masses
 
 
-def _acquire(rng, density_map, breast, muscle, depth, cfg):
+def _acquire(rng, density_map, breast, muscle, depth, cfg, world=families.CLASSIC):
     """The detector image: pectoral muscle, thickness fall-off and skin line, blur, background, noise."""
     height, width = breast.shape
     muscle_level = rng.uniform(0.62, 0.78)
@@ -185,13 +230,14 @@ def _acquire(rng, density_map, breast, muscle, depth, cfg):
 
     # Compressed thickness falls off over the last ~4 % of the height before the skin;
     # the skin itself is a thin brighter line.
-    falloff = 0.35 + 0.65 * (1 - np.exp(-depth / (0.04 * height)))
+    falloff = 0.35 + 0.65 * (1 - np.exp(-depth / (world.falloff * height)))
     skin = 0.10 * np.exp(-np.maximum(depth - 1, 0) / max(0.6, 0.003 * height))
     image = np.where(breast, tissue * falloff + skin, 0.0)
     image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.6)
     background = 0.03 + 0.01 * rng.random()
     image = image + background * (1 - cv2.GaussianBlur(breast.astype(np.float32), (0, 0), 0.8))
-    image = image + rng.normal(0, cfg.noise_sigma, image.shape) * np.sqrt(np.clip(image, 0.01, 1) / 0.5)
+    noise = rng.normal(0, cfg.noise_sigma * world.noise_factor, image.shape)
+    image = image + noise * np.sqrt(np.clip(image, 0.01, 1) / 0.5)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
@@ -245,13 +291,13 @@ def _power_law_noise(rng, shape, beta):
     return ((field_ - field_.mean()) / (field_.std() + 1e-12)).astype(np.float32)
 
 
-def _glandular_tissue(rng, envelope, organ, beta, density):
+def _glandular_tissue(rng, envelope, organ, beta, density, texture="gaussian"):
     """Glandular share in [0, 1]: a 1/f**beta field thresholded at the density's quantile."""
-    field_ = _power_law_noise(rng, envelope.shape, beta)
+    field_, softness = families.texture_field(
+        rng, texture, envelope > 0, beta, lambda shape, b: _power_law_noise(rng, shape, b))
     fill = rng.uniform(*_DENSITY_FILL[density])
     inside = organ & (envelope > 0.5)
     level = np.quantile(field_[inside], 1 - fill) if inside.any() else 0.0
-    softness = 0.35
     gland = 1 / (1 + np.exp(-(field_ - level) / softness))
     return (gland * envelope).astype(np.float32)
 
@@ -300,7 +346,11 @@ def _place_mass(rng, organ, taken, depth, envelope, height, cfg):
     radius = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) * height
     contrast = float(rng.uniform(*cfg.mass_contrast_range))
     margin_sigma = rng.choice([0.05, 0.15, 0.3]) * radius  # circumscribed ... ill-defined
-    allowed = organ & (depth > 1.5 * radius + 2) & ~ndimage.binary_dilation(taken, iterations=int(2 * radius) + 1)
+    extent = radius
+    if shape in families.EXTRA_LESIONS:
+        radius, margin_sigma, dome_weight, n_spicules, extent = families.lesion_kind(rng, shape, radius, margin_sigma)
+    need = 1.5 * extent + 2 if extent == radius else min(1.5 * extent + 2, 0.6 * float(depth.max()))
+    allowed = organ & (depth > need) & ~ndimage.binary_dilation(taken, iterations=int(2 * extent) + 1)
     candidates = np.flatnonzero(allowed)
     if candidates.size == 0:
         return None
@@ -313,20 +363,24 @@ def _place_mass(rng, organ, taken, depth, envelope, height, cfg):
     y, x = np.mgrid[0:organ.shape[0], 0:organ.shape[1]].astype(np.float32)
     theta = np.arctan2(y - cy, x - cx)
     rel = np.hypot(y - cy, x - cx) / (radius * _radius_function(rng, shape, theta))
-    core = rel <= 1.0
+    core = rel <= extent / radius
     dome = np.sqrt(np.clip(1 - rel ** 2, 0, 1)) * 0.6 + 0.4 * (rel <= 1)
     profile = cv2.GaussianBlur(dome.astype(np.float32), (0, 0), float(max(margin_sigma, 0.5)))
     if shape == "spiculated":
         profile += 0.6 * _spicules(rng, organ.shape, cy, cx, radius)
+    elif shape in families.EXTRA_LESIONS:
+        profile *= dome_weight
+        if n_spicules:
+            profile += 0.6 * _spicules(rng, organ.shape, cy, cx, extent, n_spicules)
     profile *= organ
-    info = {"shape": shape, "radius_px": round(radius, 2), "contrast": round(contrast, 4),
+    info = {"shape": shape, "radius_px": round(extent, 2), "contrast": round(contrast, 4),
             "margin_sigma_px": round(float(margin_sigma), 2), "centre": (round(cy, 2), round(cx, 2))}
     return profile.astype(np.float32), core & organ, info
 
 
-def _spicules(rng, shape, cy, cx, radius):
+def _spicules(rng, shape, cy, cx, radius, count=None):
     canvas = np.zeros(shape, np.float32)
-    for _ in range(int(rng.integers(8, 18))):
+    for _ in range(int(rng.integers(8, 18)) if count is None else count):
         angle = rng.uniform(0, 2 * np.pi)
         length = radius * rng.uniform(0.8, 2.0)
         start = (cx + 0.8 * radius * np.cos(angle), cy + 0.8 * radius * np.sin(angle))
