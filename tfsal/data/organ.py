@@ -1,11 +1,12 @@
 """The organ (breast) mask of a mammogram, computed from the image alone.
 
-Steps, in order: smooth; threshold just above the air background (read in the darkest
-tenth of the image, so the thin, dark periphery stays in); keep the largest connected
-component and fill its holes; then remove the pectoral muscle where one is found: a bright
-region in the upper chest-wall corner that touches both the top edge and the chest wall and
-is well described by a triangle (MLO views). Masses never lie in the muscle, and the
-explainer keeps everything outside this mask.
+Steps, in order: leave out the constant padding around a scanned film (:func:`film_area`); smooth;
+threshold just above the film's air (read in the darkest tenth of the film, so the thin, dark
+periphery stays in); leave out burned-in labels (:func:`burned_in_labels`) and thin strips along the
+film's edges; cut thin bridges with an opening, keep the largest region and fill its holes; then
+remove the pectoral muscle where one is found: a bright region in the upper chest-wall corner that
+touches both the top edge and the chest wall and is well described by a triangle (MLO views). Masses
+never lie in the muscle, and the explainer keeps everything outside this mask.
 """
 
 from __future__ import annotations
@@ -36,10 +37,22 @@ def breast_mask(image: np.ndarray, remove_pectoral: bool = True) -> np.ndarray:
     lo, hi = float(np.min(image)), float(np.max(image))
     if not np.isfinite(lo + hi) or hi - lo <= 0:
         return np.zeros(image.shape, bool)
-    height = image.shape[0]
-    smooth = cv2.GaussianBlur((image - lo) / (hi - lo), (0, 0), max(1.0, 0.005 * height))
-    foreground = _largest_component(smooth > _foreground_threshold(smooth))
-    foreground = ndimage.binary_fill_holes(foreground)
+    mask = _breast_on(image, *film_area(image), remove_pectoral)
+    if not mask.any():  # nothing at the air's level on what looked like the film: it was the air
+        mask = _breast_on(image, slice(None), slice(None), remove_pectoral)
+    return mask
+
+
+def _breast_on(image: np.ndarray, rows: slice, columns: slice, remove_pectoral: bool) -> np.ndarray:
+    """:func:`breast_mask` looking only at ``image[rows, columns]`` (the film), at the image's size."""
+    lo, hi = float(np.min(image)), float(np.max(image))
+    raw = (image[rows, columns] - lo) / (hi - lo)
+    smooth = np.zeros(image.shape, np.float32)  # the padding stays at the minimum, unblurred
+    smooth[rows, columns] = cv2.GaussianBlur(raw, (0, 0), max(1.0, 0.005 * image.shape[0]))
+    film = smooth[rows, columns]
+    air = film <= _foreground_threshold(film)
+    foreground = np.zeros(image.shape, bool)
+    foreground[rows, columns] = ndimage.binary_fill_holes(_breast_component(~air & ~burned_in_labels(raw, air)))
     if remove_pectoral and foreground.any():
         # a scanned film pads the breast with black on both sides: look for the muscle in the
         # breast's own columns, so that its chest wall is an edge of what is searched
@@ -48,6 +61,27 @@ def breast_mask(image: np.ndarray, remove_pectoral: bool = True) -> np.ndarray:
         muscle[:, first:last] = _muscle_at_working_size(smooth[:, first:last], foreground[:, first:last])
         foreground &= ~muscle
     return foreground
+
+
+PADDING_SHARE = 0.98
+"""A row or column at an image edge is padding (not film) when at least this share of it is at the
+image's minimum."""
+
+
+def film_area(image: np.ndarray) -> tuple[slice, slice]:
+    """``(rows, columns)``: the image without the constant bands at its edges that a scanner, or fitting
+    a film into a square, pads it with (mini-MIAS films sit between black bands a few hundred
+    columns wide). The air is then read on the film: it is often a little brighter than the padding.
+    The whole image when that would leave fewer than a tenth of its rows or columns."""
+    at_minimum = image <= np.min(image)
+
+    def kept(shares: np.ndarray) -> slice:
+        film = np.flatnonzero(shares < PADDING_SHARE)
+        if film.size == 0 or film[-1] + 1 - film[0] < max(2, 0.1 * shares.size):
+            return slice(0, shares.size)
+        return slice(int(film[0]), int(film[-1]) + 1)
+
+    return kept(at_minimum.mean(axis=1)), kept(at_minimum.mean(axis=0))
 
 
 def _breast_columns(breast: np.ndarray) -> tuple[int, int]:
@@ -91,6 +125,40 @@ def _otsu(values: np.ndarray) -> float:
     return float(threshold) / 255
 
 
+LABEL_LEVEL, LABEL_FILL, LABEL_AIR = 0.8, 0.8, 0.2
+"""A burned-in label is brighter than this share of the film's range, fills at least this share of
+its bounding box (letters filled in), and at least this share of the ring around it is air."""
+
+
+def burned_in_labels(film: np.ndarray, air: np.ndarray) -> np.ndarray:
+    """Boolean mask of the burned-in labels on a film (values in [0, 1]) and a margin around them.
+
+    A label is a bright, nearly rectangular mark, 2-25 % of the height on each side, lying at least
+    partly on the air (:data:`LABEL_LEVEL`, :data:`LABEL_FILL`, :data:`LABEL_AIR`): a mass is as bright
+    but round, and tissue surrounds it. The margin (2.5 % of the height) takes the scanner's smear
+    around the label too, so that what is left of it no longer joins the label to the breast.
+    """
+    height = film.shape[0]
+    bright = ndimage.binary_fill_holes(cv2.GaussianBlur(film, (0, 0), 1.0) > LABEL_LEVEL * float(film.max()))
+    regions, _ = ndimage.label(bright)
+    found = np.zeros(film.shape, bool)
+    gap, ring = max(2, round(0.02 * height)), max(2, round(0.03 * height))  # the ring: beyond the blur
+    for index, box in enumerate(ndimage.find_objects(regions), 1):
+        blob = regions[box] == index
+        if not all(0.02 * height <= side <= 0.25 * height for side in blob.shape) or blob.mean() < LABEL_FILL:
+            continue
+        around = tuple(slice(max(0, part.start - ring), part.stop + ring) for part in box)
+        near = (regions[around] == index).astype(np.uint8)
+        outside = (cv2.dilate(near, np.ones((2 * ring + 1,) * 2, np.uint8)) > 0) & ~(
+            cv2.dilate(near, np.ones((2 * gap + 1,) * 2, np.uint8)) > 0)
+        if outside.any() and air[around][outside].mean() >= LABEL_AIR:
+            found[box] |= blob
+    if not found.any():
+        return found
+    margin = max(1, round(0.025 * height))
+    return cv2.dilate(found.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)) > 0
+
+
 def _foreground_threshold(smooth: np.ndarray) -> float:
     """A level just above the air background.
 
@@ -106,14 +174,49 @@ def _foreground_threshold(smooth: np.ndarray) -> float:
     return background + max(8 * spread, 0.06 * (top - background))
 
 
-def _largest_component(binary: np.ndarray) -> np.ndarray:
-    size = max(1, round(0.004 * binary.shape[0]))
-    opened = ndimage.binary_opening(binary, structure=np.ones((2 * size + 1,) * 2, bool))
-    labels, count = ndimage.label(opened)
+def _breast_component(binary: np.ndarray) -> np.ndarray:
+    """The breast among the thresholded regions, without the film's edges and what thin bridges join to it.
+
+    Thin strips along the image edges (a bright film edge) go first (:func:`_without_edge_strips`);
+    an opening with a disk of radius 1.2 % of the height then cuts thin bridges (the stroke of a
+    letter, a gap between the breast and a label) and drops what is thinner; the largest region left
+    is the breast, and the thresholded pixels within a few pixels of it are put back, so that the
+    skin line keeps its detail.
+    """
+    height = binary.shape[0]
+    radius = max(1, round(0.012 * height))
+    binary = _without_edge_strips(binary, max(2, round(0.06 * height)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    opened = cv2.morphologyEx(binary.astype(np.uint8), cv2.MORPH_OPEN, disk, borderType=cv2.BORDER_REPLICATE)
+    breast = _largest(opened > 0).astype(np.uint8)
+    near = max(1, round(0.004 * height))
+    grown = cv2.dilate(breast, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * near + 1,) * 2))
+    return _largest(binary & (grown > 0))
+
+
+def _largest(binary: np.ndarray) -> np.ndarray:
+    """The largest connected region (8-connected) of a boolean mask; all False when there is none."""
+    labels, count = ndimage.label(binary, structure=np.ones((3, 3), bool))
     if count == 0:
         return np.zeros_like(binary)
-    sizes = ndimage.sum_labels(opened, labels, index=np.arange(1, count + 1))
+    sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, count + 1))
     return labels == (1 + int(np.argmax(sizes)))
+
+
+def _without_edge_strips(binary: np.ndarray, thickness: int) -> np.ndarray:
+    """``binary`` without the strips, thinner than ``thickness``, that run along its four edges.
+
+    From each edge, in each line across it, the run of True pixels that starts at the edge is
+    removed when it is shorter than ``thickness``: a film's bright edge or a scanner's line, not the
+    breast, which reaches far into the image wherever it touches an edge.
+    """
+    binary = binary.copy()
+    for view in (binary, binary[::-1], binary.T, binary.T[::-1]):  # views: top, bottom, left, right
+        runs = np.where(view.all(axis=0), view.shape[0], np.argmin(view, axis=0))
+        short = np.flatnonzero((runs > 0) & (runs < thickness))
+        for line in short:
+            view[: runs[line], line] = False
+    return binary
 
 
 def chest_wall_on_left(breast: np.ndarray) -> bool:
@@ -121,23 +224,30 @@ def chest_wall_on_left(breast: np.ndarray) -> bool:
     return int(breast[:, 0].sum()) >= int(breast[:, -1].sum())
 
 
+EDGE_STRENGTHS = (0.05, 0.02)
+"""The weakest brightness drop, as a share of the corner's contrast with the breast, that makes an edge
+candidate: the stricter first (a digital detector's sharp muscle edge among the tissue's own edges),
+the looser when that finds no muscle (a scanned film's blurred edge)."""
+
+
 def pectoral_muscle(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
     """Boolean mask of the pectoral muscle, or all False when none is found.
 
     On MLO views the muscle is a bright, roughly triangular region in the upper chest-wall
     corner whose edge is close to a straight line. In each upper row the steepest drop in
-    brightness between the chest wall and the middle of the image is an edge candidate; a
-    line through the most candidates (every pair tried, then a least-squares refit on the
-    inliers) bounds the muscle. The muscle is accepted only when the corner is brighter than
-    the breast, the line slopes like a muscle edge, and most rows it crosses support it.
+    brightness between the chest wall and the middle of the image is an edge candidate when it
+    is strong enough (:data:`EDGE_STRENGTHS`); a line through the most candidates (every pair
+    tried, then a least-squares refit on the inliers) bounds the muscle. The muscle is accepted
+    only when the corner is brighter than the breast, the line slopes like a muscle edge, and
+    most rows it crosses support it.
     """
     flip = not chest_wall_on_left(breast)
     if flip:
         smooth, breast = smooth[:, ::-1], breast[:, ::-1]
     height, width = breast.shape
-    none = np.zeros_like(breast)
+    muscle = np.zeros_like(breast)
     if not breast[0, : max(2, width // 20)].all():  # an MLO breast is cut by the top edge
-        return none
+        return muscle
     values = cv2.GaussianBlur(smooth, (0, 0), max(1.0, 0.006 * height))
     patch = values[: max(2, height // 30), : max(2, width // 30)]
     # the tissue beside the muscle: the upper third of the breast, away from the chest wall
@@ -145,9 +255,9 @@ def pectoral_muscle(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
     upper = breast[: height // 3].copy()
     upper[:, : width // 2] = False
     reference = values[: height // 3][upper] if upper.any() else values[breast]
-    corner, tissue = float(np.median(patch)), float(np.median(reference))
-    if corner - tissue < 0.1:
-        return none
+    contrast = float(np.median(patch)) - float(np.median(reference))
+    if contrast < 0.1:
+        return muscle
     rows = np.arange(int(0.9 * height))
     span = values[rows, : int(0.7 * width)]
     drop = span[:, :-1] - span[:, 1:]
@@ -155,8 +265,23 @@ def pectoral_muscle(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
     inside = ndimage.binary_erosion(breast, iterations=max(2, round(0.03 * height)), border_value=1)
     drop = np.where(inside[rows, : drop.shape[1]] & inside[rows, 1 : drop.shape[1] + 1], drop, 0)
     edges = np.argmax(drop, axis=1) + 0.5
-    strong = drop[np.arange(len(rows)), np.argmax(drop, axis=1)] > 0.05 * (corner - tissue)
-    line = _fit_line(rows[strong].astype(float), edges[strong], tolerance=max(1.5, 0.01 * height))
+    strength = drop[np.arange(len(rows)), np.argmax(drop, axis=1)]
+    for share in EDGE_STRENGTHS:
+        strong = strength > share * contrast
+        muscle = _muscle_of_line(_fit_line(rows[strong].astype(float), edges[strong],
+                                           tolerance=max(1.5, 0.01 * height)), breast)
+        if muscle.any():
+            break
+    return muscle[:, ::-1] if flip else muscle
+
+
+def _muscle_of_line(line, breast: np.ndarray) -> np.ndarray:
+    """The breast left of a fitted muscle edge ``(slope, intercept, inliers)`` (chest wall on the left),
+    or all False when the line is missing or does not look like a muscle edge: it must slope down
+    towards the chest wall, cross the top and the chest wall inside the image, be supported by enough
+    rows, and leave most of the breast."""
+    height, width = breast.shape
+    none = np.zeros_like(breast)
     if line is None:
         return none
     slope, intercept, inliers = line
@@ -167,9 +292,7 @@ def pectoral_muscle(smooth: np.ndarray, breast: np.ndarray) -> np.ndarray:
         return none
     y, x = np.mgrid[0:height, 0:width]
     muscle = (x < intercept + slope * y) & breast
-    if muscle.sum() > 0.4 * breast.sum():
-        return none
-    return muscle[:, ::-1] if flip else muscle
+    return none if muscle.sum() > 0.4 * breast.sum() else muscle
 
 
 def _fit_line(y: np.ndarray, x: np.ndarray, tolerance: float):
