@@ -77,9 +77,9 @@ class SynthConfig:
     def mixture(cls, textures: tuple[str, ...] = families.TEXTURES) -> SynthConfig:
         """Every family at once (domain randomisation): the recipe of the shipped models since issue 17."""
         return cls(textures=tuple(textures), acquisitions=families.ACQUISITIONS, shapes=LESION_SHAPES,
-                   distractor_probability=0.5, mass_radius_range=(0.018, 0.08), mass_contrast_range=(0.15, 0.9),
-                   falloff_range=(0.03, 0.10), gamma_range=(0.6, 1.6), noise_factor_range=(0.5, 2.5),
-                   breast_scale_range=(0.55, 0.95), two_mass_probability=0.1)
+                   distractor_probability=0.5, mass_radius_range=(0.022, 0.08), mass_contrast_range=(0.25, 0.9),
+                   falloff_range=(0.03, 0.10), gamma_range=(0.7, 1.4), noise_factor_range=(0.6, 2.0),
+                   breast_scale_range=(0.7, 1.0), two_mass_probability=0.1)
 
     @property
     def classic(self) -> bool:

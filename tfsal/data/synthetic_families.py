@@ -144,9 +144,9 @@ def lesion_kind(rng, shape: str, radius: float, margin_sigma: float) -> tuple[fl
     (the radius of its ground-truth mask) is where the spicules of a distortion end."""
     if shape == "asymmetry":
         grown = radius * float(rng.uniform(1.6, 2.4))
-        return grown, grown * 0.5, 0.45, 0, grown
+        return grown, grown * 0.5, 0.6, 0, grown
     if shape == "distortion":
-        return radius * 0.45, margin_sigma, 0.3, int(rng.integers(14, 26)), radius
+        return radius * 0.45, margin_sigma, 0.45, int(rng.integers(14, 26)), radius
     raise ValueError(f"unknown lesion kind {shape!r}; expected one of {EXTRA_LESIONS}")
 
 
