@@ -164,3 +164,16 @@ def table(table, out_dir, val, test, seed) -> None:
 
     _check_shares(val, test)
     click.echo(str(reader.build_manifest(table, out_dir, val=val, test=test, seed=seed)))
+
+
+@data.command("merge")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the merged labels.csv (the images stay where they are).")
+def merge(manifests, out_dir) -> None:
+    """Merge manifests (labels.csv or their folders) into one, each row's split kept: e.g. your
+    images with synthetic ones, or two worlds of the generator."""
+    from tfsal.data.manifest import merge_manifests
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    click.echo(str(merge_manifests(list(manifests), out_dir)))

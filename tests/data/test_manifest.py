@@ -62,3 +62,29 @@ def test_missing_manifest(tmp_path):
 def test_check_files_can_be_disabled(tmp_path):
     (tmp_path / "labels.csv").write_text("image,label,mask,split\nmissing.png,0,,train\n")
     assert read_manifest(tmp_path, check_files=False)[0].image == tmp_path / "missing.png"
+
+
+def test_merge_keeps_every_row_and_split_with_paths_from_the_new_place(tmp_path):
+    from click.testing import CliRunner
+
+    from tfsal.cli.main import cli
+    from tfsal.data.synthetic_dataset import write_dataset
+
+    write_dataset(tmp_path / "a", n_mass=3, n_healthy=3, size=(48, 48), seed=1, workers=1)
+    write_dataset(tmp_path / "b" / "deeper", n_mass=2, n_healthy=2, size=(48, 48), seed=2, workers=1)
+    second = tmp_path / "b" / "deeper" / "labels.csv"
+    result = CliRunner().invoke(cli, ["data", "merge", str(tmp_path / "a"), str(second), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    merged = read_manifest(tmp_path / "m")
+    parts = read_manifest(tmp_path / "a") + read_manifest(tmp_path / "b" / "deeper")
+
+    def rows(records):
+        return [(r.image.resolve(), r.label, r.split, r.mask and r.mask.resolve(), r.organ.resolve()) for r in records]
+
+    assert rows(merged) == rows(parts) and len(merged) == 10
+    assert (tmp_path / "m" / "labels.csv").read_text().splitlines()[1].startswith("../a/images/")
+    twice = CliRunner().invoke(cli, ["data", "merge", str(tmp_path / "a"), str(tmp_path / "a"),
+                                     "--out", str(tmp_path / "n")])
+    assert twice.exit_code == 1 and "may appear once" in twice.output and "Traceback" not in twice.output
+    one = CliRunner().invoke(cli, ["data", "merge", str(tmp_path / "a"), "--out", str(tmp_path / "o")])
+    assert one.exit_code == 1 and "at least two" in one.output

@@ -158,6 +158,27 @@ def write_manifest(path: str | os.PathLike, records: Iterable[Record]) -> Path:
     return path
 
 
+def merge_manifests(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Write one manifest at ``out`` holding every row of the manifests at ``paths``, their splits
+    kept and their paths rewritten relative to ``out``'s folder (the files are not copied).
+
+    Raises:
+        ManifestError: fewer than two manifests, one of them unreadable, or an image in two rows.
+    """
+    if len(paths) < 2:
+        raise ManifestError(f"merging needs at least two manifests; received {len(paths)}")
+    records, seen = [], {}
+    for path in paths:
+        for record in read_manifest(path):
+            key = record.image.resolve()
+            if key in seen:
+                raise ManifestError(f"{record.image} is in {seen[key]} and in {path}: an image may appear once")
+            seen[key] = path
+            records.append(record)
+    out = Path(out)
+    return write_manifest(out / "labels.csv" if out.suffix.lower() != ".csv" else out, records)
+
+
 def fingerprint(records: Sequence[Record]) -> str:
     """SHA-256 of what the records hold, not where: each image's and mask's bytes with its label and
     split, in a fixed order. Two copies of a data set in other folders have the same fingerprint;
