@@ -32,7 +32,7 @@ def data() -> None:
               help="Processes (default: all cores). The output does not depend on it.")
 @click.option("--world", type=click.Choice(["classic", "mixture"]), default="classic", show_default=True,
               help="classic: one texture, masses, a digital detector. mixture: every family (textures, lesion "
-                   "kinds, distractors, film and detector artefacts), what the shipped models are trained on.")
+                   "kinds, distractors, film and detector artefacts), for training that must survive a change of data.")
 @click.option("--textures", default=None, metavar="NAME[,NAME...]",
               help="Only these tissue textures (gaussian, fibrous, nodular, cloudy), e.g. to hold one out of "
                    "training or to test on it alone [default: the world's].")

@@ -75,7 +75,7 @@ class SynthConfig:
 
     @classmethod
     def mixture(cls, textures: tuple[str, ...] = families.TEXTURES) -> SynthConfig:
-        """Every family at once (domain randomisation): the recipe of the shipped models since issue 17."""
+        """Every family at once (domain randomisation; ``tfsal data synth --world mixture``)."""
         return cls(textures=tuple(textures), acquisitions=families.ACQUISITIONS, shapes=LESION_SHAPES,
                    distractor_probability=0.5, mass_radius_range=(0.022, 0.08), mass_contrast_range=(0.25, 0.9),
                    falloff_range=(0.03, 0.10), gamma_range=(0.7, 1.4), noise_factor_range=(0.6, 2.0),
