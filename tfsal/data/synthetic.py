@@ -40,6 +40,9 @@ DENSITY_CLASSES = ("a", "b", "c", "d")
 VIEWS = ("CC", "MLO")
 LATERALITIES = ("L", "R")
 LESION_SHAPES = MASS_SHAPES + families.EXTRA_LESIONS
+# SynthConfig's family settings: at their defaults, the classic world (nothing more is drawn)
+_FAMILY_RANGES = ("falloff_range", "gamma_range", "noise_factor_range", "breast_scale_range")
+_FAMILY_FIELDS = ("textures", "acquisitions", "distractor_probability", *_FAMILY_RANGES)
 
 # Share of the glandular envelope filled with dense tissue for each BI-RADS density class
 # (a: almost entirely fatty ... d: extremely dense).
@@ -84,9 +87,7 @@ class SynthConfig:
     @property
     def classic(self) -> bool:
         """True when no family setting departs from the classic world (nothing more is drawn)."""
-        names = ("textures", "acquisitions", "distractor_probability", "falloff_range", "gamma_range",
-                 "noise_factor_range", "breast_scale_range")
-        return all(getattr(self, n) == getattr(SynthConfig, n) for n in names)
+        return all(getattr(self, n) == getattr(SynthConfig, n) for n in _FAMILY_FIELDS)
 
     def __post_init__(self):
         for name, allowed in (("shapes", LESION_SHAPES), ("textures", families.TEXTURES),
@@ -96,8 +97,7 @@ class SynthConfig:
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}; received {value}")
         if not 0 <= self.distractor_probability <= 1:
             raise ValueError(f"distractor_probability must lie in [0, 1]; received {self.distractor_probability}")
-        for name in ("beta_range", "mass_radius_range", "mass_contrast_range", "falloff_range", "gamma_range",
-                     "noise_factor_range", "breast_scale_range"):
+        for name in ("beta_range", "mass_radius_range", "mass_contrast_range", *_FAMILY_RANGES):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must satisfy 0 < low <= high; received {(lo, hi)}")
