@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import SIZE
+from tfsal.cli.params import RANGE, SIZE
 
 STRATEGIES = ("auto", "one-device", "mirrored")
 
@@ -67,7 +67,9 @@ def _print_epoch(entry: dict) -> None:
               help="Adam learning rate for patch pre-training.")
 @click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
               help="Stop after this many epochs without a better validation AUC (0: never).")
-@click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom and flips of whole images.")
+@click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom, flips and gamma of whole images.")
+@click.option("--gamma", type=RANGE, default="1,1", show_default=True,
+              help="Random tone curve image**g of whole images, log g uniform in [LOW, HIGH] (1,1: none).")
 @click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fine-tune: start the whole-image phase from this classifier (no pre-training).")
 @click.option("--infill-inpainter", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -76,7 +78,7 @@ def _print_epoch(entry: dict) -> None:
               help="Share of training images that get in-fill (with --infill-inpainter).")
 @run_options
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, batch_size, lr, pretrain_lr,
-               patience, no_augment, init_path, infill_inpainter, infill_probability, seed, strategy,
+               patience, no_augment, gamma, init_path, infill_inpainter, infill_probability, seed, strategy,
                checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
@@ -84,7 +86,7 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
     settings = ClassifierSettings(
         size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
         epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
-        augment=not no_augment, init=str(Path(init_path).resolve()) if init_path else None,
+        augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
         infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
         infill_probability=infill_probability, seed=seed, strategy=strategy)
     summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,

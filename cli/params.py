@@ -24,6 +24,26 @@ class SizeType(click.ParamType):
 SIZE = SizeType()
 
 
+class RangeType(click.ParamType):
+    """``LOW,HIGH``, two positive numbers with ``LOW <= HIGH``, e.g. ``0.5,2``, as a tuple of floats."""
+
+    name = "LOW,HIGH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            low, high = (float(part) for part in str(value).split(","))
+        except ValueError:
+            low = high = float("nan")
+        if not 0 < low <= high < float("inf"):
+            self.fail(f"expected LOW,HIGH with 0 < LOW <= HIGH, e.g. 0.5,2; got {value!r}", param, ctx)
+        return low, high
+
+
+RANGE = RangeType()
+
+
 class MethodChoice(click.Choice):
     """A choice among names read from :mod:`tfsal.explain.registry` when asked (so a method
     registered after this module was imported is offered too). Loads no TensorFlow.

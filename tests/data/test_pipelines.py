@@ -150,7 +150,8 @@ def test_augmentation_changes_images_and_keeps_labels(records):
 
 @pytest.mark.parametrize(
     "option",
-    [{"rotation": 0.0}, {"zoom": (1.0, 1.0)}, {"horizontal_flip": False}, {"vertical_flip": False}],
+    [{"rotation": 0.0}, {"zoom": (1.0, 1.0)}, {"horizontal_flip": False}, {"vertical_flip": False},
+     {"gamma": (0.5, 2.0)}],
 )
 def test_each_augmentation_option_changes_output(records, option):
     base = Augmentation(rotation=15.0, zoom=(0.9, 1.1), horizontal_flip=True, vertical_flip=True)
@@ -158,6 +159,23 @@ def test_each_augmentation_option_changes_output(records, option):
     a = as_arrays(classification_dataset(records, SIZE, batch_size=6, augment=base))
     b = as_arrays(classification_dataset(records, SIZE, batch_size=6, augment=changed))
     assert differs(a, b)
+
+
+def test_gamma_is_a_power_of_the_image_and_leaves_the_other_draws_alone():
+    rng = np.random.default_rng(3)
+    image = tf.constant(rng.random((*SIZE, 1)), tf.float32)
+    seeds = [tf.constant([7, i], tf.int64) for i in range(40)]
+    plain = Augmentation(rotation=10.0)
+    exponents = []
+    for seed in seeds:
+        base = augment.augment_image(image, seed, plain).numpy()
+        toned = augment.augment_image(image, seed, Augmentation(rotation=10.0, gamma=(0.5, 2.0))).numpy()
+        inside = base > 0.05  # the same geometry: toned == base ** g with one g per image
+        g = np.median(np.log(toned[inside]) / np.log(base[inside]))
+        np.testing.assert_allclose(toned, base ** g, atol=1e-4)
+        exponents.append(g)
+    assert 0.5 <= min(exponents) < 0.8 and 1.25 < max(exponents) <= 2.0  # log-uniform over the range
+    assert np.mean(np.array(exponents) > 1) == pytest.approx(0.5, abs=0.25)
 
 
 def test_augmentation_rotation_only_geometry():
@@ -306,3 +324,5 @@ def test_bad_augmentation():
         Augmentation(rotation=-1)
     with pytest.raises(ValueError, match="zoom must be"):
         Augmentation(zoom=(1.2, 1.0))
+    with pytest.raises(ValueError, match="gamma must be"):
+        Augmentation(gamma=(0.0, 2.0))

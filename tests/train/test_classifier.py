@@ -98,7 +98,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
 
 @pytest.mark.parametrize("change, differs", [
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
-    ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"),
+    ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"), ({"gamma": (0.5, 2.0)}, "weights"),
     ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"),
     ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
     ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
@@ -118,6 +118,11 @@ def test_each_setting_changes_what_training_does(baseline, data, tmp_path, chang
         assert len(state["history"]) != len(base_state["history"])
     else:
         assert summary["strategy"] != base_summary["strategy"]
+
+
+def test_bad_gamma_range_is_refused():
+    with pytest.raises(ValueError, match="gamma must be"):
+        ClassifierSettings(gamma=(2.0, 1.0))
 
 
 def test_patience_stops_early(data, tmp_path):

@@ -1,6 +1,8 @@
-"""Random geometric augmentation of training images: rotation, zoom and flips, stateless and seeded.
+"""Random augmentation of training images: rotation, zoom, flips and gamma, stateless and seeded.
 
-Paper: the classifier was trained with "rotation, zoom, ... flips". :class:`Augmentation` holds the
+Paper: the classifier was trained with "rotation, zoom, ... flips". A random gamma (off by default)
+adds the tone differences between acquisitions (film and detector, exposure, processing):
+``image ** g`` with ``log g`` uniform in ``[log low, log high]``. :class:`Augmentation` holds the
 ranges; :func:`augment_image` applies them to one ``[H, W, C]`` image with a stateless seed, so the
 same seed gives the same result in any ``tf.data`` graph (:mod:`tfsal.data.pipelines` uses it).
 """
@@ -12,18 +14,20 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-__all__ = ["Augmentation", "augment_image", "random_flips", "rotate_zoom"]
+__all__ = ["Augmentation", "augment_image", "random_flips", "random_gamma", "rotate_zoom"]
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random geometric augmentation of whole images (paper: "rotation, zoom, ... flips").
+    """Random augmentation of whole images (paper: "rotation, zoom, ... flips"), and a random gamma.
 
     Args:
         rotation: largest rotation in degrees; the angle is uniform in ``[-rotation, rotation]``.
         zoom: ``(low, high)`` range of the zoom factor (> 1 enlarges), uniform.
         horizontal_flip: flip left-right with probability 1/2.
         vertical_flip: flip up-down with probability 1/2.
+        gamma: ``(low, high)`` range of a tone curve ``image ** g``, ``log g`` uniform; ``g > 1``
+            darkens the mid-tones. ``(1.0, 1.0)`` (the default) leaves the tones alone.
 
     Rotation and zoom are about the image centre, bilinear, filled with 0 (the background).
     """
@@ -32,12 +36,15 @@ class Augmentation:
     zoom: tuple[float, float] = (0.9, 1.1)
     horizontal_flip: bool = True
     vertical_flip: bool = True
+    gamma: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self):
         if not 0 <= self.rotation <= 180:
             raise ValueError(f"rotation must be in [0, 180] degrees. Received: rotation={self.rotation!r}")
         if len(self.zoom) != 2 or not 0 < self.zoom[0] <= self.zoom[1]:
             raise ValueError(f"zoom must be (low, high) with 0 < low <= high. Received: zoom={self.zoom!r}")
+        if len(self.gamma) != 2 or not 0 < self.gamma[0] <= self.gamma[1]:
+            raise ValueError(f"gamma must be (low, high) with 0 < low <= high. Received: gamma={self.gamma!r}")
 
 
 def random_flips(image, seed, horizontal=True, vertical=True):
@@ -64,10 +71,20 @@ def rotate_zoom(image, seed, rotation: float, zoom: tuple[float, float]):
         interpolation="BILINEAR", fill_mode="CONSTANT")[0]
 
 
+def random_gamma(image, seed, low: float, high: float):
+    """``image ** g`` (``image`` in [0, 1]) with ``log g`` uniform in ``[log low, log high]``."""
+    log_g = tf.random.stateless_uniform([], seed, math.log(low), math.log(high))
+    return tf.pow(image, tf.exp(log_g))
+
+
 def augment_image(image, seed, augmentation: Augmentation):
-    """Rotation and zoom (when the ranges allow any), clipping to [0, 1], then flips, as ``augmentation`` sets."""
+    """Rotation and zoom (when the ranges allow any), clipping to [0, 1], a gamma (when its range is not
+    (1, 1)), then flips, as ``augmentation`` sets."""
     s_flip, s_affine = tf.unstack(tf.random.split(seed, 2))
     if augmentation.rotation > 0 or augmentation.zoom != (1.0, 1.0):
         image = rotate_zoom(image, s_affine, augmentation.rotation, augmentation.zoom)
     image = tf.clip_by_value(image, 0.0, 1.0)  # bilinear interpolation may overshoot by an ulp
+    if augmentation.gamma != (1.0, 1.0):  # a seed of its own keeps the other draws as they were
+        s_gamma = tf.random.experimental.stateless_fold_in(seed, 1)
+        image = random_gamma(image, s_gamma, *augmentation.gamma)
     return random_flips(image, s_flip, augmentation.horizontal_flip, augmentation.vertical_flip)

@@ -49,6 +49,7 @@ class ClassifierSettings:
     lr: float = 5e-4
     patience: int = 10
     augment: bool = True
+    gamma: tuple[float, float] = (1.0, 1.0)  # random tone curve of whole images (with augment)
     init: str | None = None  # start from this classifier's weights (no pre-training)
     infill_inpainter: str | None = None  # in-fill augmentation with this inpainter
     infill_probability: float = 0.5
@@ -64,6 +65,7 @@ class ClassifierSettings:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.epochs == 0 and self.pretrain_epochs == 0:
             raise ValueError("nothing to train: epochs and pretrain_epochs are both 0")
+        pipelines.Augmentation(gamma=tuple(self.gamma))  # raises ValueError on a bad range
         if self.init and self.epochs == 0:
             raise ValueError("init starts the whole-image phase from a classifier; it needs epochs > 0")
 
@@ -116,7 +118,8 @@ def train_classifier(
     val = read_manifest(data, split="val")
     if not val:
         raise TfsalError(f"{data}: the manifest has no 'val' split, which early stopping needs")
-    state, strategy, cache = common.start_run(folder, settings, common.run_settings(settings, data), resume, train)
+    stored = common.run_settings(settings, data, lists=("gamma",))
+    state, strategy, cache = common.start_run(folder, settings, stored, resume, train)
     started = time.time()
 
     patch_weights = None
@@ -208,7 +211,8 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
             break
         tick = time.time()
         dataset = pipelines.classification_dataset(
-            train, settings.size, settings.batch_size, training=True, augment=settings.augment,
+            train, settings.size, settings.batch_size, training=True,
+            augment=pipelines.Augmentation(gamma=tuple(settings.gamma)) if settings.augment else False,
             seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache, infill=infill)
         logs = _run_epoch(model, dataset, f"{IMAGES} {epoch + 1}/{settings.epochs}", progress, class_weight)
         scores = model.predict(val_data, verbose=0)[:, 0]
