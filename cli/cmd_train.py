@@ -215,6 +215,8 @@ WEAK_EXIT = 3
               help="Learning rate of the in-fill fine-tuning.")
 @click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.75, show_default=True,
               help="Share of fine-tuning images that get in-fill.")
+@click.option("--gamma", type=RANGE, default="1,1", show_default=True,
+              help="Random tone curve image**g of the classifier's training images, log g uniform in [LOW, HIGH].")
 @click.option("--check-runs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Random draws of the holes in the Fig. 2 check.")
 @click.option("--check-limit", type=click.IntRange(min=0), default=400, show_default=True,
@@ -227,8 +229,8 @@ WEAK_EXIT = 3
 @click.option("--resume", is_flag=True, help="Go on with the run in --out: finished stages are skipped, the "
                                               "interrupted one goes on from its last finished epoch.")
 def train_all(data, out, init_from_shipped, size, pretrain_epochs, epochs, lr, patience, batch_size, inpainter_epochs,
-              inpainter_finetune_epochs, finetune_epochs, finetune_lr, infill_probability, check_runs, check_limit,
-              allow_weak, seed, strategy, resume) -> None:
+              inpainter_finetune_epochs, finetune_epochs, finetune_lr, infill_probability, gamma, check_runs,
+              check_limit, allow_weak, seed, strategy, resume) -> None:
     """Train a classifier and an inpainter for a data set, check them and write a model card.
 
     Stages: the classifier (patch pre-training, then whole images), the inpainter on healthy
@@ -245,7 +247,7 @@ def train_all(data, out, init_from_shipped, size, pretrain_epochs, epochs, lr, p
             size=size, init_from_shipped=init_from_shipped, pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
             patience=patience, batch_size=batch_size, inpainter_epochs=inpainter_epochs,
             inpainter_finetune_epochs=inpainter_finetune_epochs, finetune_epochs=finetune_epochs,
-            finetune_lr=finetune_lr, infill_probability=infill_probability, check_runs=check_runs,
+            finetune_lr=finetune_lr, infill_probability=infill_probability, gamma=gamma, check_runs=check_runs,
             check_limit=check_limit or None, seed=seed, strategy=strategy)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -17,7 +17,8 @@ from tfsal.recipes.train_all import STATE_NAME, Progress, RecipeSettings
 from tfsal.util.resources import example_images, saved_model_path
 
 TINY = ["--size", "64x64", "--pretrain-epochs", "1", "--epochs", "1", "--batch-size", "4", "--inpainter-epochs", "1",
-        "--inpainter-finetune-epochs", "0", "--finetune-epochs", "1", "--check-runs", "1", "--check-limit", "8"]
+        "--inpainter-finetune-epochs", "0", "--finetune-epochs", "1", "--check-runs", "1", "--gamma", "0.7,1.4",
+        "--check-limit", "8"]
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +77,12 @@ def test_progress_estimates_the_stage_time_left():
 
 
 def test_reproduce_command_names_only_what_differs():
-    defaults = {**RecipeSettings().__dict__, "size": [256, 192]}
-    settings = {**defaults, "size": [128, 96], "init_from_shipped": True, "check_limit": None}
+    defaults = {**RecipeSettings().__dict__, "size": [256, 192], "gamma": [1.0, 1.0]}
+    settings = {**defaults, "size": [128, 96], "init_from_shipped": True, "gamma": [0.5, 2.0], "check_limit": None}
     command = reproduce_command(settings, defaults, "labels.csv", "models")
     assert command == ("tfsal train all --data labels.csv --out models --size 128x96 --init-from-shipped "
-                       "--check-limit 0")
+                       "--gamma 0.5,2 --check-limit 0")
+    assert RecipeSettings(gamma=(0.5, 2.0)) != RecipeSettings()
 
 
 def test_weak_means_the_validation_interval_reaches_one_half_or_too_few_images():
@@ -163,6 +165,9 @@ def test_trains_checks_evaluates_and_writes_a_card(trained, data):
     assert "left in this stage" in result.output
     # the inpainter learned its perceptual features from this run's classifier, not the shipped one
     assert card["stages"]["inpainter"]["settings"]["feature_model"].endswith("classifier_base.keras")
+    for stage in ("classifier_base", "classifier"):  # --gamma reaches both classifier stages
+        assert card["stages"][stage]["settings"]["gamma"] == [0.7, 1.4]
+    assert "--gamma 0.7,1.4" in card["command"]
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ FIGURES = (("evaluation/test/roc.png", "ROC on the test split"),
 
 def reproduce_command(settings: dict, defaults: dict, manifest: str, out: str) -> str:
     """The ``tfsal train all`` command line that makes a run with ``settings``: each setting that
-    differs from ``defaults`` as its option (``size`` as HxW, a flag for True, 0 for None)."""
+    differs from ``defaults`` as its option (``size`` as HxW, a pair as LOW,HIGH, a flag for True,
+    0 for None)."""
     words = ["tfsal train all", f"--data {manifest}", f"--out {out}"]
     for name, value in settings.items():
         if value == defaults.get(name):
@@ -35,6 +36,8 @@ def reproduce_command(settings: dict, defaults: dict, manifest: str, out: str) -
             words.append(option)
         elif name == "size":
             words.append(f"{option} {value[0]}x{value[1]}")
+        elif isinstance(value, (list, tuple)):
+            words.append(f"{option} {','.join(f'{v:g}' for v in value)}")
         else:
             words.append(f"{option} {0 if value is None else value}")
     return " ".join(words)

@@ -61,6 +61,7 @@ class RecipeSettings:
     finetune_epochs: int = 8
     finetune_lr: float = 2e-4
     infill_probability: float = 0.75
+    gamma: tuple[float, float] = (1.0, 1.0)  # random tone curve of the classifier's training images
     check_runs: int = 3
     check_limit: int | None = 400
     seed: int = 0
@@ -211,7 +212,7 @@ def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeS
     records, table = check_trainable(data)
     data_info = {"manifest": data.name if data.is_file() else f"{data.name}/labels.csv",
                  "fingerprint": fingerprint(records), "counts": table}
-    stored = {**asdict(settings), "size": list(settings.size)}
+    stored = _stored(settings)
     run = _open(out, stored, data_info, resume)
     meter = Progress(report, settings.stages())
     stages = {"classifier_base": _classifier_base, "inpainter": _inpainter, "classifier": _classifier,
@@ -224,10 +225,15 @@ def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeS
         summary = stages[stage](data, out, settings, meter, progress)
         run.stages[stage] = {"done": True, "seconds": round(time.time() - started, 1), **summary}
         run.save()
-    defaults = {**asdict(RecipeSettings()), "size": list(RecipeSettings().size)}
+    defaults = _stored(RecipeSettings())
     card = write_card(out, run.settings, run.data, run.stages, defaults)
     meter.say(f"done: {out / 'README.md'}")
     return card
+
+
+def _stored(settings) -> dict:
+    """A settings dataclass as JSON keeps it: its pairs (``size``, ``gamma``) as lists."""
+    return {**asdict(settings), "size": list(settings.size), "gamma": list(settings.gamma)}
 
 
 def _checkpoints(out: Path, stage: str) -> tuple[Path, bool]:
@@ -240,7 +246,8 @@ def _classifier_settings(settings: RecipeSettings):
 
     return ClassifierSettings(size=tuple(settings.size), pretrain_epochs=settings.pretrain_epochs,
                               epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                              patience=settings.patience, seed=settings.seed, strategy=settings.strategy)
+                              patience=settings.patience, gamma=tuple(settings.gamma), seed=settings.seed,
+                              strategy=settings.strategy)
 
 
 def _run_classifier(data, out, name, stage, classifier_settings, meter, progress) -> dict:
@@ -250,8 +257,7 @@ def _run_classifier(data, out, name, stage, classifier_settings, meter, progress
     summary = train_classifier(data, out / name, classifier_settings, checkpoint_dir=folder, resume=resume,
                                progress=progress, report=meter.epoch)
     return {"out": name, "best_val_auc": summary["best_val_auc"], "best_epoch": summary["best_epoch"],
-            "epochs_run": summary["epochs_run"], "settings": asdict(classifier_settings) | {
-                "size": list(classifier_settings.size)}}
+            "epochs_run": summary["epochs_run"], "settings": _stored(classifier_settings)}
 
 
 def _classifier_base(data, out, settings, meter, progress) -> dict:
