@@ -15,12 +15,15 @@ import click
               help="The split to measure on; 'all' for every image of the manifest (foreign data, zero-shot).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Score at or above which an image is called a mass.")
+@click.option("--by", multiple=True, metavar="COLUMN",
+              help="Also the AUC of each value of this manifest column (e.g. tissue, texture, lesion); repeatable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for metrics.json and roc.png.")
-def evaluate_classifier(data, classifier_path, split, threshold, out_dir) -> None:
+def evaluate_classifier(data, classifier_path, split, threshold, by, out_dir) -> None:
     """Measure how well a classifier separates mass from healthy images."""
-    from tfsal.evaluation.classifier_metrics import classifier_line, write_classifier_report
+    from tfsal.evaluation.classifier_metrics import classifier_line, subgroup_lines, write_classifier_report
     from tfsal.models.classifier import load_classifier, load_default_classifier
 
     model = load_classifier(classifier_path) if classifier_path else load_default_classifier()
-    click.echo(classifier_line(write_classifier_report(model, data, split, out_dir, threshold)))
+    result = write_classifier_report(model, data, split, out_dir, threshold, tuple(by))
+    click.echo("\n".join([classifier_line(result), *subgroup_lines(result)]))

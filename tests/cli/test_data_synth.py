@@ -34,6 +34,8 @@ def test_writes_images_masks_and_manifest(png_set):
     assert all((png_set / r["image"]).is_file() for r in rows)
     assert all(bool(r["mask"]) == (r["label"] == "1") for r in rows)
     assert {r["split"] for r in rows} == {"train", "val", "test"}
+    assert list(rows[0]) == ["image", "label", "mask", "split", "organ", "density", "lesion"]  # classic: no world
+    assert all(r["density"] in "abcd" and bool(r["lesion"]) == (r["label"] == "1") for r in rows)
 
 
 def test_second_run_writes_identical_files(png_set, tmp_path):

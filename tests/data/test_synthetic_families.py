@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from tfsal.cli.main import cli
 from tfsal.data import synthetic_families as families
+from tfsal.data.manifest import read_manifest
 from tfsal.data.synthetic import SynthConfig, make_mammogram
 
 SIZE = (128, 96)
@@ -122,5 +123,11 @@ def test_cli_writes_the_chosen_world_and_refuses_an_unknown_texture(tmp_path):
     described = json.loads((out / "synth.json").read_text())
     assert described["config"]["textures"] == ["nodular"]
     assert {i["world"]["texture"] for i in described["images"]} == {"nodular"}
+    records = {r.image.name: r for r in read_manifest(out)}  # the manifest says what each image is
+    for image in described["images"]:
+        extra = records[image["image"]].extra
+        assert extra["texture"] == "nodular" and extra["acquisition"] == image["world"]["acquisition"]
+        assert extra["density"] == image["density"]
+        assert extra["lesion"] == (image["masses"][0]["shape"] if image["label"] else "")
     refused = CliRunner().invoke(cli, [*args, "--textures", "nodular,marble"])
     assert refused.exit_code == 2 and "textures must be" in refused.output and "Traceback" not in refused.output

@@ -5,7 +5,10 @@ Layout under the output folder::
     images/img_00000.png|.dcm   the mammogram (16-bit PNG, or DICOM MG with 12 bits stored)
     masks/img_00000.png         ground-truth mass mask, 8-bit 0/255 (images with a mass only)
     organ/img_00000.png         breast mask without the pectoral muscle, 8-bit 0/255
-    labels.csv                  image,label,mask,split,organ (paths relative to the folder)
+    labels.csv                  image,label,mask,split,organ (paths relative to the folder), then
+                                density, lesion (the first mass's kind) and, in the mixture
+                                world, texture and acquisition: columns to evaluate by
+                                (``tfsal evaluate-classifier --by texture``)
     synth.json                  the generator settings and what was drawn for every image
 
 The split mirrors the paper's (train 1231 mass + 2000 healthy, test 334 mass + 778 healthy);
@@ -109,6 +112,15 @@ def _write_one(job):
     return str(image_path), str(mask_path) if mask_path else None, str(organ_path), sample.params
 
 
+def _columns(params: dict) -> dict:
+    """The manifest's columns that describe an image, for subgroup evaluation (``--by``): its
+    density, its first lesion's kind (empty when healthy) and, in the mixture world, its texture
+    and acquisition."""
+    columns = {"density": params["density"], "lesion": params["masses"][0]["shape"] if params["masses"] else ""}
+    world = params.get("world")
+    return columns | ({"texture": world["texture"], "acquisition": world["acquisition"]} if world else {})
+
+
 def write_dataset(
     out_dir: str | os.PathLike,
     n_mass: int = DEFAULT_N_MASS,
@@ -147,8 +159,8 @@ def write_dataset(
 
     records = [
         Record(image=Path(image), label=int(labels[i]), mask=Path(mask) if mask else None,
-               split=str(splits[i]), organ=Path(organ))
-        for i, (image, mask, organ, _) in enumerate(results)
+               split=str(splits[i]), organ=Path(organ), extra=_columns(params))
+        for i, (image, mask, organ, params) in enumerate(results)
     ]
     description = {
         "generator": "tfsal.data.synthetic",

@@ -2,7 +2,15 @@
 
 Feeds ``tfsal evaluate-classifier`` and the figures in ``saved_models/README.md``: ROC AUC,
 sensitivity and specificity at a threshold, and the ROC curve; the AUC with a stratified
-bootstrap interval (``statistics.auc_interval``).
+bootstrap interval (``statistics.auc_interval``); and, with ``by``, the AUC of each subgroup that a
+manifest column names (a tissue density, a texture, a lesion kind, a scanner):
+
+- a value that healthy images of the split also have (a density, a scanner): the group's mass
+  images against the group's healthy images;
+- a value only mass images have (a lesion kind; healthy images have none or another): the group's
+  mass images against every healthy image of the split.
+
+Each subgroup's row says which (``against``: ``"group"`` or ``"all healthy"``).
 """
 
 from __future__ import annotations
@@ -28,12 +36,45 @@ def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
     return np.asarray(classifier.predict(dataset.map(lambda x, y: x), verbose=0)).reshape(-1)
 
 
-def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test", threshold: float = 0.5) -> dict:
+def _require_column(records, column: str) -> None:
+    if not any(column in r.extra for r in records):
+        columns = sorted({k for r in records for k in r.extra})
+        raise TfsalError(f"the manifest has no column {column!r} to group by; it has: {', '.join(columns) or 'none'}")
+
+
+def subgroup_aucs(records, scores, column: str) -> list[dict]:
+    """The ROC AUC (bootstrap interval) of each value of ``column`` among the mass images (see the
+    module docstring for what each group is measured against), sorted by value.
+
+    Raises:
+        TfsalError: no record has ``column``.
+    """
+    _require_column(records, column)
+    labels = np.array([r.label for r in records], bool)
+    values = np.array([str(r.extra.get(column, "")) for r in records])
+    scores = np.asarray(scores, float)
+    rows = []
+    for value in sorted(set(values[labels])):
+        group = values == value
+        healthy = group & ~labels if (group & ~labels).any() else ~labels
+        chosen = (group & labels) | healthy
+        low, high = auc_interval(labels[chosen], scores[chosen])
+        rows.append({"value": value, "n_mass": int((group & labels).sum()), "n_healthy": int(healthy.sum()),
+                     "against": "group" if (group & ~labels).any() else "all healthy",
+                     "roc_auc": roc_auc(labels[chosen], scores[chosen]), "roc_auc_interval": [low, high]})
+    return rows
+
+
+def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test", threshold: float = 0.5,
+                        by: tuple[str, ...] = ()) -> dict:
     """ROC AUC, sensitivity and specificity at ``threshold`` and the ROC curve on one split
-    (``split="all"``: every image of the manifest)."""
+    (``split="all"``: every image of the manifest); with ``by``, the AUC of each subgroup of those
+    manifest columns (:func:`subgroup_aucs`) under ``"by"``."""
     records = read_manifest(data, split=None if split == "all" else split)
     if not records:
         raise TfsalError(f"{data}: the manifest has no {split!r} split")
+    for column in by:  # refuse an unknown column before predicting
+        _require_column(records, column)
     labels = np.array([r.label for r in records])
     scores = predict_manifest(classifier, records)
     sensitivity, specificity = sensitivity_specificity(labels, scores, threshold)
@@ -46,11 +87,12 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
         "sensitivity": sensitivity, "specificity": specificity,
         "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
         "scores": scores.round(6).tolist(), "labels": labels.tolist(),
+        **({"by": {column: subgroup_aucs(records, scores, column) for column in by}} if by else {}),
     }
 
 
 def write_classifier_report(classifier, data: str | os.PathLike, split: str, out_dir: str | os.PathLike,
-                            threshold: float = 0.5) -> dict:
+                            threshold: float = 0.5, by: tuple[str, ...] = ()) -> dict:
     """:func:`evaluate_classifier` on ``split``, written to ``out_dir`` as ``metrics.json`` and ``roc.png``.
     ``tfsal evaluate-classifier`` and ``tfsal train all`` both use it."""
     import json
@@ -59,7 +101,7 @@ def write_classifier_report(classifier, data: str | os.PathLike, split: str, out
     from tfsal.outputs.plots import plot_roc
     from tfsal.util import atomic
 
-    result = evaluate_classifier(classifier, data, split, threshold)
+    result = evaluate_classifier(classifier, data, split, threshold, by)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_dir / "metrics.json", json.dumps(result, indent=1) + "\n")
@@ -75,3 +117,14 @@ def classifier_line(result: dict) -> str:
             f"ROC AUC {result['roc_auc']:.4f} (95 % bootstrap interval {low:.3f}-{high:.3f}), "
             f"sensitivity {result['sensitivity']:.3f} and specificity {result['specificity']:.3f} "
             f"at {result['threshold']}")
+
+
+def subgroup_lines(result: dict) -> list[str]:
+    """One line per subgroup of ``result["by"]``: column=value, counts, AUC with its interval."""
+    lines = []
+    for column, rows in result.get("by", {}).items():
+        for row in rows:
+            low, high = row["roc_auc_interval"]
+            lines.append(f"  {column}={row['value']}: {row['n_mass']} mass + {row['n_healthy']} healthy "
+                         f"({row['against']}), ROC AUC {row['roc_auc']:.4f} ({low:.3f}-{high:.3f})")
+    return lines
