@@ -69,7 +69,8 @@ def _print_epoch(entry: dict) -> None:
               help="Stop after this many epochs without a better validation AUC (0: never).")
 @click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom, flips and gamma of whole images.")
 @click.option("--gamma", type=RANGE, default="1,1", show_default=True,
-              help="Random tone curve image**g of whole images, log g uniform in [LOW, HIGH] (1,1: none).")
+              help="Random tone curve image**g of whole images, log g uniform in [LOW, HIGH] (1,1: none; "
+                   "an augmentation, so not with --no-augment).")
 @click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fine-tune: start the whole-image phase from this classifier (no pre-training).")
 @click.option("--infill-inpainter", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -83,12 +84,15 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
-    settings = ClassifierSettings(
-        size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
-        epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
-        augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
-        infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
-        infill_probability=infill_probability, seed=seed, strategy=strategy)
+    try:
+        settings = ClassifierSettings(
+            size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
+            epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
+            augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
+            infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
+            infill_probability=infill_probability, seed=seed, strategy=strategy)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,
                                progress=True, report=_print_epoch)
     click.echo(f"{summary['out']}: best validation AUC {summary['best_val_auc']:.4f} "

@@ -82,7 +82,8 @@ def test_reproduce_command_names_only_what_differs():
     command = reproduce_command(settings, defaults, "labels.csv", "models")
     assert command == ("tfsal train all --data labels.csv --out models --size 128x96 --init-from-shipped "
                        "--gamma 0.5,2 --check-limit 0")
-    assert RecipeSettings(gamma=(0.5, 2.0)) != RecipeSettings()
+    with pytest.raises(ValueError, match="gamma must be"):
+        RecipeSettings(gamma=(1.0, float("inf")))
 
 
 def test_weak_means_the_validation_interval_reaches_one_half_or_too_few_images():

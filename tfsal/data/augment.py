@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from tfsal.util.checks import check_range
+
 __all__ = ["Augmentation", "augment_image", "random_flips", "random_gamma", "rotate_zoom"]
 
 
@@ -43,8 +45,7 @@ class Augmentation:
             raise ValueError(f"rotation must be in [0, 180] degrees. Received: rotation={self.rotation!r}")
         if len(self.zoom) != 2 or not 0 < self.zoom[0] <= self.zoom[1]:
             raise ValueError(f"zoom must be (low, high) with 0 < low <= high. Received: zoom={self.zoom!r}")
-        if len(self.gamma) != 2 or not 0 < self.gamma[0] <= self.gamma[1]:
-            raise ValueError(f"gamma must be (low, high) with 0 < low <= high. Received: gamma={self.gamma!r}")
+        check_range("gamma", self.gamma)
 
 
 def random_flips(image, seed, horizontal=True, vertical=True):

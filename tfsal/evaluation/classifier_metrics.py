@@ -51,16 +51,17 @@ def subgroup_aucs(records, scores, column: str) -> list[dict]:
     """
     _require_column(records, column)
     labels = np.array([r.label for r in records], bool)
-    values = np.array([str(r.extra.get(column, "")) for r in records])
+    values = np.array([str(r.extra.get(column) or "") for r in records])
     scores = np.asarray(scores, float)
     rows = []
     for value in sorted(set(values[labels])):
         group = values == value
-        healthy = group & ~labels if (group & ~labels).any() else ~labels
+        within = bool((group & ~labels).any())
+        healthy = group & ~labels if within else ~labels
         chosen = (group & labels) | healthy
         low, high = auc_interval(labels[chosen], scores[chosen])
         rows.append({"value": value, "n_mass": int((group & labels).sum()), "n_healthy": int(healthy.sum()),
-                     "against": "group" if (group & ~labels).any() else "all healthy",
+                     "against": "group" if within else "all healthy",
                      "roc_auc": roc_auc(labels[chosen], scores[chosen]), "roc_auc_interval": [low, high]})
     return rows
 
@@ -73,6 +74,7 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
     records = read_manifest(data, split=None if split == "all" else split)
     if not records:
         raise TfsalError(f"{data}: the manifest has no {split!r} split")
+    by = (by,) if isinstance(by, str) else tuple(by)
     for column in by:  # refuse an unknown column before predicting
         _require_column(records, column)
     labels = np.array([r.label for r in records])

@@ -37,7 +37,7 @@ def reproduce_command(settings: dict, defaults: dict, manifest: str, out: str) -
         elif name == "size":
             words.append(f"{option} {value[0]}x{value[1]}")
         elif isinstance(value, (list, tuple)):
-            words.append(f"{option} {','.join(f'{v:g}' for v in value)}")
+            words.append(f"{option} {','.join(repr(v).removesuffix('.0') for v in value)}")
         else:
             words.append(f"{option} {0 if value is None else value}")
     return " ".join(words)

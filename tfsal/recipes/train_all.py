@@ -36,7 +36,7 @@ from tfsal.data.manifest import counts, fingerprint, read_manifest
 from tfsal.errors import TfsalError
 from tfsal.models.card import CARD_NAME
 from tfsal.util import atomic
-from tfsal.util.checks import check_int
+from tfsal.util.checks import check_int, check_range
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class RecipeSettings:
             check_int(name, getattr(self, name))
         if not self.init_from_shipped and self.epochs == 0:
             raise ValueError("epochs must be >= 1 when training the classifier from scratch")
+        check_range("gamma", self.gamma)
 
     def stages(self) -> tuple[str, ...]:
         """The stages this recipe runs, in order."""
@@ -95,6 +96,8 @@ class _Run:
 
 
 def _open(folder: Path, settings: dict, data: dict, resume: bool) -> _Run:
+    from tfsal.train.common import stored_setting
+
     path = folder / STATE_NAME
     if not resume:
         if path.exists():
@@ -111,7 +114,7 @@ def _open(folder: Path, settings: dict, data: dict, resume: bool) -> _Run:
     if stored["data"]["fingerprint"] != data["fingerprint"]:
         raise TfsalError(f"{folder}: the run was started on other data (another fingerprint); "
                          "start a new run in another --out")
-    changed = sorted(k for k in settings if stored["settings"].get(k) != settings[k] and k != "strategy")
+    changed = sorted(k for k in settings if stored_setting(stored["settings"], k) != settings[k] and k != "strategy")
     if changed:
         raise TfsalError(f"{folder}: cannot resume with other settings ({', '.join(changed)}); "
                          "start a new run in another --out")

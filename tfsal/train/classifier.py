@@ -1,7 +1,8 @@
 """Training the mass classifier: patch pre-training, then whole images (``tfsal train classifier``).
 
 The paper's recipe ("Image Classifier"): MobileNet, Adam, rotation, zoom and flips, early
-stopping, pre-training on background-vs-mass patches. Departures, for a 2-core CPU and no
+stopping, pre-training on background-vs-mass patches; optionally a random gamma of whole images
+(``gamma``, for acquisitions that differ in tone). Departures, for a 2-core CPU and no
 ImageNet weights: a narrower MobileNet (alpha 0.25), learning rates of 1e-3 / 5e-4 instead
 of 1e-5 (250 epochs at 1e-5 do not fit here), batches of 16 with class weighting
 ``n / (2 n_class)``, and early stopping on the validation ROC AUC computed in inference mode
@@ -26,6 +27,7 @@ from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc
 from tfsal.models.classifier import DEFAULT_ALPHA, DEFAULT_SIZE, build_classifier
 from tfsal.train import common
+from tfsal.util.checks import check_range
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,9 @@ class ClassifierSettings:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.epochs == 0 and self.pretrain_epochs == 0:
             raise ValueError("nothing to train: epochs and pretrain_epochs are both 0")
-        pipelines.Augmentation(gamma=tuple(self.gamma))  # raises ValueError on a bad range
+        check_range("gamma", self.gamma)
+        if not self.augment and tuple(self.gamma) != (1.0, 1.0):
+            raise ValueError("gamma is an augmentation: it needs augment=True (drop --no-augment or --gamma)")
         if self.init and self.epochs == 0:
             raise ValueError("init starts the whole-image phase from a classifier; it needs epochs > 0")
 

@@ -152,10 +152,19 @@ def commit(state: RunState, folder: Path) -> None:
 RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "objective_epochs", "patience", "strategy")
 
 
+# Settings added after runs were first stored, with the value a run that did not record one ran with.
+ADDED_SETTINGS = {"gamma": [1.0, 1.0]}
+
+
+def stored_setting(stored: dict, name: str):
+    """A stored run's setting ``name``; for a run stored before it existed, the value it ran with."""
+    return stored.get(name, ADDED_SETTINGS.get(name))
+
+
 def check_resumable(state: RunState, settings: dict, folder: Path) -> None:
     """Refuse to resume a run whose settings differ (other data, size, model...)."""
-    changed = {k: (state.settings.get(k), v) for k, v in settings.items()
-               if state.settings.get(k) != v and k not in RESUMABLE_CHANGES}
+    changed = {k: (stored_setting(state.settings, k), v) for k, v in settings.items()
+               if stored_setting(state.settings, k) != v and k not in RESUMABLE_CHANGES}
     if changed:
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
         raise TfsalError(f"{folder}: cannot resume with other settings ({described}); start a new run without --resume")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["check_int", "check_optional_int"]
+import math
+
+__all__ = ["check_int", "check_optional_int", "check_range"]
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
@@ -27,3 +29,18 @@ def check_optional_int(name: str, value, minimum: int = 1) -> int | None:
         kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{name} must be {kind} or None. Received: {name}={value!r}")
     return value
+
+
+def check_range(name: str, value) -> tuple[float, float]:
+    """``value`` as ``(low, high)`` floats with ``0 < low <= high``, both finite.
+
+    Raises:
+        ValueError: ``"{name} must be (low, high) with 0 < low <= high, both finite. Received: ..."``.
+    """
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ValueError(f"{name} must be (low, high) with 0 < low <= high, both finite. Received: {name}={value!r}")
+    return low, high
