@@ -32,13 +32,12 @@ class RangeType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
+        from tfsal.util.checks import check_range
+
         try:
-            low, high = (float(part) for part in str(value).split(","))
+            return check_range(self.name, str(value).split(","))
         except ValueError:
-            low = high = float("nan")
-        if not 0 < low <= high < float("inf"):
             self.fail(f"expected LOW,HIGH with 0 < LOW <= HIGH, e.g. 0.5,2; got {value!r}", param, ctx)
-        return low, high
 
 
 RANGE = RangeType()
