@@ -157,6 +157,9 @@ def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filter
               help="Distillation: weight of the cells the optimiser deletes (a few per cent of the breast).")
 @click.option("--teacher-steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Steps of the optimiser that makes the regions to distil.")
+@click.option("--network", type=click.Choice(["auto", "features", "image"]), default="auto", show_default=True,
+              help="The mask network: a head on the classifier's frozen feature maps, a small network on the "
+                   "image, or auto (features where the classifier has a map at the mask cell's stride).")
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
               help="End a phase after this many epochs without a lower validation objective.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -167,21 +170,22 @@ def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filter
               help="Checkpoints [default: OUT.ckpt next to OUT].")
 @click.option("--resume", is_flag=True, help="Go on from the last finished epoch in the checkpoint folder.")
 def explainer(data, out, classifier_path, inpainter_path, epochs, objective_epochs, delete_weight, teacher_steps,
-              patience, batch_size, lr, seed, checkpoint_dir, resume) -> None:
+              network, patience, batch_size, lr, seed, checkpoint_dir, resume) -> None:
     """Train the amortised explainer's mask network: one pass proposes the region the counterfactual
     optimiser would search for (trained on the optimiser's own loss), verified by the inpainter."""
     from tfsal.train.explainer import ExplainerSettings, train_explainer
 
     try:
         settings = ExplainerSettings(epochs=epochs, objective_epochs=objective_epochs, delete_weight=delete_weight,
-                                     teacher_steps=teacher_steps, patience=patience, batch_size=batch_size, lr=lr,
+                                     teacher_steps=teacher_steps, network=network, patience=patience,
+                                     batch_size=batch_size, lr=lr,
                                      objective_lr=lr / 10, seed=seed, classifier=classifier_path,
                                      inpainter=inpainter_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     summary = train_explainer(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume, progress=True,
                               report=_print_epoch)
-    click.echo(f"{summary['out']}: best validation loss {summary['best_val_loss']:.4f} "
+    click.echo(f"{summary['out']} ({summary['network']} network): best validation loss {summary['best_val_loss']:.4f} "
                f"(epoch {summary['best_epoch'] + 1}; flips {summary['best_val_flipped']} of the positives with "
                f"{summary['best_val_area']:.3f} of the breast), {summary['epochs_run']} epochs, "
                f"{summary['seconds']:.0f} s")

@@ -10,7 +10,10 @@ Advances in Neural Information Processing Systems (NeurIPS), 2017 (a masking mod
 the saliency objective itself).
 
 The network g maps an image I to mask logits theta = g(I) on the optimiser's grid of ``cell`` x
-``cell`` pixel cells (a 32nd of the working height: 8 px at 256 rows); M = sigmoid(theta),
+``cell`` pixel cells (either a small network on the image, :func:`build_mask_network`, or a head
+on the classifier's own frozen feature maps at strides ``cell``, 2 ``cell`` and 4 ``cell``,
+:func:`build_feature_mask_network`, as Dabkowski & Gal's masking model sits on a pre-trained
+encoder) (a 32nd of the working height: 8 px at 256 rows); M = sigmoid(theta),
 upsampled and fixed to 1 outside the organ, as :meth:`tfsal.explain.mask.MaskOptimiser.masks`
 does. It is trained (``tfsal train explainer``, :mod:`tfsal.train.explainer`) over a data set's
 training images by minimising the optimiser's own loss, per image
@@ -43,7 +46,8 @@ from tfsal.explain.mask import MaskOptimiser, MaskSettings, default_cell
 from tfsal.explain.verify import verified_explanations
 from tfsal.util.checks import check_int
 
-__all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_mask_network", "levels", "load_mask_network"]
+__all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_feature_mask_network", "build_mask_network",
+           "feature_layers", "levels", "load_mask_network"]
 
 DEFAULT_MASK_NETWORK = "mask_network.keras"
 """Where a shipped mask network would be, in ``saved_models/`` (none is shipped yet)."""
@@ -74,6 +78,62 @@ def build_mask_network(size: tuple[int, int] = (256, 192), filters: tuple[int, .
         x = keras.layers.Conv2D(context, 3, padding="same", dilation_rate=rate, activation="relu")(x)
     logits = keras.layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(bias), name="logits")(x)
     return keras.Model(image, logits, name=name)
+
+
+def feature_layers(classifier: keras.Model, cell: int) -> list[str]:
+    """The names of the last layers of a flat Keras ``classifier`` whose outputs are feature maps at
+    strides ``cell``, ``2 cell`` and ``4 cell`` of its input (each map ``ceil(H / stride)`` rows and
+    columns), finest first; strides the classifier has no map at are left out.
+
+    Raises:
+        ValueError: no map at stride ``cell`` (a classifier without strided layers, or a nested one).
+    """
+    height, width = (int(v) for v in classifier.input_shape[1:3])
+    found: dict[int, str] = {}
+    for layer in classifier.layers:
+        shape = getattr(layer, "output", None) is not None and tuple(layer.output.shape)
+        if not shape or len(shape) != 4 or isinstance(layer, keras.layers.InputLayer):
+            continue
+        for stride in (cell, 2 * cell, 4 * cell):
+            if shape[1:3] == (math.ceil(height / stride), math.ceil(width / stride)):
+                found[stride] = layer.name  # the last one at this stride wins
+    if cell not in found:
+        raise ValueError(f"the classifier {classifier.name!r} has no feature map at stride {cell} of its "
+                         f"{height}x{width} input; use the image network (build_mask_network)")
+    return [found[stride] for stride in sorted(found)]
+
+
+def build_feature_mask_network(classifier: keras.Model, cell: int | None = None, width: int = 64,
+                               bias: float = 2.0, name: str = "mask_network") -> keras.Model:
+    """A head on a frozen copy of ``classifier``'s feature maps (:func:`feature_layers`):
+    ``[B, H, W, 1]`` at the classifier's input size -> ``[B, ceil(H / cell), ceil(W / cell), 1]`` mask
+    logits. Each map goes through a 1x1 convolution (32 channels) and is resized to the finest
+    map's grid; then a 3x3 and a dilated 3x3 convolution (``width`` channels) and a 1x1 convolution
+    whose bias starts at ``bias`` (every cell kept). The copy's weights are frozen and its batch
+    normalisation runs in inference mode, so training the head never changes the classifier.
+
+    Args:
+        classifier: a flat Keras classifier (one model, no nested ones) with strided feature maps.
+        cell: the mask cell in pixels; default ``2 ** levels(H)``, the optimiser's (8 px at 256 rows).
+    """
+    cell = cell or 2 ** levels(int(classifier.input_shape[1]))
+    names = feature_layers(classifier, cell)
+    backbone = keras.models.clone_model(classifier)
+    backbone.set_weights(classifier.get_weights())
+    backbone.trainable = False
+    maps = [backbone.get_layer(n).output for n in names]
+    grid = tuple(int(v) for v in maps[0].shape[1:3])
+    parts = []
+    for index, features in enumerate(maps):
+        x = keras.layers.Conv2D(32, 1, activation="relu", name=f"head_reduce_{index}")(features)
+        if tuple(x.shape[1:3]) != grid:
+            x = keras.layers.Resizing(*grid, interpolation="bilinear", name=f"head_resize_{index}")(x)
+        parts.append(x)
+    x = keras.layers.Concatenate(name="head_concat")(parts) if len(parts) > 1 else parts[0]
+    x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name="head_conv")(x)
+    x = keras.layers.Conv2D(width, 3, padding="same", dilation_rate=2, activation="relu", name="head_context")(x)
+    logits = keras.layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(bias), name="logits")(x)
+    return keras.Model(backbone.input, logits, name=name)
 
 
 def load_mask_network(mask_network=None) -> keras.Model:

@@ -1,7 +1,9 @@
 """Training the amortised explainer's mask network (``tfsal train explainer``).
 
-The network of :func:`tfsal.explain.amortised.build_mask_network` learns, from every image of a
-manifest's ``train`` split, to propose the region the counterfactual optimiser finds, in two
+The mask network (``network``: a head on the classifier's frozen feature maps,
+:func:`tfsal.explain.amortised.build_feature_mask_network`, or a small network on the image,
+:func:`tfsal.explain.amortised.build_mask_network`) learns, from every image of a manifest's
+``train`` split, to propose the region the counterfactual optimiser finds, in two
 phases:
 
 1. **Distillation** (``epochs``): the optimiser with its defaults is the teacher
@@ -39,7 +41,7 @@ from tfsal.data.manifest import read_manifest
 from tfsal.data.pipelines import load_split
 from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import DECISION_THRESHOLD
-from tfsal.explain.amortised import build_mask_network
+from tfsal.explain.amortised import build_feature_mask_network, build_mask_network, feature_layers, levels
 from tfsal.explain.classifier_adapter import ClassifierAdapter
 from tfsal.explain.infill import as_infiller
 from tfsal.explain.mask import MaskOptimiser, MaskSettings
@@ -54,6 +56,9 @@ __all__ = ["ExplainerSettings", "train_explainer"]
 log = logging.getLogger(__name__)
 
 DISTIL, OBJECTIVE = "distil", "objective"
+NETWORKS = ("auto", "features", "image")
+"""``features``: a head on the classifier's frozen feature maps; ``image``: a small network on the
+image; ``auto``: features where the classifier has a feature map at the mask cell's stride."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class ExplainerSettings:
     """Everything that decides what a mask network training run computes (the objective's weights
     and hinge are the counterfactual explainer's defaults)."""
 
-    filters: tuple[int, ...] | None = None  # build_mask_network's default for the classifier's size
+    network: str = "auto"  # features, image, or auto: features where the classifier has them
+    filters: tuple[int, ...] | None = None  # the image network's widths; None: its default for the size
     epochs: int = 20  # distillation
     objective_epochs: int = 0
     batch_size: int = 16
@@ -92,6 +98,8 @@ class ExplainerSettings:
                              f"0 <= score_floor < 1. Received: lr={self.lr}, objective_lr={self.objective_lr}, "
                              f"delete_weight={self.delete_weight}, lambdas={(self.l1, self.l2, self.l3)}, "
                              f"score_floor={self.score_floor}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}. Received: network={self.network!r}")
         if self.filters is not None and (not self.filters or min(self.filters) < 1):
             raise ValueError(f"filters must be positive widths. Received: filters={self.filters}")
 
@@ -105,6 +113,24 @@ def _models(settings: ExplainerSettings, classifier=None, inpainter=None):
     if inpainter is None:
         inpainter = load_inpainter(settings.inpainter) if settings.inpainter else load_default_inpainter()
     return classifier, inpainter
+
+
+def _network(settings: ExplainerSettings, classifier, size) -> tuple[str, keras.Model]:
+    """``(kind, the untrained mask network)`` of ``settings.network``, ``auto`` resolved."""
+    kind = settings.network
+    if kind == "auto":
+        try:
+            feature_layers(classifier, 2 ** levels(size[0]))
+            kind = "features"
+        except ValueError:
+            kind = "image"
+    if kind == "features":
+        try:
+            return kind, build_feature_mask_network(classifier)
+        except ValueError as exc:
+            raise TfsalError(f"{exc}; pass --network image") from None
+    log.info("the mask network works on the image (the classifier has no feature map at the cell's stride)")
+    return kind, build_mask_network(size, settings.filters)
 
 
 def _prepared(records, optimiser: MaskOptimiser, size, target: int, batch_size: int, name: str,
@@ -205,8 +231,9 @@ def train_explainer(data: str | os.PathLike, out: str | os.PathLike, settings: E
                          f"found {len(train)} and {len(val)} images")
     classifier, inpainter = _models(settings, classifier, inpainter)
     size = tuple(int(v) for v in classifier.input_shape[1:3])
-    network = build_mask_network(size, settings.filters)
-    stored = {**asdict(settings), "filters": settings.filters and list(settings.filters), "size": list(size),
+    kind, network = _network(settings, classifier, size)
+    stored = {**asdict(settings), "network": kind, "filters": settings.filters and list(settings.filters),
+              "size": list(size),
               "data": str(data.resolve()),
               "models": {"classifier": model_fingerprint(classifier), "inpainter": model_fingerprint(inpainter)}}
     state = common.open_run(folder, stored, resume)
@@ -229,7 +256,8 @@ def train_explainer(data: str | os.PathLike, out: str | os.PathLike, settings: E
     common.finish_run(state, folder, common.checkpoint(state, folder, "best"), out)
     best = state.history[state.best_epoch]
     return common.summary(out, {"best_val_loss": best["val_loss"], "best_val_flipped": best["val_flipped"],
-                                "best_val_area": best["val_area"]}, state, started, tf.distribute.get_strategy())
+                                "best_val_area": best["val_area"], "network": kind}, state, started,
+                          tf.distribute.get_strategy())
 
 
 def _phases(network, objective, prepared, settings: ExplainerSettings, state, folder: Path, progress, report):

@@ -1,0 +1,96 @@
+"""The amortised explainer's head on the classifier's frozen feature maps
+(:func:`tfsal.explain.amortised.build_feature_mask_network`): which maps it takes, that training it
+leaves the classifier as it was, and that it learns where the blob is from a classifier with strided
+feature maps (the blob detector of ``conftest.py`` with its map pooled to strides 2, 4 and 8)."""
+
+from __future__ import annotations
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from tfsal.errors import TfsalError
+from tfsal.explain.amortised import AmortisedExplainer, build_feature_mask_network, feature_layers
+from tfsal.models.classifier import build_classifier
+from tfsal.train.explainer import ExplainerSettings, train_explainer
+
+from .conftest import SIZE
+from .test_amortised import _blob_image, _centre, blob_data  # noqa: F401 (a fixture)
+
+
+def _strided_blob_classifier():
+    """The blob detector of ``conftest.py`` (a 5x5 local mean above 0.7, averaged, a sigmoid unit)
+    with its map average-pooled to strides 2, 4 and 8 before the global average: the same scores,
+    and feature maps at the strides a head takes."""
+    inputs = keras.Input((SIZE, SIZE, 1), name="image")
+    x = keras.layers.Conv2D(1, 5, padding="same", activation="relu", name="local_mean")(inputs)
+    for stride in (2, 4, 8):
+        x = keras.layers.AveragePooling2D(2, name=f"pool_{stride}")(x)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(pooled)
+    model = keras.Model(inputs, outputs, name="strided_blob_classifier")
+    model.get_layer("local_mean").set_weights([np.full((5, 5, 1, 1), 1 / 25, np.float32), np.array([-0.7])])
+    model.get_layer("score").set_weights([np.array([[2000.0]], np.float32), np.array([-2.0], np.float32)])
+    return model
+
+
+def test_the_head_takes_the_last_maps_at_one_two_and_four_cells():
+    mobilenet = build_classifier((SIZE, SIZE))  # cell 2 at 64 rows
+    assert feature_layers(mobilenet, 2) == ["conv_pw_1_relu", "conv_pw_3_relu", "conv_pw_5_relu"]
+    assert feature_layers(build_classifier((256, 192)), 8) == ["conv_pw_5_relu", "conv_pw_11_relu",
+                                                               "conv_pw_13_relu"]
+    assert feature_layers(_strided_blob_classifier(), 2) == ["pool_2", "pool_4", "pool_8"]
+    network = build_feature_mask_network(mobilenet)
+    assert tuple(network(np.zeros((2, SIZE, SIZE, 1), np.float32)).shape) == (2, 32, 32, 1)
+
+
+def test_a_classifier_without_strided_maps_gets_the_image_network(blob_classifier):
+    with pytest.raises(ValueError, match="no feature map at stride 2"):
+        feature_layers(blob_classifier, 2)
+
+
+def test_training_the_head_leaves_the_classifier_as_it_was():
+    classifier = build_classifier((SIZE, SIZE))
+    before = [w.copy() for w in classifier.get_weights()]
+    network = build_feature_mask_network(classifier)
+    assert len(network.trainable_weights) == 12  # the head's six convolutions only
+    import tensorflow as tf
+
+    images = np.random.default_rng(0).random((4, SIZE, SIZE, 1)).astype(np.float32)
+    frozen = [w.copy() for w in network.get_weights()]
+    optimizer = keras.optimizers.Adam(1e-2)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(network(images, training=True) ** 2)
+        optimizer.apply(tape.gradient(loss, network.trainable_weights), network.trainable_weights)
+    assert all(np.array_equal(a, b) for a, b in zip(before, classifier.get_weights(), strict=True))
+    trainable = {id(v) for v in network.trainable_weights}
+    changed = {id(v) for v, start in zip(network.weights, frozen, strict=True) if not np.array_equal(v.numpy(), start)}
+    assert changed and changed <= trainable  # the copy's weights and its BN statistics stayed as they were
+
+
+def test_trained_on_the_teacher_the_head_finds_blobs_it_never_saw(blob_data, mean_inpainter, tmp_path):  # noqa: F811
+    classifier = _strided_blob_classifier()
+    settings = ExplainerSettings(network="features", epochs=20, batch_size=8, lr=1e-2, delete_weight=50.0,
+                                 patience=20)
+    summary = train_explainer(blob_data, tmp_path / "net.keras", settings, progress=False, classifier=classifier,
+                              inpainter=mean_inpainter)
+    assert summary["network"] == "features" and summary["best_val_flipped"] >= 0.8
+    explainer = AmortisedExplainer(classifier, mean_inpainter, str(tmp_path / "net.keras"), grow_steps=0)
+    rng = np.random.default_rng(7)
+    cases = [_blob_image(rng, _centre(rng)) for _ in range(6)]
+    explanations = explainer.explain(np.stack([c[0] for c in cases])[..., None])
+    for (_, truth), e in zip(cases, explanations, strict=True):
+        assert e.score_original >= 0.5 > e.score_counterfactual  # the proposal alone flips it, no growth
+        near = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # the blob and 2 px around it
+        assert e.mask.any() and (e.mask & near).sum() >= 0.8 * e.mask.sum()  # the region is on the blob
+    with pytest.raises(TfsalError, match="no feature map at stride"):
+        train_explainer(blob_data, tmp_path / "other.keras", settings, progress=False,
+                        classifier=_blob_classifier_without_strides(), inpainter=mean_inpainter)
+
+
+def _blob_classifier_without_strides():
+    from .conftest import _blob_classifier
+
+    return _blob_classifier()
