@@ -233,8 +233,7 @@ def train_explainer(data: str | os.PathLike, out: str | os.PathLike, settings: E
     size = tuple(int(v) for v in classifier.input_shape[1:3])
     kind, network = _network(settings, classifier, size)
     stored = {**asdict(settings), "network": kind, "filters": settings.filters and list(settings.filters),
-              "size": list(size),
-              "data": str(data.resolve()),
+              "size": list(size), "data": str(data.resolve()),
               "models": {"classifier": model_fingerprint(classifier), "inpainter": model_fingerprint(inpainter)}}
     state = common.open_run(folder, stored, resume)
     keras.utils.set_random_seed(settings.seed)
