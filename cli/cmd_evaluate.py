@@ -45,6 +45,9 @@ def _lambda(value: str):
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the methods that take one (as tfsal explain --seed).")
 @click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities.")
+@click.option("--mask-network", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The amortised row's mask network, trained for this classifier and inpainter (tfsal train "
+                   "explainer) [default: the shipped one].")
 @click.option("--fig2-runs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Runs of the Fig. 2 inpainter check for roc.png (0: skip; `tfsal check-inpainter` runs 10).")
 @click.option("--cases", type=click.IntRange(min=0), default=4, show_default=True, help="Rows of cases.png.")
@@ -52,7 +55,7 @@ def _lambda(value: str):
               "on one core", help="Processes that share the explanations and the metrics, each with its share of the "
               "cores (the results do not depend on it beyond float rounding).")
 def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inpainter_path, steps, batch_size,
-             seed, logits, fig2_runs, cases, workers) -> None:
+             seed, logits, mask_network, fig2_runs, cases, workers) -> None:
     """Every method on the same mass images: paper, area-matched and search-matched regions (D, H, A,
     flips), deletion and insertion curves, and one-sided paired tests of the counterfactual method against each."""
     from tfsal.data.manifest import read_manifest
@@ -67,7 +70,7 @@ def evaluate(data, out_dir, split, limit, methods, lambdas, classifier_path, inp
         settings = EvaluationSettings(split=split, methods=registry.expand_rows(methods) if methods
                                       else registry.default_evaluation_rows(),
                                       lambdas=tuple(_lambda(v) for v in lambdas), steps=steps, batch_size=batch_size,
-                                      seed=seed, logits=logits)
+                                      seed=seed, logits=logits, mask_network=mask_network and str(mask_network))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     classifier, inpainter = load_models(classifier_path, inpainter_path)

@@ -44,7 +44,7 @@ DEMO_OUT = "tfsal-demo"
 @dicom_options
 @redact_option
 def explain(images, specs, out_dir, classifier_path, inpainter_path, target, steps, batch_size, seed, method,
-            percentile, preset, logits, demo, style, dicom_out, dicom_send, redact) -> None:
+            percentile, preset, mask_network, logits, demo, style, dicom_out, dicom_send, redact) -> None:
     """Explain why the classifier finds what it finds in each IMAGE (DICOM, PNG, TIFF, JPEG, NPY,
     a folder of them, a manifest CSV or a glob; --input takes the same).
 
@@ -68,7 +68,7 @@ def explain(images, specs, out_dir, classifier_path, inpainter_path, target, ste
     try:  # each method takes the options it names in the registry
         explainer = registry.build_from_files(method, classifier_path, inpainter_path, batch_size=batch_size,
                                               logits=logits, steps=steps, seed=seed, percentile=percentile,
-                                              preset=preset)
+                                              preset=preset, mask_network=mask_network and str(mask_network))
     except ValueError as exc:
         raise click.ClickException(f"--method {method}: {exc}") from None
     results = explain_files(images, out_dir, explainer, targets=target, progress=len(images) > batch_size,

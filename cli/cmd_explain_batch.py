@@ -49,7 +49,7 @@ RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 @click.pass_context
 def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_running_mode, classifier_path,
                   inpainter_path, steps, batch_size, seed, target, server, model_name, method, percentile, preset,
-                  logits, style, dicom_out, dicom_send, redact) -> None:
+                  mask_network, logits, style, dicom_out, dicom_send, redact) -> None:
     """Explain many images with an Apache Beam pipeline; resumable.
 
     Writes what tfsal explain writes (same stems for the same list), skipping inputs whose
@@ -65,7 +65,7 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
     from tfsal.explain.registry import DEFAULT_STEPS
 
     _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method != "counterfactual",
-                          preset != "default", logits)
+                          preset != "default", logits, mask_network)
     check_dicom_extra(dicom_out, dicom_send)
     inputs = _list_inputs(ctx, specs)
     pipeline = _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode)
@@ -74,7 +74,7 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
         seed=seed or 0, target=target, classifier=str(classifier_path) if classifier_path else None,
         inpainter=str(inpainter_path) if inpainter_path else None, server=server, model_name=model_name,
         dicom_out=dicom_out, dicom_send=dicom_send, redact=redact, overlay=style, method=method,
-        percentile=percentile, preset=preset, logits=logits)
+        percentile=percentile, preset=preset, logits=logits, mask_network=mask_network and str(mask_network))
     try:  # here, once: bad model files or an unreachable server give one line, not a failed pipeline
         provenance = batch.check_settings(settings)
     except ValueError as exc:
@@ -136,12 +136,13 @@ def _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode):
         raise click.ClickException(f"--runner {runner}: {exc}") from None
 
 
-def _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method, preset, logits) -> None:
+def _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method, preset, logits,
+                          mask_network=None) -> None:
     """A usage error for options of local models together with --server (``method``, ``preset``
     and ``logits``: whether those were set away from their defaults)."""
     if server:
         given = [name for name, value in (("--classifier", classifier_path), ("--inpainter", inpainter_path),
-                                          ("--seed", seed)) if value is not None]
+                                          ("--seed", seed), ("--mask-network", mask_network)) if value is not None]
         given += [name for name, used in (("--method", method), ("--preset", preset), ("--logits", logits)) if used]
         if given:
             raise click.UsageError(f"{', '.join(given)}: the server's model decides; not with --server", ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -133,8 +134,9 @@ overlay_option = click.option(
 
 
 def method_options(command):
-    """``--method``, ``--percentile``, ``--preset`` and ``--logits``, shared by ``tfsal explain``
-    and ``tfsal explain-batch`` (each method takes those it names in :mod:`tfsal.explain.registry`)."""
+    """``--method``, ``--percentile``, ``--preset``, ``--mask-network`` and ``--logits``, shared by
+    ``tfsal explain`` and ``tfsal explain-batch`` (each method takes those it names in
+    :mod:`tfsal.explain.registry`)."""
     from tfsal.explain import registry
 
     for option in reversed((
@@ -145,6 +147,9 @@ def method_options(command):
         click.option("--preset", type=click.Choice(["default", "paper"]), default="default", show_default=True,
                      help="Counterfactual method: tfsal's tuned settings, or the paper's (lambdas 1, 0.1, 0.1, psi "
                           "unbounded, 8 px cells at 576 rows); see docs/explain.md."),
+        click.option("--mask-network", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="Amortised method: the mask network trained for this classifier and inpainter (tfsal "
+                          "train explainer) [default: the shipped one, for the shipped models]."),
         click.option("--logits", is_flag=True, help="The classifier outputs logits, not probabilities."),
     )):
         command = option(command)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from tfsal.errors import TfsalError
-from tfsal.explain.amortised import AmortisedExplainer, build_feature_mask_network, feature_layers
+from tfsal.explain.amortised import AmortisedExplainer, build_feature_mask_network, check_pairing, feature_layers
 from tfsal.models.classifier import build_classifier
+from tfsal.models.inpainter import build_inpainter
 from tfsal.train.explainer import ExplainerSettings, train_explainer
 
 from .conftest import SIZE
@@ -94,3 +95,16 @@ def _blob_classifier_without_strides():
     from .conftest import _blob_classifier
 
     return _blob_classifier()
+
+
+def test_a_saved_head_still_pairs_with_its_classifier_and_not_with_a_retrained_one(tmp_path):
+    classifier = build_classifier((SIZE, SIZE))
+    build_feature_mask_network(classifier).save(tmp_path / "head.keras")
+    loaded = keras.models.load_model(tmp_path / "head.keras")
+    check_pairing(loaded, classifier)  # the frozen copy is this classifier's, weight for weight
+    changed = keras.models.clone_model(classifier)
+    changed.set_weights([w + 0.01 for w in classifier.get_weights()])  # fine-tuned since: other features
+    with pytest.raises(ValueError, match="features of another classifier"):
+        check_pairing(loaded, changed)
+    with pytest.raises(ValueError, match="features of another classifier"):
+        AmortisedExplainer(changed, build_inpainter((SIZE, SIZE), 4, 8), loaded)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfsal.explain import Explanation, ImageExplainer, registry
+from tfsal.explain.amortised import build_feature_mask_network
 
 from .conftest import SIZE, mammogram_like
 
@@ -32,10 +33,16 @@ STEPS = 3
 _BUILT = {}  # one explainer per method, models and batch size, reused across input kinds (traced once)
 
 
+_NETWORKS = {}  # an (untrained) amortised mask network per classifier: the contract is the same for any weights
+
+
 def build(name, classifier, inpainter, batch_size):
-    """The method built as ``tfsal explain`` builds it: only the options it takes are passed."""
+    """The method built as ``tfsal explain`` builds it: only the options it takes are passed (a method
+    for one classifier gets a mask network built on this one's features)."""
+    if id(classifier) not in _NETWORKS:
+        _NETWORKS[id(classifier)] = build_feature_mask_network(classifier)
     return registry.get(name).build(classifier, inpainter=inpainter, steps=STEPS, percentile=90.0,
-                                    batch_size=batch_size, logits=False)
+                                    batch_size=batch_size, logits=False, mask_network=_NETWORKS[id(classifier)])
 
 
 def built(name, classifier, inpainter, batch_size):

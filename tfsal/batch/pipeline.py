@@ -92,6 +92,7 @@ class BatchSettings:
     percentile: float = 90.0  # the baselines' cut
     preset: str = "default"
     logits: bool = False
+    mask_network: str | None = None  # the amortised method's (None: the shipped one)
 
 
 def make_explainer(settings: BatchSettings):
@@ -112,7 +113,8 @@ def make_explainer(settings: BatchSettings):
     return registry.build_from_files(settings.method, settings.classifier, settings.inpainter,
                                      batch_size=settings.batch_size, logits=settings.logits,
                                      steps=settings.steps or DEFAULT_STEPS, seed=settings.seed,
-                                     percentile=settings.percentile, preset=settings.preset)
+                                     percentile=settings.percentile, preset=settings.preset,
+                                     mask_network=settings.mask_network)
 
 
 def check_settings(settings: BatchSettings) -> dict:

@@ -79,6 +79,7 @@ class EvaluationSettings:
     batch_size: int = 16
     seed: int = 0  # of the methods that take one (tfsal explain --seed)
     logits: bool = False  # the classifier outputs logits
+    mask_network: str | None = None  # the amortised row's mask network file (None: the shipped one)
 
     def __post_init__(self):
         known = methods()
@@ -90,9 +91,22 @@ class EvaluationSettings:
             raise ValueError(f"lambdas are l1, l2 and l3. Received: {bad}")
 
 
-_NEWER = {"seed": 0, "logits": False}
+_NEWER = {"seed": 0, "logits": False, "mask_network": None}
 """Settings added after caches were first written: recorded in a cache's settings only when they
 differ from these defaults, so that the caches made before them are still reused."""
+
+
+def _mask_network_identity(settings: EvaluationSettings) -> dict:
+    """``{"mask_network": sha256}`` of the file the amortised row uses (given or shipped), when a
+    row uses one: the cache is reused only for the same network; ``{}`` otherwise."""
+    from tfsal.explain.amortised import DEFAULT_MASK_NETWORK
+    from tfsal.util.hashing import file_sha256
+    from tfsal.util.resources import saved_models_dir
+
+    if not any("mask_network" in registry.evaluation_rows()[m][0].options for m in settings.methods):
+        return {}
+    path = Path(settings.mask_network) if settings.mask_network else saved_models_dir() / DEFAULT_MASK_NETWORK
+    return {"mask_network": file_sha256(path) if path.is_file() else None}
 
 
 def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, height: int):
@@ -102,6 +116,8 @@ def _explainer(name: str, settings: EvaluationSettings, classifier, inpainter, h
     options = {"batch_size": settings.batch_size, "logits": settings.logits}
     if "seed" in method.options:
         options["seed"] = settings.seed
+    if "mask_network" in method.options:
+        options["mask_network"] = settings.mask_network
     if method.kind == "map":
         if method.uses_inpainter:
             options["inpainter"] = inpainter
@@ -359,7 +375,8 @@ def evaluate(data: str | os.PathLike, out: str | os.PathLike, classifier, inpain
                                        "cache_version": CACHE_VERSION, "models": {
                                            "classifier": model_fingerprint(classifier),
                                            "inpainter": model_fingerprint(inpainter)},
-                                       "explainer_defaults": explainer_defaults(settings.methods)}))
+                                       "explainer_defaults": explainer_defaults(settings.methods),
+                                       **_mask_network_identity(settings)}))
     check_cache(cache, described)
     size = tuple(int(v) for v in classifier.input_shape[1:3])
     todo = [(i, r) for i, r in records if not readable(cache / cache_name(i, r))]

@@ -47,7 +47,7 @@ from tfsal.explain.verify import verified_explanations
 from tfsal.util.checks import check_int
 
 __all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_feature_mask_network", "build_mask_network",
-           "feature_layers", "levels", "load_mask_network"]
+           "check_pairing", "feature_layers", "levels", "load_mask_network"]
 
 DEFAULT_MASK_NETWORK = "mask_network.keras"
 """Where a shipped mask network would be, in ``saved_models/`` (none is shipped yet)."""
@@ -157,6 +157,27 @@ def load_mask_network(mask_network=None) -> keras.Model:
     return load_keras_model(mask_network, "mask network")
 
 
+def check_pairing(network: keras.Model, classifier) -> None:
+    """Refuse a feature mask network whose frozen copy of a classifier is not ``classifier`` (its
+    layers of the same names hold other weights, or ``classifier`` has none of them): its proposals
+    would come from another network's features. An image network, or a classifier that is not a
+    Keras model, cannot be checked.
+
+    Raises:
+        ValueError: the network was built on another classifier.
+    """
+    if not isinstance(classifier, keras.Model) or "head_conv" not in {layer.name for layer in network.layers}:
+        return
+    own = {layer.name: layer for layer in classifier.layers if layer.weights}
+    shared = [layer for layer in network.layers if layer.weights and not layer.trainable]
+    matching = [layer for layer in shared if layer.name in own and all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(
+            (w.numpy() for w in layer.weights), (w.numpy() for w in own[layer.name].weights), strict=False))]
+    if not shared or len(matching) < len(shared):
+        raise ValueError(f"this mask network was trained on the features of another classifier than "
+                         f"{classifier.name!r}: train one for it with tfsal train explainer")
+
+
 class AmortisedExplainer(Explainer):
     """One pass of a trained mask network, verified by the inpainter and the classifier (see the
     module docstring).
@@ -186,8 +207,15 @@ class AmortisedExplainer(Explainer):
         self.grow_steps = check_int("grow_steps", grow_steps, minimum=0)
         self.target = check_int("target", target, minimum=0)
         self.network = load_mask_network(mask_network)
+        check_pairing(self.network, model)
         self.infiller = as_infiller(load_inpainter_argument(inpainter))
         self._grids: dict[int, MaskOptimiser] = {}
+
+    def provenance(self) -> dict:
+        """The base's, with the mask network identified as the models are."""
+        from tfsal.models.loading import model_identity
+
+        return {**super().provenance(), "mask_network": model_identity(self.network)}
 
     def proposal(self, images, organ):
         """``(keep [B, h, w, 1], cell)``: the network's soft keep masks at the working size."""

@@ -27,7 +27,7 @@ KINDS = ("mask", "map")
 """``mask``: the explainer returns its own binary result mask, scored as it is. ``map``: the
 explainer returns a map that the evaluation thresholds at the paper's percentiles."""
 
-OPTIONS = ("inpainter", "steps", "seed", "percentile", "preset")
+OPTIONS = ("inpainter", "steps", "seed", "percentile", "preset", "mask_network")
 """The method-specific options of ``tfsal explain`` a method may take (besides ``batch_size`` and
 ``logits``, which every method takes)."""
 
@@ -62,6 +62,9 @@ class Method:
             constructor options (``--preset``).
         variants: for ``mask`` methods, evaluation row name -> :class:`Variant`; empty means one
             row named after the method.
+        for_one_classifier: the method explains with a network trained for one classifier and one
+            class (the amortised mask network): checks that run every method over any classifier
+            give it a network built for theirs, and checks that need any class leave it out.
         uses_inpainter: a ``map`` method whose map itself needs the inpainter (Occlusion);
             ``tfsal evaluate`` passes it its inpainter.
     """
@@ -74,6 +77,7 @@ class Method:
     presets: Mapping[str, str] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
     uses_inpainter: bool = False
+    for_one_classifier: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -246,6 +250,9 @@ register(Method(
               "counterfactual-paper": Variant("counterfactual, paper preset", preset="paper"),
               "counterfactual-ablation": Variant("counterfactual, ablation (l2 = l3 = 0)",
                                                  options={"l2": 0.0, "l3": 0.0}, default=False)}))
+register(Method("amortised", "tfsal.explain.amortised:AmortisedExplainer", "amortised (one pass)", kind="mask",
+                options=("inpainter", "mask_network"), for_one_classifier=True,
+                variants={"amortised": Variant("amortised (one pass)", default=False)}))
 register(Method("cam", "tfsal.explain.baselines:CAMExplainer", "CAM"))
 register(Method("sal", "tfsal.explain.baselines:SaliencyExplainer", "SAL"))
 register(Method("gradcam", "tfsal.explain.baselines:GradCAMExplainer", "Grad-CAM"))
