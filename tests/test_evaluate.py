@@ -75,10 +75,13 @@ def test_every_image_counts_in_every_protocol_and_table(tiny, models, tmp_path):
 
 def test_every_registered_method_runs_through_the_evaluation(tiny, models, tmp_path):
     from tfsal.explain import registry
+    from tfsal.explain.amortised import build_feature_mask_network
 
     rows = tuple(registry.evaluation_rows())
-    result = evaluate(tiny / "data", tmp_path, *models, EvaluationSettings(methods=rows, steps=2, batch_size=2),
-                      limit=2)
+    build_feature_mask_network(models[0]).save(tmp_path / "head.keras")  # the amortised row's, for this classifier
+    settings = EvaluationSettings(methods=rows, steps=2, batch_size=2, mask_network=str(tmp_path / "head.keras"))
+    result = evaluate(tiny / "data", tmp_path / "out", *models, settings, limit=2)
+    tmp_path = tmp_path / "out"
     assert set(result.summary["all"]["curve"]) == set(rows)
     item = load_item(sorted((tmp_path / "cache").glob("*.npz"))[0])
     assert {f"map:{r}" for r in rows} <= set(item)
@@ -140,6 +143,22 @@ def test_a_cache_is_reused_only_for_the_same_models_and_explainer_defaults(tiny,
     monkeypatch.setattr(init, "__defaults__", tuple(defaults))
     with pytest.raises(TfsalError, match="other settings"):
         evaluate(tiny / "data", tmp_path, *models, SETTINGS, limit=1)
+
+
+def test_the_amortised_row_is_cached_for_its_mask_network_only(tiny, models, tmp_path):
+    import keras
+
+    from tfsal.explain.amortised import build_feature_mask_network
+
+    for name, seed in (("a.keras", 1), ("b.keras", 2)):
+        keras.utils.set_random_seed(seed)
+        build_feature_mask_network(models[0]).save(tmp_path / name)
+    settings = EvaluationSettings(methods=("counterfactual", "amortised"), steps=2, batch_size=2,
+                                  mask_network=str(tmp_path / "a.keras"))
+    assert evaluate(tiny / "data", tmp_path / "out", *models, settings, limit=1).images == 1
+    with pytest.raises(TfsalError, match="other settings"):  # another network under the same name, too
+        (tmp_path / "b.keras").replace(tmp_path / "a.keras")
+        evaluate(tiny / "data", tmp_path / "out", *models, settings, limit=1)
 
 
 def test_a_cache_written_under_the_earlier_row_names_is_reused(tiny, models, tmp_path):
