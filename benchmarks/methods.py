@@ -29,14 +29,15 @@ def mask_network_for(classifier):
         return build_feature_mask_network(classifier)
 
 
-def method_rows(sizes, batches, steps: int, log) -> list[dict]:
+def method_rows(sizes, batches, steps: int, log, names=None) -> list[dict]:
+    """One row per size, batch and method (``names``: these registered methods only; None: all)."""
     rows = []
     for size in sizes:
         classifier, inpainter, extra = models_for(tuple(size))
         network = mask_network_for(classifier)
         for batch in batches:
             images = images_for(size, max(batch, 4))
-            for name in registry.names():
+            for name in names or registry.names():
                 method = registry.get(name)
                 options = {"steps": steps, "percentile": 90.0, "batch_size": batch, "mask_network": network}
                 explainer = method.build(classifier, inpainter=inpainter, **options)

@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4,8,16")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--images", type=int, default=48, help="mass images for the peers and cheaper parts")
+    parser.add_argument("--methods", default=None,
+                        help="the methods part: these registered methods only, comma-separated [default: all]")
     parser.add_argument("--explanations", type=int, default=500, help="explanations in the memory part")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -196,7 +198,8 @@ def main() -> None:
         elif part == "batch":
             results[part] = batch_throughput.batch_rows(ensure_data(args.data), log=log)
         elif part == "methods":
-            results[part] = methods.method_rows(sizes, [1, 16], args.steps, log)
+            results[part] = methods.method_rows(sizes, [1, 16], args.steps, log,
+                                                args.methods.split(",") if args.methods else None)
         results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)
         results["commands"][part] = " ".join(["python", *sys.argv])
         save()

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from tfsal.errors import TfsalError
-from tfsal.explain.amortised import AmortisedExplainer, build_feature_mask_network, check_pairing, feature_layers
+from tfsal.explain.amortised import (
+    SEED_LOGIT,
+    AmortisedExplainer,
+    build_feature_mask_network,
+    check_pairing,
+    feature_layers,
+    seed_cells,
+)
 from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import build_inpainter
 from tfsal.train.explainer import ExplainerSettings, train_explainer
@@ -108,3 +115,32 @@ def test_a_saved_head_still_pairs_with_its_classifier_and_not_with_a_retrained_o
         check_pairing(loaded, changed)
     with pytest.raises(ValueError, match="features of another classifier"):
         AmortisedExplainer(changed, build_inpainter((SIZE, SIZE), 4, 8), loaded)
+
+
+def test_an_empty_proposal_on_a_positive_image_is_seeded_at_its_lowest_organ_cell():
+    theta = np.full((3, 4, 3, 1), 3.0, np.float32)  # keeps every cell
+    theta[:, 0, 0, 0] = -1.0  # the lowest logit, but outside the organ
+    theta[:, 2, 1, 0] = 0.5  # the lowest inside: sigmoid 0.62 still keeps it
+    theta[2, 3, 2, 0] = -2.0  # the third image's proposal already deletes a cell
+    organ_grid = np.ones((3, 4, 3, 1), np.float32)
+    organ_grid[:, 0, 0, 0] = 0.0
+    seeded = seed_cells(theta, organ_grid, np.array([0.9, 0.2, 0.9]), 0.5).numpy()
+    assert seeded[0, 2, 1, 0] == SEED_LOGIT
+    assert (np.delete(seeded[0].ravel(), 7) == np.delete(theta[0].ravel(), 7)).all()  # and nothing else
+    np.testing.assert_array_equal(seeded[1], theta[1])  # called negative: nothing to explain
+    np.testing.assert_array_equal(seeded[2], theta[2])  # a proposal that deletes is left as it is
+
+
+def test_a_positive_image_with_an_empty_proposal_grows_from_the_seed(blob_classifier, mean_inpainter):
+    from .test_amortised import _blob_image
+
+    image, truth = _blob_image(np.random.default_rng(1), (30, 20))
+    cells = np.full((1, 32, 32, 1), 2.0, np.float32)  # a "network" that keeps every cell (sigmoid 0.88) ...
+    cells[0, 15, 10, 0] = 1.0  # ... but ranks the blob's cell first (sigmoid 0.73: still kept)
+    dip = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Lambda(lambda x: x[:, ::2, ::2] * 0 + cells)])
+    (explanation,) = AmortisedExplainer(blob_classifier, mean_inpainter, dip, grow_steps=8).explain(image[None])
+    assert explanation.score_original >= 0.5 > explanation.score_counterfactual  # grown from the seed to a flip
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert explanation.mask.any() and (explanation.mask & near).sum() >= 0.8 * explanation.mask.sum()
+    (kept,) = AmortisedExplainer(blob_classifier, mean_inpainter, dip, grow_steps=0).explain(image[None])
+    assert not kept.mask.any()  # without the growth, no seed: the network's own cut, empty

@@ -25,7 +25,8 @@ M I + (1 - M) F with F the precomputed in-fill, straight-through; p(c | C) clipp
 ``score_floor``), so a healthy image (p below the hinge) is taught an empty mask. At explanation
 time the proposal goes through :func:`~tfsal.explain.verify.verified_explanations`: its cut is
 inpainted by the inpainter and scored by the classifier, and grown until the decision flips,
-exactly as the optimiser's result is.
+exactly as the optimiser's result is. An image the classifier calls positive on which the cut is
+empty starts from its cell of the lowest logit (:func:`seed_cells`), as an empty region cannot grow.
 
 The network explains the class it was trained for (``target`` of its training, 1: the mass
 class of a single sigmoid): asked for another, it refuses.
@@ -37,7 +38,9 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from tfsal.evaluation.metrics import DECISION_THRESHOLD
 from tfsal.explain.base import Batch, Explainer
 from tfsal.explain.counterfactual import load_inpainter_argument
 from tfsal.explain.explanation import Explanation
@@ -46,8 +49,8 @@ from tfsal.explain.mask import MaskOptimiser, MaskSettings, default_cell
 from tfsal.explain.verify import verified_explanations
 from tfsal.util.checks import check_int
 
-__all__ = ["DEFAULT_MASK_NETWORK", "AmortisedExplainer", "build_feature_mask_network", "build_mask_network",
-           "check_pairing", "feature_layers", "levels", "load_mask_network"]
+__all__ = ["DEFAULT_MASK_NETWORK", "SEED_LOGIT", "AmortisedExplainer", "build_feature_mask_network",
+           "build_mask_network", "check_pairing", "feature_layers", "levels", "load_mask_network", "seed_cells"]
 
 DEFAULT_MASK_NETWORK = "mask_network.keras"
 """Where a shipped mask network would be, in ``saved_models/`` (none is shipped yet)."""
@@ -178,6 +181,24 @@ def check_pairing(network: keras.Model, classifier) -> None:
                          f"{classifier.name!r}: train one for it with tfsal train explainer")
 
 
+SEED_LOGIT = -8.0
+"""The logit given to a seeded cell: sigmoid(-8) keeps 0.03 % of it."""
+
+
+def seed_cells(theta, organ_grid, scores, threshold: float):
+    """``theta`` with, on each image called positive (``scores`` >= 0.5) whose keep probability
+    sigmoid(theta) reaches ``threshold`` in every organ cell (a proposal that deletes nothing), the
+    organ cell of the lowest logit set to :data:`SEED_LOGIT`: the network's likeliest cell, from
+    which the verification's growth starts (an empty region cannot grow). Graph-compatible."""
+    inside = organ_grid > 0.5
+    deletes = tf.reduce_any(inside & (tf.sigmoid(theta) < threshold), axis=[1, 2, 3])
+    needs = (tf.cast(scores, tf.float32) >= DECISION_THRESHOLD) & ~deletes & tf.reduce_any(inside, axis=[1, 2, 3])
+    flat = tf.reshape(tf.where(inside, theta, tf.fill(tf.shape(theta), float("inf"))), [tf.shape(theta)[0], -1])
+    lowest = tf.reshape(tf.one_hot(tf.argmin(flat, axis=1), tf.shape(flat)[1], on_value=True, off_value=False),
+                        tf.shape(theta))
+    return tf.where(needs[:, None, None, None] & lowest, tf.minimum(theta, SEED_LOGIT), theta)
+
+
 class AmortisedExplainer(Explainer):
     """One pass of a trained mask network, verified by the inpainter and the classifier (see the
     module docstring).
@@ -217,21 +238,26 @@ class AmortisedExplainer(Explainer):
 
         return {**super().provenance(), "mask_network": model_identity(self.network)}
 
-    def proposal(self, images, organ):
-        """``(keep [B, h, w, 1], cell)``: the network's soft keep masks at the working size."""
+    def proposal(self, images, organ, scores=None):
+        """``(keep [B, h, w, 1], cell)``: the network's soft keep masks at the working size. With the
+        classifier's ``scores`` [B] (p(target)), an image called positive whose proposal deletes no
+        cell gets its most-deleted organ cell (:func:`seed_cells`), so the growth has a region to grow."""
         size = tuple(images.shape[1:3])
         theta = self.network(images, training=False)
         cell = math.ceil(size[0] / int(theta.shape[1]))
         if cell not in self._grids:  # the optimiser's grid and upsampling, with this cell
             self._grids[cell] = MaskOptimiser(self.classifier, self.infiller, MaskSettings(cell=cell))
         grid = self._grids[cell]
-        _, keep = grid.masks(theta, organ, grid.organ_grid(organ, size), cell)
+        organ_grid = grid.organ_grid(organ, size)
+        if scores is not None and self.grow_steps:
+            theta = seed_cells(theta, organ_grid, scores, self.threshold)
+        _, keep = grid.masks(theta, organ, organ_grid, cell)
         return keep, cell
 
     def explain_batch(self, batch: Batch, originals: np.ndarray, organ: np.ndarray) -> list[Explanation]:
         other = sorted({int(t) for t in batch.targets} - {self.target})
         if other:
             raise ValueError(f"this mask network explains class {self.target}; asked for {other}")
-        keep, cell = self.proposal(batch.images, batch.organ)
+        keep, cell = self.proposal(batch.images, batch.organ, batch.scores)
         return verified_explanations(self, batch, originals, organ, keep.numpy(), np.zeros((len(originals), 0)),
                                      cell, self.threshold, self.grow_steps)

@@ -102,7 +102,7 @@ class ExplainModule(tf.Module):
         """The amortised explanation: the mask network's one-pass proposal, then the same result
         mask, in-fill, score and growth as :meth:`explain`."""
         image, targets, scores, organ = self._prepared(image, target)
-        mask, cell = self.fast.proposal(image, organ)
+        mask, cell = self.fast.proposal(image, organ, scores)
         return self._verified(image, targets, scores, organ, mask, cell, self.fast.threshold, self.fast.grow_steps)
 
     def _prepared(self, image, target):
