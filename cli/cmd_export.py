@@ -23,10 +23,11 @@ from tfsal.explain import registry
 @click.option("--model-name", default="tfsal", show_default=True, help="Model name in the warm-up requests.")
 @click.option("--mask-network", "mask_network_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="The amortised explainer's mask network (tfsal train explainer, for this "
-                                 "classifier and inpainter): adds the explain_fast signature.")
+                                 "classifier and inpainter): adds the explain_fast signature [default: the shipped "
+                                 "one with the shipped models, none with others].")
 def export(out_dir, version, classifier_path, inpainter_path, steps, model_name, mask_network_path) -> None:
     """Write a SavedModel with the signatures serving_default (explain), classify, explain_steps and,
-    with --mask-network, explain_fast (the amortised explainer's one pass)."""
+    with a mask network, explain_fast (the amortised explainer's one pass)."""
     from tfsal.errors import TfsalError
     from tfsal.serving.export import export_explainer
 
@@ -34,8 +35,8 @@ def export(out_dir, version, classifier_path, inpainter_path, steps, model_name,
     if folder.exists():
         raise TfsalError(f"{folder} exists; pass another --version or remove it")
     classifier, inpainter = load_models(classifier_path, inpainter_path)
-    mask_network = None  # none is shipped yet: a network trained for these models, when given
-    if mask_network_path:
+    mask_network = None  # a network trained for these models, when given; the shipped one for the shipped models
+    if mask_network_path or not (classifier_path or inpainter_path):
         from tfsal.explain.amortised import load_mask_network
 
         mask_network = load_mask_network(mask_network_path)

@@ -84,7 +84,7 @@ def test_another_target_than_its_training_is_refused(blob_classifier, mean_inpai
         explainer.explain(np.zeros((1, SIZE, SIZE, 1), np.float32), targets=0)
     with pytest.raises(TfsalError, match="mask network file not found"):
         AmortisedExplainer(blob_classifier, mean_inpainter, "no_such.keras")
-    with pytest.raises(TfsalError, match="no mask network is shipped yet"):
+    with pytest.raises(ValueError, match="features of another classifier"):  # the shipped one is the shipped models'
         AmortisedExplainer(blob_classifier, mean_inpainter)
 
 

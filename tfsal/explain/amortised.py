@@ -53,7 +53,8 @@ __all__ = ["DEFAULT_MASK_NETWORK", "SEED_LOGIT", "AmortisedExplainer", "build_fe
            "build_mask_network", "check_pairing", "feature_layers", "levels", "load_mask_network", "seed_cells"]
 
 DEFAULT_MASK_NETWORK = "mask_network.keras"
-"""Where a shipped mask network would be, in ``saved_models/`` (none is shipped yet)."""
+"""The shipped mask network in ``saved_models/``: a feature head for the shipped classifier and
+inpainter (``saved_models/README.md``)."""
 
 
 def levels(height: int) -> int:
@@ -155,7 +156,7 @@ def load_mask_network(mask_network=None) -> keras.Model:
 
         mask_network = saved_models_dir() / DEFAULT_MASK_NETWORK
         if not mask_network.is_file():
-            raise TfsalError("no mask network is shipped yet (docs/explain.md says why): train one for your "
+            raise TfsalError(f"{mask_network} is missing from this installation: train a mask network for your "
                              "classifier and inpainter with tfsal train explainer and pass it as mask_network")
     return load_keras_model(mask_network, "mask network")
 
@@ -208,8 +209,9 @@ class AmortisedExplainer(Explainer):
             :class:`~tfsal.explain.classifier_adapter.ClassifierAdapter`).
         inpainter: a Keras inpainter, a ``.keras`` path, an :class:`~tfsal.explain.infill.Infiller`,
             or None for the shipped one.
-        mask_network: a Keras model from :func:`build_mask_network` (trained by ``tfsal train
-            explainer``) or a ``.keras`` path; None is the shipped one, and none is shipped yet.
+        mask_network: a Keras model from :func:`build_feature_mask_network` or
+            :func:`build_mask_network` (trained by ``tfsal train explainer``) or a ``.keras`` path;
+            None is the shipped one, made for the shipped classifier and inpainter.
         threshold: the result mask is ``M < threshold``.
         grow_steps: dilate a result that leaves a positive decision standing by half a cell up
             to this many times, keeping the first that flips it (as the optimiser's); 0 turns it off.
