@@ -64,8 +64,8 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
     from tfsal.batch.results import RESULTS
     from tfsal.explain.registry import DEFAULT_STEPS
 
-    _check_server_options(ctx, server, classifier_path, inpainter_path, seed, method != "counterfactual",
-                          preset != "default", logits, mask_network)
+    _check_server_options(ctx, server, classifier_path, inpainter_path, seed,
+                          method not in ("counterfactual", "amortised"), preset != "default", logits, mask_network)
     check_dicom_extra(dicom_out, dicom_send)
     inputs = _list_inputs(ctx, specs)
     pipeline = _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode)

@@ -8,6 +8,7 @@ import shutil
 import sys
 
 import cv2
+import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -245,7 +246,11 @@ def test_list_inputs_takes_a_manifest_a_folder_a_file_and_a_glob(images, tmp_pat
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
-    export_explainer(base, _blob_classifier(), _mean_inpainter(), version=1, steps=5, cell=4)
+    from tfsal.explain.amortised import build_mask_network
+
+    keras.utils.set_random_seed(3)
+    network = build_mask_network((64, 64), bias=-1.0)  # random weights: some cells deleted, some kept
+    export_explainer(base, _blob_classifier(), _mean_inpainter(), version=1, steps=5, cell=4, mask_network=network)
     running = ModelServer(base, port=0, model_name="tfsal", host="127.0.0.1", workers=2)
     running.start()
     yield f"127.0.0.1:{running.port}"
@@ -265,6 +270,19 @@ def test_server_writes_what_tfsal_predict_writes(server, images, tmp_path):
     unreachable = run("explain-batch", "--input", images, "--out", tmp_path / "x", "--server", "127.0.0.1:1")
     assert unreachable.exit_code == 1 and "cannot reach a model server at 127.0.0.1:1" in unreachable.output
     assert "Traceback" not in unreachable.output and not (tmp_path / "x").exists()
+
+
+def test_server_with_the_amortised_method_asks_explain_fast(server, images, tmp_path):
+    result = run("explain-batch", "--input", images, "--out", tmp_path / "batch", "--server", server,
+                 "--method", "amortised", "--batch-size", 3, *IN_MEMORY)
+    assert result.exit_code == 1 and "8 explained, 0 already done, 2 failed" in result.output
+    reference = run("predict", images, "--out", tmp_path / "predict", "--server", server,
+                    "--signature", "explain_fast")
+    assert reference.exit_code == 1
+    names = {p.name for p in (tmp_path / "predict").iterdir()}
+    assert_same_outputs(tmp_path / "batch", tmp_path / "predict", sorted(names), exact=False)
+    record = json.loads(next((tmp_path / "batch").glob("scan*.json")).read_text())
+    assert record["method"] == "amortised" and record["provenance"]["settings"]["signature"] == "explain_fast"
 
 
 @pytest.mark.parametrize("args", [

@@ -88,7 +88,7 @@ class BatchSettings:
     dicom_send: tuple | None = None  # a tfsal.outputs.dicom_send.DicomAddress to C-STORE them to
     redact: bool = False  # inputs named by a hash of their path and their file name (shown_path)
     overlay: str = "outline"  # the overlay's style (tfsal.outputs.drawing.STYLES)
-    method: str = "counterfactual"  # a name of tfsal.explain.registry (only counterfactual with a server)
+    method: str = "counterfactual"  # a name of tfsal.explain.registry (with a server: counterfactual or amortised)
     percentile: float = 90.0  # the baselines' cut
     preset: str = "default"
     logits: bool = False
@@ -107,7 +107,9 @@ def make_explainer(settings: BatchSettings):
     if settings.server:
         from tfsal.serving.client import ServerExplainer
 
-        return ServerExplainer(settings.server, settings.model_name, settings.steps, batch_size=settings.batch_size)
+        fast = settings.method == "amortised"  # the export's explain_fast signature, one pass
+        return ServerExplainer(settings.server, settings.model_name, None if fast else settings.steps,
+                               batch_size=settings.batch_size, fast=fast)
     from tfsal.explain import registry
 
     return registry.build_from_files(settings.method, settings.classifier, settings.inpainter,
