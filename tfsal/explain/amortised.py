@@ -10,10 +10,10 @@ Advances in Neural Information Processing Systems (NeurIPS), 2017 (a masking mod
 the saliency objective itself).
 
 The network g maps an image I to mask logits theta = g(I) on the optimiser's grid of ``cell`` x
-``cell`` pixel cells (either a small network on the image, :func:`build_mask_network`, or a head
-on the classifier's own frozen feature maps at strides ``cell``, 2 ``cell`` and 4 ``cell``,
-:func:`build_feature_mask_network`, as Dabkowski & Gal's masking model sits on a pre-trained
-encoder) (a 32nd of the working height: 8 px at 256 rows); M = sigmoid(theta),
+``cell`` pixel cells (a 32nd of the working height: 8 px at 256 rows). g is either a head on the
+classifier's own frozen feature maps at strides ``cell``, 2 ``cell`` and 4 ``cell``
+(:func:`build_feature_mask_network`, as Dabkowski & Gal's masking model sits on a pre-trained
+encoder) or a small network on the image (:func:`build_mask_network`). M = sigmoid(theta),
 upsampled and fixed to 1 outside the organ, as :meth:`tfsal.explain.mask.MaskOptimiser.masks`
 does. It is trained (``tfsal train explainer``, :mod:`tfsal.train.explainer`) over a data set's
 training images by minimising the optimiser's own loss, per image
@@ -174,9 +174,11 @@ def check_pairing(network: keras.Model, classifier) -> None:
         return
     own = {layer.name: layer for layer in classifier.layers if layer.weights}
     shared = [layer for layer in network.layers if layer.weights and not layer.trainable]
-    matching = [layer for layer in shared if layer.name in own and all(
-        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(
-            (w.numpy() for w in layer.weights), (w.numpy() for w in own[layer.name].weights), strict=False))]
+    matching = [layer for layer in shared if layer.name in own
+                and len(layer.weights) == len(own[layer.name].weights) and all(
+                    a.shape == b.shape and np.array_equal(a, b) for a, b in zip(
+                        (w.numpy() for w in layer.weights), (w.numpy() for w in own[layer.name].weights),
+                        strict=True))]
     if not shared or len(matching) < len(shared):
         raise ValueError(f"this mask network was trained on the features of another classifier than "
                          f"{classifier.name!r}: train one for it with tfsal train explainer")
