@@ -30,9 +30,13 @@ def _mean_inpainter(size=SIZE):
     return keras.Model({"image": image, "mask": mask}, _MeanFill()(image, mask), name="mean_inpainter")
 
 
-def _blob_classifier(size=SIZE):
+def _blob_classifier(size=SIZE, pools: int = 0):
+    """The blob detector; ``pools`` > 0 average-pools its map ``pools`` times by 2 before the global
+    average (layers ``pool_2``, ``pool_4``...): the same scores, with feature maps at those strides."""
     inputs = keras.Input((size, size, 1), name="image")
     local = keras.layers.Conv2D(1, 5, padding="same", activation="relu", name="local_mean")(inputs)
+    for level in range(1, pools + 1):
+        local = keras.layers.AveragePooling2D(2, name=f"pool_{2 ** level}")(local)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(local)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(pooled)
     model = keras.Model(inputs, outputs, name="blob_classifier")

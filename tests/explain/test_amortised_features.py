@@ -23,24 +23,14 @@ from tfsal.models.classifier import build_classifier
 from tfsal.models.inpainter import build_inpainter
 from tfsal.train.explainer import ExplainerSettings, train_explainer
 
-from .conftest import SIZE
+from .conftest import SIZE, _blob_classifier
 from .test_amortised import _blob_image, _centre, blob_data  # noqa: F401 (a fixture)
 
 
 def _strided_blob_classifier():
-    """The blob detector of ``conftest.py`` (a 5x5 local mean above 0.7, averaged, a sigmoid unit)
-    with its map average-pooled to strides 2, 4 and 8 before the global average: the same scores,
-    and feature maps at the strides a head takes."""
-    inputs = keras.Input((SIZE, SIZE, 1), name="image")
-    x = keras.layers.Conv2D(1, 5, padding="same", activation="relu", name="local_mean")(inputs)
-    for stride in (2, 4, 8):
-        x = keras.layers.AveragePooling2D(2, name=f"pool_{stride}")(x)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(pooled)
-    model = keras.Model(inputs, outputs, name="strided_blob_classifier")
-    model.get_layer("local_mean").set_weights([np.full((5, 5, 1, 1), 1 / 25, np.float32), np.array([-0.7])])
-    model.get_layer("score").set_weights([np.array([[2000.0]], np.float32), np.array([-2.0], np.float32)])
-    return model
+    """The blob detector of ``conftest.py`` with its map pooled to strides 2, 4 and 8: the same
+    scores, and feature maps at the strides a head takes."""
+    return _blob_classifier(pools=3)
 
 
 def test_the_head_takes_the_last_maps_at_one_two_and_four_cells():
@@ -95,13 +85,7 @@ def test_trained_on_the_teacher_the_head_finds_blobs_it_never_saw(blob_data, mea
         assert e.mask.any() and (e.mask & near).sum() >= 0.8 * e.mask.sum()  # the region is on the blob
     with pytest.raises(TfsalError, match="no feature map at stride"):
         train_explainer(blob_data, tmp_path / "other.keras", settings, progress=False,
-                        classifier=_blob_classifier_without_strides(), inpainter=mean_inpainter)
-
-
-def _blob_classifier_without_strides():
-    from .conftest import _blob_classifier
-
-    return _blob_classifier()
+                        classifier=_blob_classifier(), inpainter=mean_inpainter)
 
 
 def test_a_saved_head_still_pairs_with_its_classifier_and_not_with_a_retrained_one(tmp_path):
