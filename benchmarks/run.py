@@ -97,9 +97,12 @@ def markdown(results: dict) -> str:
     out = []
     if rows := results.get("speed"):
         out += _section("Speed against the compute floor",
-                        ["size", "batch", "s/image", "images/s", "floor s/image", "explain / floor", "peak RSS MB"],
+                        ["size", "batch", "s/image", "images/s", "floor s/image", "explain / floor (lowest-highest)",
+                         "minimal floor s/image", "explain / minimal floor", "peak RSS MB"],
                         ([r["size"], r["batch"], f"{r['seconds_per_image']:.3f}", f"{r['images_per_second']:.2f}",
-                          f"{r['floor_seconds_per_image']:.3f}", f"{r['overhead_ratio']:.2f}",
+                          f"{r['floor_seconds_per_image']:.3f}",
+                          f"{r['overhead_ratio']:.2f} ({r['ratio_spread'][0]:.2f}-{r['ratio_spread'][1]:.2f})",
+                          f"{r['minimal_floor_seconds_per_image']:.3f}", f"{r['minimal_ratio']:.2f}",
                           f"{r['peak_rss_mb']:.0f}"] for r in rows))
     if rows := results.get("profile"):
         out += _section("Where the time goes (seconds of one explain call)",
@@ -154,6 +157,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="256x192,576x448")
     parser.add_argument("--batches", default="1,4,8,16")
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="speed part: explain calls and floor measurements alternated this many times (medians)")
     parser.add_argument("--images", type=int, default=48, help="mass images for the peers and cheaper parts")
     parser.add_argument("--methods", default=None,
                         help="the methods part: these registered methods only, comma-separated [default: all]")
@@ -182,7 +187,7 @@ def main() -> None:
     for part in parts:
         tick = time.time()
         if part == "speed":
-            results[part] = speed.speed_rows(sizes, batches, args.steps, log)
+            results[part] = speed.speed_rows(sizes, batches, args.steps, log, args.repeats)
         elif part == "profile":
             results[part] = [row for size in sizes for row in speed.profile_rows(size, batches, args.steps, log)]
         elif part == "trials":

@@ -4,7 +4,9 @@ mixed-precision trials.
 For each size and batch size: the seconds per image of `CounterfactualExplainer.explain` (after
 one warm-up call), and its compute floor at the same batch size: `steps` compiled classifier
 forward + backward passes plus the inpainter passes the method makes (4 for the precomputed
-in-fill, one per refill, one for the final counterfactual). At 256x192 the shipped models are
+in-fill, one per refill, one for the final counterfactual), and the floor of the minimal design
+(the 4 passes of the precomputed in-fill only), explain calls and floor measurements alternated
+(``--repeats`` times, medians). At 256x192 the shipped models are
 timed; at other sizes a MobileNet and a U-Net of that size with random weights (speed does not
 depend on the weights; the growth step, which depends on the decisions, is turned off there so
 that the runs stay comparable).
@@ -84,11 +86,15 @@ def floor_seconds(classifier, inpainter, images: np.ndarray, steps: int, inpaint
             "floor": steps * per_step + inpainter_passes * per_pass}
 
 
+MINIMAL_PASSES = 4
+"""The in-fill passes of the minimal design (issue 20): the precomputed in-fill, no refills, no final pass."""
+
+
 def inpainter_passes(explainer: CounterfactualExplainer) -> int:
-    """Inpainter passes the method cannot avoid: 4 for the in-fill, the refills, 1 at the end."""
+    """Inpainter passes the method as configured cannot avoid: 4 for the in-fill, the refills, 1 at the end."""
     every = explainer.settings.refill_every
     refills = -(-explainer.steps // every) if every else 0
-    return 4 + refills + 1
+    return MINIMAL_PASSES + refills + 1
 
 
 def timed_explain(explainer, images: np.ndarray) -> tuple[float, list]:
@@ -99,7 +105,31 @@ def timed_explain(explainer, images: np.ndarray) -> tuple[float, list]:
     return time.perf_counter() - tick, explanations
 
 
-def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
+def side_by_side(explainer, classifier, inpainter, images: np.ndarray, steps: int, repeats: int) -> dict:
+    """Explain calls and floor measurements alternated ``repeats`` times in this process (a drift of a
+    shared machine's speed hits both), each figure the median of its repeats: the explain call's
+    seconds, one classifier step's and one inpainter pass's, the floor of the method as configured
+    (:func:`inpainter_passes`) and the minimal design's (:data:`MINIMAL_PASSES`), each ratio, and the
+    lowest and highest ratio of one explain call to the floor measured after it."""
+    seconds, parts = [], []
+    explainer.explain(images)  # warm-up: traces the graphs
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        explainer.explain(images)
+        seconds.append(time.perf_counter() - tick)
+        parts.append(floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer)))
+    step = float(np.median([p["classifier_step"] for p in parts]))
+    per_pass = float(np.median([p["inpainter_pass"] for p in parts]))
+    explain = float(np.median(seconds))
+    floor = steps * step + inpainter_passes(explainer) * per_pass
+    minimal = steps * step + MINIMAL_PASSES * per_pass
+    pairs = [t / p["floor"] for t, p in zip(seconds, parts, strict=True)]
+    return {"seconds": explain, "classifier_step": step, "inpainter_pass": per_pass, "floor": floor,
+            "minimal_floor": minimal, "overhead_ratio": explain / floor, "minimal_ratio": explain / minimal,
+            "ratio_spread": [min(pairs), max(pairs)]}
+
+
+def speed_rows(sizes, batches, steps: int, log=print, repeats: int = 3) -> list[dict]:
     rows = []
     for size in sizes:
         classifier, inpainter, options = models_for(size)
@@ -107,12 +137,15 @@ def speed_rows(sizes, batches, steps: int, log=print) -> list[dict]:
             images = images_for(size, batch)
             explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=batch,
                                                 **options)
-            seconds, _ = timed_explain(explainer, images)
-            floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
-            rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "seconds_per_image": seconds / batch,
-                         "images_per_second": batch / seconds, "floor_seconds_per_image": floor["floor"] / batch,
-                         "overhead_ratio": seconds / floor["floor"],
-                         **{k: v for k, v in floor.items() if k != "floor"}, "peak_rss_mb": peak_rss_mb()})
+            measured = side_by_side(explainer, classifier, inpainter, images, steps, repeats)
+            rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "repeats": repeats,
+                         "seconds_per_image": measured["seconds"] / batch,
+                         "images_per_second": batch / measured["seconds"],
+                         "floor_seconds_per_image": measured["floor"] / batch,
+                         "minimal_floor_seconds_per_image": measured["minimal_floor"] / batch,
+                         **{k: measured[k] for k in ("overhead_ratio", "minimal_ratio", "ratio_spread",
+                                                     "classifier_step", "inpainter_pass")},
+                         "peak_rss_mb": peak_rss_mb()})
             log(rows[-1])
     return rows
 

@@ -111,6 +111,69 @@ def adam_step(theta, gradient, m, v, step, lr, beta1=0.9, beta2=0.999, epsilon=1
     return theta - lr * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
 
 
+def upsampling_matrix(cells: int, cell: int, length: int) -> np.ndarray:
+    """float32 ``[length, cells]``: the weights with which bilinear upsampling by ``cell`` (half-pixel
+    centres, no antialiasing: ``tf.image.resize(..., "bilinear")``) mixes ``cells`` values into each
+    of the first ``length`` pixels (``length <= cells * cell``)."""
+    source = np.maximum((np.arange(length) + 0.5) / cell - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(int), cells - 1)
+    high = np.minimum(low + 1, cells - 1)
+    weight = (source - low).astype(np.float32)
+    matrix = np.zeros((length, cells), np.float32)
+    np.add.at(matrix, (np.arange(length), low), 1.0 - weight)
+    np.add.at(matrix, (np.arange(length), high), weight)
+    return matrix
+
+
+def image_size(images):
+    """``(h, w)`` of ``[B, h, w, C]`` images: Python ints where known when traced, else scalar tensors."""
+    if None not in images.shape[1:3]:
+        return tuple(int(v) for v in images.shape[1:3])
+    shape = tf.shape(images)
+    return shape[1], shape[2]
+
+
+def upsample_cells(values, cell: int, size):
+    """``values`` ``[B, gh, gw, 1]`` upsampled bilinearly by ``cell`` and cropped to ``size`` = ``(h, w)``:
+    ``tf.image.resize(values, [gh * cell, gw * cell], "bilinear")[:, :h, :w]``, computed as two
+    matrix products ``R_h V R_w^T`` (:func:`upsampling_matrix`), whose backward pass is two more
+    (``benchmarks/``: cheaper in the optimisation loop than the resize and its gradient on a CPU).
+    Falls back to the resize where the grid's or the image's size is not known when traced."""
+    gh, gw = values.shape[1:3]
+    static = [tf.get_static_value(v) for v in (size[0], size[1], cell)]
+    if gh is None or gw is None or any(v is None for v in static):
+        up = tf.image.resize(values, tf.shape(values)[1:3] * cell, "bilinear")
+        return up[:, :size[0], :size[1]]
+    height, width, cell = (int(v) for v in static)
+    rows = tf.constant(upsampling_matrix(gh, cell, height))
+    cols = tf.constant(upsampling_matrix(gw, cell, width))
+    return tf.einsum("yi,bij,xj->byx", rows, values[..., 0], cols)[..., None]
+
+
+def cell_weights(organ, cell: int, grid_size):
+    """``[B, gh, gw, 1]``: W = R_h^T organ^2 R_w, so that for the keep mask M of :meth:`MaskOptimiser.masks`
+    the saliency's sum over the image is ``sum(organ^2) - sum(sigmoid(theta) * W)``: the area term
+    computed on the cell grid, without a pass over the image's pixels in each step."""
+    gh, gw = grid_size
+    size = organ.shape[1:3]
+    rows = tf.constant(upsampling_matrix(gh, cell, int(size[0])))
+    cols = tf.constant(upsampling_matrix(gw, cell, int(size[1])))
+    return tf.einsum("yi,byx,xj->bij", rows, tf.square(organ[..., 0]), cols)[..., None]
+
+
+@tf.custom_gradient
+def straight_through_composite(up, organ, images, fill, threshold):
+    """The composite the classifier sees in a step, from the upsampled soft keep values ``up``:
+    ``C = B * I + (1 - B) * F`` with the binary B = ``M >= threshold`` of the keep mask
+    M = 1 - organ * (1 - up), and the gradient of the soft composite ``M * I + (1 - M) * F`` with
+    respect to ``up``: organ * (I - F) times the upstream gradient (the straight-through estimator,
+    in one pass each way). The other inputs get no gradient."""
+    def gradient(upstream):
+        return upstream * (images - fill) * organ, None, None, None, None
+
+    return tf.where(1.0 - organ * (1.0 - up) >= threshold, images, fill), gradient
+
+
 def top_count_mask(values, counts):
     """float 0/1 ``[B, N]``: 1 at the ``counts[b]`` largest of each row of ``values`` ``[B, N]``,
     ties to the lower index (the order ``tf.sort`` gives them), so exactly ``counts[b]`` ones."""
@@ -282,35 +345,47 @@ class MaskOptimiser:
     # -- the optimisation ---------------------------------------------------------------------
     def masks(self, theta, organ, organ_grid, cell):
         """``(grid, mask)``: M on the cell grid (1 outside the organ's share) and upsampled to the image."""
-        size = tf.shape(organ)[1:3]
-        grid = 1.0 - organ_grid * (1.0 - tf.sigmoid(theta))
-        up = tf.image.resize(tf.sigmoid(theta), tf.shape(theta)[1:3] * cell, "bilinear")[:, :size[0], :size[1]]
-        return grid, 1.0 - organ * (1.0 - up)
+        keep = tf.sigmoid(theta)
+        return 1.0 - organ_grid * (1.0 - keep), 1.0 - organ * (1.0 - upsample_cells(keep, cell, image_size(organ)))
 
-    def loss(self, theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted=None, step=0):
+    def deleted(self, theta, up, organ, cell, weights=None):
+        """``[B]``: the sum over each image of the saliency S = (1 - M) * organ = organ^2 * (1 - up),
+        ``up`` the upsampled keep values; on the cell grid with the organ's :func:`cell_weights` where
+        the sizes are known when traced (the same value, without a pass over the pixels)."""
+        static = tf.get_static_value(cell)
+        if weights is None and (static is None or None in organ.shape[1:3] or None in theta.shape[1:3]):
+            return tf.reduce_sum(tf.square(organ) * (1.0 - up), axis=[1, 2, 3])
+        if weights is None:
+            weights = cell_weights(organ, int(static), theta.shape[1:3])
+        return (tf.reduce_sum(tf.square(organ), axis=[1, 2, 3])
+                - tf.reduce_sum(tf.sigmoid(theta) * weights, axis=[1, 2, 3]))
+
+    def loss(self, theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted=None, step=0,
+             weights=None):
         """L per image ``[B]`` (the module docstring's formula); ``wanted`` ``[B]``: the pixels each
-        mask is held to with ``area="budget"``, whose weight ramps with ``step``."""
+        mask is held to with ``area="budget"``, whose weight ramps with ``step``; ``weights``: the
+        organ's :func:`cell_weights` for the ``dice`` and ``mean`` areas (computed here when None)."""
         s = self.settings
-        grid, mask = self.masks(theta, organ, organ_grid, cell)
-        seen = mask
+        keep = tf.sigmoid(theta)
+        grid = 1.0 - organ_grid * (1.0 - keep)
+        up = upsample_cells(keep, cell, image_size(organ))
         if s.straight_through:  # the classifier sees the binary mask's composite; the gradient is the soft one's
-            seen = mask + tf.stop_gradient(tf.cast(mask >= s.threshold, tf.float32) - mask)
-        counterfactual = composite(images, seen, fill)
+            counterfactual = straight_through_composite(up, organ, images, fill, s.threshold)
+        else:
+            counterfactual = composite(images, 1.0 - organ * (1.0 - up), fill)
         p = self.classifier.target_probability(self.classifier.probabilities(counterfactual), targets)
         p = tf.clip_by_value(p, max(EPS, s.score_floor), 1.0 - EPS)
         phi = -tf.math.log1p(-p)
         psi = log_odds(p) - log_odds_original
-        saliency = (1.0 - mask) * organ
         organ_area = tf.reduce_sum(organ, axis=[1, 2, 3])
-        if s.area == "dice":
-            area = 2.0 * tf.reduce_sum(saliency, axis=[1, 2, 3]) / (
-                tf.reduce_sum(saliency, axis=[1, 2, 3]) + organ_area + EPS)
-        elif s.area == "budget":
-            flat = tf.reshape(saliency, [tf.shape(saliency)[0], -1])
+        if s.area == "budget":
+            flat = tf.reshape(organ * organ * (1.0 - up), [tf.shape(up)[0], -1])  # S = (1 - M) * organ
             reference = top_count_mask(tf.stop_gradient(flat), wanted)
             area = tf.reduce_sum(tf.square(flat - reference), axis=1) / (organ_area + EPS)
         else:
-            area = tf.reduce_sum(saliency, axis=[1, 2, 3]) / (organ_area + EPS)
+            deleted = self.deleted(theta, up, organ, cell, weights)
+            area = (2.0 * deleted / (deleted + organ_area + EPS) if s.area == "dice"
+                    else deleted / (organ_area + EPS))
         tv = (tf.reduce_mean(tf.square(grid[:, 1:] - grid[:, :-1]), axis=[1, 2, 3])
               + tf.reduce_mean(tf.square(grid[:, :, 1:] - grid[:, :, :-1]), axis=[1, 2, 3]))
         l1, l2, l3 = s.lambdas
@@ -346,6 +421,9 @@ class MaskOptimiser:
         if budget:
             budgets = tf.constant(s.budgets, tf.float32)
             organ_area = tf.reduce_sum(organ, axis=[1, 2, 3])
+        static = tf.get_static_value(cell)
+        weights = None if budget or static is None or None in organ.shape[1:3] else cell_weights(
+            organ, int(static), theta.shape[1:3])  # the area term on the grid (:meth:`deleted`)
         level = tf.zeros(tf.shape(targets), tf.int32)  # each image's place in ``budgets``
         wanted = tf.zeros_like(scores)  # the pixels each mask is held to; set each step in budget mode only
         for i in tf.range(steps):
@@ -365,7 +443,8 @@ class MaskOptimiser:
                                   tf.maximum(tf.round(tf.gather(budgets, level) * organ_area), 1.0), 0.0)
             with tf.GradientTape() as tape:
                 tape.watch(theta)
-                loss = self.loss(theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted, i)
+                loss = self.loss(theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted, i,
+                                 weights)
                 total = tf.reduce_sum(loss)  # images are independent: each theta gets its own loss's gradient
             gradient = tape.gradient(total, theta)
             gradient = tf.where(tf.math.is_finite(gradient), gradient, 0.0)  # no NaN may reach the mask
@@ -395,6 +474,6 @@ class MaskOptimiser:
         theta = self.initial_logits(organ_grid, images, organ, targets)
         fill = self.precomputed_fill(images, organ)
         theta, losses = self.optimise(theta, images, fill, organ, organ_grid, targets, scores,
-                                      tf.cast(steps, tf.int32), tf.constant(cell))
+                                      tf.cast(steps, tf.int32), cell)
         _, keep = self.masks(theta, organ, organ_grid, cell)
         return keep, losses, cell
