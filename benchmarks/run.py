@@ -107,11 +107,11 @@ def markdown(results: dict) -> str:
     if rows := results.get("profile"):
         out += _section("Where the time goes (seconds of one explain call)",
                         ["size", "batch", "total", "organ masks", "prepare", "in-fill", "optimise (its floor)",
-                         "final counterfactual", "growth", "other"],
+                         "final counterfactual", "growth", "other", "loop / floor", "loop / minimal floor"],
                         ([r["size"], r["batch"], f"{r['total']:.2f}", f"{r['organ_of']:.3f}", f"{r['prepare']:.3f}",
                           f"{r['precomputed_fill']:.3f}", f"{r['optimise']:.2f} ({r['optimise_floor']:.2f})",
-                          f"{r['counterfactuals']:.3f}", f"{r['grow']:.3f}", f"{r['other']:.3f}"]
-                         for r in rows))
+                          f"{r['counterfactuals']:.3f}", f"{r['grow']:.3f}", f"{r['other']:.3f}",
+                          _f(r.get("loop_ratio")), _f(r.get("loop_minimal_ratio"))] for r in rows))
     if rows := results.get("trials"):
         out += _section("XLA and mixed precision", ["size", "batch", "variant", "s/image", "mask pixels as default"],
                         ([r["size"], r["batch"], r["variant"],
@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4,8,16")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3,
-                        help="speed part: explain calls and floor measurements alternated this many times (medians)")
+                        help="speed and profile parts: explain calls and floor measurements alternated this many "
+                             "times (medians)")
     parser.add_argument("--images", type=int, default=48, help="mass images for the peers and cheaper parts")
     parser.add_argument("--methods", default=None,
                         help="the methods part: these registered methods only, comma-separated [default: all]")
@@ -189,7 +190,8 @@ def main() -> None:
         if part == "speed":
             results[part] = speed.speed_rows(sizes, batches, args.steps, log, args.repeats)
         elif part == "profile":
-            results[part] = [row for size in sizes for row in speed.profile_rows(size, batches, args.steps, log)]
+            results[part] = [row for size in sizes
+                             for row in speed.profile_rows(size, batches, args.steps, log, args.repeats)]
         elif part == "trials":
             results[part] = speed.trial_rows(speed.SHIPPED, [1, 8], args.steps, log)
         elif part == "peers":

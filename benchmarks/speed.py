@@ -181,6 +181,7 @@ def stage_timer(explainer):
 
     owners = {"explainer": explainer, "optimiser": explainer.optimiser, "verify": explain_verify}
     originals = {name: getattr(owners[owner], name) for name, owner in PROFILED.items()}
+    own = {name for name, owner in PROFILED.items() if name in vars(owners[owner])}  # set on the object itself
     for name, owner in PROFILED.items():
         setattr(owners[owner], name, wrap(name, originals[name]))
     original_organ_of = explain_base.organ_of
@@ -190,31 +191,41 @@ def stage_timer(explainer):
     finally:
         explain_base.organ_of = original_organ_of
         for name, owner in PROFILED.items():
-            if owner == "verify":  # a module: its own function back
+            if name in own:  # a module's function or an instance's own attribute (a tf.function): put back
                 setattr(owners[owner], name, originals[name])
             else:  # an instance: the wrapper off, the class's method shows again
                 delattr(owners[owner], name)
 
 
-def profile_rows(size, batches, steps: int, log=print) -> list[dict]:
-    """Per batch size: each stage's share of one explain call, beside the floor's parts."""
+def profile_rows(size, batches, steps: int, log=print, repeats: int = 1) -> list[dict]:
+    """Per batch size: each stage's share of one explain call, beside the floor's parts; the loop
+    (in-fill and optimisation) against its floor with the refills (``loop_floor``) and against the
+    minimal design's (``loop_minimal_floor``: steps and the 4 in-fill passes). With ``repeats``,
+    explain calls and floor measurements alternate and every figure is the median of its repeats."""
     classifier, inpainter, options = models_for(size)
     rows = []
     for batch in batches:
         images = images_for(size, batch)
         explainer = CounterfactualExplainer(classifier, inpainter=inpainter, steps=steps, batch_size=batch, **options)
         explainer.explain(images)
-        with stage_timer(explainer) as seconds:
-            tick = time.perf_counter()
-            explainer.explain(images)
-            total = time.perf_counter() - tick
-        floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
-        # the fill's 4 passes, the refills inside the loop and the final pass, counted apart
-        loop_floor = steps * floor["classifier_step"] + (inpainter_passes(explainer) - 5) * floor["inpainter_pass"]
-        rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "total": total,
-                     **seconds, "other": total - sum(seconds.values()),
-                     "optimise_floor": loop_floor, "classifier_step": floor["classifier_step"],
-                     "inpainter_pass": floor["inpainter_pass"]})
+        measured = []
+        for _ in range(repeats):
+            with stage_timer(explainer) as seconds:
+                tick = time.perf_counter()
+                explainer.explain(images)
+                total = time.perf_counter() - tick
+            floor = floor_seconds(classifier, inpainter, images, steps, inpainter_passes(explainer))
+            measured.append({"total": total, **seconds, "other": total - sum(seconds.values()),
+                             "classifier_step": floor["classifier_step"], "inpainter_pass": floor["inpainter_pass"]})
+        row = {key: float(np.median([m[key] for m in measured])) for key in measured[0]}
+        step, per_pass, refills = row["classifier_step"], row["inpainter_pass"], inpainter_passes(explainer) - 5
+        loop = row["precomputed_fill"] + row["optimise"]
+        rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "repeats": repeats, **row,
+                     "optimise_floor": steps * step + refills * per_pass,  # the loop's classifier steps and refills
+                     "loop_floor": steps * step + (MINIMAL_PASSES + refills) * per_pass,
+                     "loop_minimal_floor": steps * step + MINIMAL_PASSES * per_pass,
+                     "loop_ratio": loop / (steps * step + (MINIMAL_PASSES + refills) * per_pass),
+                     "loop_minimal_ratio": loop / (steps * step + MINIMAL_PASSES * per_pass)})
         log(rows[-1])
     return rows
 

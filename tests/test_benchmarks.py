@@ -19,13 +19,18 @@ def test_speed_profile_and_peers_parts_write_json_and_markdown(tmp_path):
     write_dataset(tmp_path / "data", n_mass=8, n_healthy=2, seed=1)
     out = tmp_path / "bench"
     command = [sys.executable, str(RUN), "--out", str(out), "--data", str(tmp_path / "data"), "--sizes", "64x64",
-               "--batches", "1,2", "--steps", "2", "--images", "2"]
+               "--batches", "1,2", "--steps", "2", "--images", "2", "--repeats", "2"]
     subprocess.run([*command, "--parts", "speed,profile"], check=True, capture_output=True)
     subprocess.run([*command, "--parts", "peers"], check=True, capture_output=True)  # a second run keeps the first's
     results = json.loads((out / "results.json").read_text())
     assert [(r["size"], r["batch"]) for r in results["speed"]] == [("64x64", 1), ("64x64", 2)]
     assert all(r["seconds_per_image"] > 0 and r["overhead_ratio"] > 0 for r in results["speed"])
-    assert all(r["total"] >= r["optimise"] > 0 for r in results["profile"])
+    assert all(r["repeats"] == 2 for r in results["speed"] + results["profile"])
+    for r in results["speed"]:  # the floor with the refills and the final pass is above the minimal one
+        assert r["floor_seconds_per_image"] > r["minimal_floor_seconds_per_image"] > 0
+        assert r["ratio_spread"][0] <= r["ratio_spread"][1]
+    assert all(r["total"] >= r["optimise"] > 0 and r["loop_ratio"] <= r["loop_minimal_ratio"]
+               for r in results["profile"])
     tfsal_rows = [r for r in results["peers"] if r["toolbox"] == "tfsal"]
     from tfsal.explain import registry
 
