@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsal.evaluation.curves import first_flip
-from tfsal.explain.mask import grow_until_flipped
+from tfsal.explain.growth import grow_until_flipped
 
 
 def test_first_flip_is_the_first_share_below_one_half_of_a_positive_image():

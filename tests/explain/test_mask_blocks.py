@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsal.explain.mask import cell_weights, straight_through_composite, upsample_cells, upsampling_matrix
+from tfsal.explain.mask_grid import cell_weights, straight_through_composite, upsample_cells, upsampling_matrix
 
 
 @pytest.mark.parametrize(("grid", "cell", "size"), [((4, 3), 8, (32, 24)), ((5, 4), 6, (27, 20)), ((3, 3), 1, (3, 3)),

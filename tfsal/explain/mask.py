@@ -32,14 +32,16 @@ decision standing (p(c | C) >= 0.5), so each image ends at the smallest budget t
 
 with Adam, its state carried as tensors, in one ``tf.function`` over a ``tf.range`` loop, batch
 major (each image its own mask and target). The result mask is RM = M < threshold inside the
-organ; :func:`grow_until_flipped` then dilates a result that leaves a positive decision standing.
+organ; :func:`tfsal.explain.growth.grow_until_flipped` then dilates a result that leaves a
+positive decision standing.
 
 The pieces, in the order an explanation uses them (both
 :class:`~tfsal.explain.counterfactual.CounterfactualExplainer` and the SavedModel export call
 them): :meth:`MaskOptimiser.grid`, :meth:`~MaskOptimiser.organ_grid`,
 :meth:`~MaskOptimiser.initial_logits` (the regular lattice of holes),
 :meth:`~MaskOptimiser.precomputed_fill`, :meth:`~MaskOptimiser.optimise`,
-:meth:`~MaskOptimiser.masks`, :func:`result_mask`, :func:`grow_until_flipped`, :func:`grown_saliency`;
+:meth:`~MaskOptimiser.masks`, then :mod:`tfsal.explain.growth`'s :func:`~tfsal.explain.growth.result_mask`,
+:func:`~tfsal.explain.growth.grow_until_flipped` and :func:`~tfsal.explain.growth.grown_saliency`;
 :meth:`MaskOptimiser.run` chains the first six.
 """
 
@@ -54,12 +56,12 @@ import tensorflow as tf
 from tfsal.evaluation.metrics import DECISION_THRESHOLD as DECISION
 from tfsal.explain.baselines import target_gradient
 from tfsal.explain.infill import gaussian_blur
+from tfsal.explain.mask_grid import cell_weights, image_size, straight_through_composite, upsample_cells
 from tfsal.explain.scoring import EPS, log_odds
 from tfsal.models.inpainter import composite
 
-__all__ = ["AREAS", "INITS", "RAMP", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "dilate_cross",
-           "grow_until_flipped", "grown_saliency", "lattice_offsets", "paper_cell", "ramped_weight", "result_mask",
-           "top_count_mask"]
+__all__ = ["AREAS", "INITS", "RAMP", "MaskOptimiser", "MaskSettings", "adam_step", "default_cell", "lattice_offsets",
+           "paper_cell", "ramped_weight", "top_count_mask"]
 
 RAMP = 1000.0
 """An area constraint's weight grows geometrically from ``weight / RAMP`` to ``weight`` over its steps
@@ -111,69 +113,6 @@ def adam_step(theta, gradient, m, v, step, lr, beta1=0.9, beta2=0.999, epsilon=1
     return theta - lr * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
 
 
-def upsampling_matrix(cells: int, cell: int, length: int) -> np.ndarray:
-    """float32 ``[length, cells]``: the weights with which bilinear upsampling by ``cell`` (half-pixel
-    centres, no antialiasing: ``tf.image.resize(..., "bilinear")``) mixes ``cells`` values into each
-    of the first ``length`` pixels (``length <= cells * cell``)."""
-    source = np.maximum((np.arange(length) + 0.5) / cell - 0.5, 0.0)
-    low = np.minimum(np.floor(source).astype(int), cells - 1)
-    high = np.minimum(low + 1, cells - 1)
-    weight = (source - low).astype(np.float32)
-    matrix = np.zeros((length, cells), np.float32)
-    np.add.at(matrix, (np.arange(length), low), 1.0 - weight)
-    np.add.at(matrix, (np.arange(length), high), weight)
-    return matrix
-
-
-def image_size(images):
-    """``(h, w)`` of ``[B, h, w, C]`` images: Python ints where known when traced, else scalar tensors."""
-    if None not in images.shape[1:3]:
-        return tuple(int(v) for v in images.shape[1:3])
-    shape = tf.shape(images)
-    return shape[1], shape[2]
-
-
-def upsample_cells(values, cell: int, size):
-    """``values`` ``[B, gh, gw, 1]`` upsampled bilinearly by ``cell`` and cropped to ``size`` = ``(h, w)``:
-    ``tf.image.resize(values, [gh * cell, gw * cell], "bilinear")[:, :h, :w]``, computed as two
-    matrix products ``R_h V R_w^T`` (:func:`upsampling_matrix`), whose backward pass is two more
-    (``benchmarks/``: cheaper in the optimisation loop than the resize and its gradient on a CPU).
-    Falls back to the resize where the grid's or the image's size is not known when traced."""
-    gh, gw = values.shape[1:3]
-    static = [tf.get_static_value(v) for v in (size[0], size[1], cell)]
-    if gh is None or gw is None or any(v is None for v in static):
-        up = tf.image.resize(values, tf.shape(values)[1:3] * cell, "bilinear")
-        return up[:, :size[0], :size[1]]
-    height, width, cell = (int(v) for v in static)
-    rows = tf.constant(upsampling_matrix(gh, cell, height))
-    cols = tf.constant(upsampling_matrix(gw, cell, width))
-    return tf.einsum("yi,bij,xj->byx", rows, values[..., 0], cols)[..., None]
-
-
-def cell_weights(organ, cell: int, grid_size):
-    """``[B, gh, gw, 1]``: W = R_h^T organ^2 R_w, so that for the keep mask M of :meth:`MaskOptimiser.masks`
-    the saliency's sum over the image is ``sum(organ^2) - sum(sigmoid(theta) * W)``: the area term
-    computed on the cell grid, without a pass over the image's pixels in each step."""
-    gh, gw = grid_size
-    size = organ.shape[1:3]
-    rows = tf.constant(upsampling_matrix(gh, cell, int(size[0])))
-    cols = tf.constant(upsampling_matrix(gw, cell, int(size[1])))
-    return tf.einsum("yi,byx,xj->bij", rows, tf.square(organ[..., 0]), cols)[..., None]
-
-
-@tf.custom_gradient
-def straight_through_composite(up, organ, images, fill, threshold):
-    """The composite the classifier sees in a step, from the upsampled soft keep values ``up``:
-    ``C = B * I + (1 - B) * F`` with the binary B = ``M >= threshold`` of the keep mask
-    M = 1 - organ * (1 - up), and the gradient of the soft composite ``M * I + (1 - M) * F`` with
-    respect to ``up``: organ * (I - F) times the upstream gradient (the straight-through estimator,
-    in one pass each way). The other inputs get no gradient."""
-    def gradient(upstream):
-        return upstream * (images - fill) * organ, None, None, None, None
-
-    return tf.where(1.0 - organ * (1.0 - up) >= threshold, images, fill), gradient
-
-
 def top_count_mask(values, counts):
     """float 0/1 ``[B, N]``: 1 at the ``counts[b]`` largest of each row of ``values`` ``[B, N]``,
     ties to the lower index (the order ``tf.sort`` gives them), so exactly ``counts[b]`` ones."""
@@ -182,63 +121,6 @@ def top_count_mask(values, counts):
     rows = tf.broadcast_to(tf.range(tf.shape(values)[0])[:, None], tf.shape(top))
     return tf.scatter_nd(tf.stack([rows, top], axis=-1), tf.sequence_mask(counts, tf.shape(top)[1], tf.float32),
                          tf.shape(values))
-
-
-def dilate_cross(mask, iterations: int):
-    """Binary dilation of float 0/1 ``[B, H, W, 1]`` masks with the 4-connected cross, ``iterations``
-    times (SciPy's ``binary_dilation`` default), zero outside the image."""
-    kernel = tf.constant([[0, 1, 0], [1, 1, 1], [0, 1, 0]], tf.float32)[:, :, None, None]
-    for _ in range(iterations):
-        mask = tf.cast(tf.nn.conv2d(mask, kernel, 1, "SAME") > 0.5, tf.float32)
-    return mask
-
-
-def result_mask(keep, organ, threshold: float):
-    """The binary result RM = (M < threshold) inside the organ, float 0/1, from the keep mask M
-    clipped to [0, 1] and fixed to 1 outside the organ. Returns ``(keep, result)``, both ``[B, H, W, 1]``."""
-    keep = tf.where(organ > 0.5, tf.clip_by_value(keep, 0.0, 1.0), 1.0)
-    return keep, tf.cast((keep < threshold) & (organ > 0.5), tf.float32)
-
-
-def grow_until_flipped(score, result, organ, before, after, counterfactual, step: int, times: int):
-    """Dilate the result masks that leave a positive decision (``before`` >= 0.5) standing
-    (``after`` >= 0.5) by ``step`` pixels at a time, up to ``times`` times, inside the organ, and
-    keep the first mask whose counterfactual flips it; the others stay as they were.
-
-    Runs eagerly (stopping early once nothing is pending) and in graphs (the export).
-
-    Args:
-        score: ``(masks [B, H, W, 1], pending bool [B]) -> (counterfactuals [B, H, W, 1], p(target) [B])``;
-            only the pending rows' values are used, so it may leave the others uncomputed.
-        result, organ, counterfactual: float ``[B, H, W, 1]``; before, after: ``[B]``.
-
-    Returns:
-        ``(result, counterfactual, after)`` updated where a grown mask flipped the decision.
-    """
-    pending = (before >= DECISION) & (after >= DECISION) & (tf.reduce_max(result, axis=[1, 2, 3]) > 0)
-    grown = result
-    for _ in range(times):
-        if tf.executing_eagerly() and not bool(tf.reduce_any(pending)):
-            break
-        grown = dilate_cross(grown, step) * organ
-        trial, trial_after = score(grown, pending)
-        flipped = pending & (trial_after < DECISION)
-        rows = flipped[:, None, None, None]
-        result = tf.where(rows, grown, result)
-        counterfactual = tf.where(rows, trial, counterfactual)
-        after = tf.where(flipped, trial_after, after)
-        pending = pending & ~flipped
-    return result, counterfactual, after
-
-
-def grown_saliency(saliency, grown, threshold: float):
-    """The saliency S = 1 - M with the pixels that growth added (``grown`` 1) raised to the smallest
-    float32 above ``1 - threshold``: thresholding it (S > 1 - threshold) gives the grown result
-    mask, so the returned map is the one that produced the returned mask, and grown pixels rank
-    below every optimised one."""
-    floor = float(np.nextafter(np.float32(1.0 - threshold), np.float32(1.0)))
-    saliency = tf.convert_to_tensor(saliency, tf.float32)
-    return tf.where(tf.convert_to_tensor(grown, tf.float32) > 0.5, tf.maximum(saliency, floor), saliency)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ optimiser of :mod:`tfsal.explain.counterfactual`, the one-pass network of
 The proposal M (at the working size, 1 keeps a pixel) is brought to the image size and cut at
 ``threshold`` inside the organ; the cut region is inpainted by the inpainter and scored by the
 classifier, and a region that leaves a positive decision standing is dilated by half a mask cell
-at a time until its inpainting flips it (:func:`~tfsal.explain.mask.grow_until_flipped`). So each
+at a time until its inpainting flips it (:func:`~tfsal.explain.growth.grow_until_flipped`). So each
 returned mask's counterfactual and score are the real inpainter's and classifier's, whatever
 proposed it.
 """
@@ -17,14 +17,14 @@ import tensorflow as tf
 
 from tfsal.explain.base import Batch
 from tfsal.explain.explanation import Explanation
-from tfsal.explain.mask import grow_until_flipped, grown_saliency
+from tfsal.explain.growth import grow_until_flipped, grown_saliency
 from tfsal.explain.scoring import resize_maps
 
 __all__ = ["grow", "verified_explanations"]
 
 
 def grow(explainer, batch: Batch, originals, organ, results, counterfactuals, scores, cell: int, grow_steps: int):
-    """:func:`~tfsal.explain.mask.grow_until_flipped` at the image size (half a working-size cell
+    """:func:`~tfsal.explain.growth.grow_until_flipped` at the image size (half a working-size cell
     per step), inpainting with ``explainer.infiller`` and scoring only the images still pending.
 
     Returns:

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tfsal.explain.amortised import AmortisedExplainer
 from tfsal.explain.counterfactual import CounterfactualExplainer
-from tfsal.explain.mask import grow_until_flipped, grown_saliency, result_mask
+from tfsal.explain.growth import grow_until_flipped, grown_saliency, result_mask
 from tfsal.explain.registry import DEFAULT_STEPS
 from tfsal.models.inpainter import composite
 from tfsal.util import atomic
