@@ -220,12 +220,12 @@ def profile_rows(size, batches, steps: int, log=print, repeats: int = 1) -> list
         row = {key: float(np.median([m[key] for m in measured])) for key in measured[0]}
         step, per_pass, refills = row["classifier_step"], row["inpainter_pass"], inpainter_passes(explainer) - 5
         loop = row["precomputed_fill"] + row["optimise"]
+        optimise_floor = steps * step + refills * per_pass  # the loop's classifier steps and refills
+        minimal = steps * step + MINIMAL_PASSES * per_pass
         rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "repeats": repeats, **row,
-                     "optimise_floor": steps * step + refills * per_pass,  # the loop's classifier steps and refills
-                     "loop_floor": steps * step + (MINIMAL_PASSES + refills) * per_pass,
-                     "loop_minimal_floor": steps * step + MINIMAL_PASSES * per_pass,
-                     "loop_ratio": loop / (steps * step + (MINIMAL_PASSES + refills) * per_pass),
-                     "loop_minimal_ratio": loop / (steps * step + MINIMAL_PASSES * per_pass)})
+                     "optimise_floor": optimise_floor, "loop_floor": optimise_floor + MINIMAL_PASSES * per_pass,
+                     "loop_minimal_floor": minimal, "loop_ratio": loop / (optimise_floor + MINIMAL_PASSES * per_pass),
+                     "loop_minimal_ratio": loop / minimal})
         log(rows[-1])
     return rows
 

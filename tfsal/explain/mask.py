@@ -239,8 +239,7 @@ class MaskOptimiser:
             return tf.reduce_sum(tf.square(organ) * (1.0 - up), axis=[1, 2, 3])
         if weights is None:
             weights = cell_weights(organ, int(static), theta.shape[1:3])
-        return (tf.reduce_sum(tf.square(organ), axis=[1, 2, 3])
-                - tf.reduce_sum(tf.sigmoid(theta) * weights, axis=[1, 2, 3]))
+        return tf.reduce_sum((1.0 - tf.sigmoid(theta)) * weights, axis=[1, 2, 3])  # sum W = sum organ^2
 
     def loss(self, theta, images, fill, organ, organ_grid, targets, log_odds_original, cell, wanted=None, step=0,
              weights=None):

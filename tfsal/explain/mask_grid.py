@@ -58,8 +58,9 @@ def upsample_cells(values, cell: int, size):
 def cell_weights(organ, cell: int, grid_size):
     """``[B, gh, gw, 1]``: W = R_h^T organ^2 R_w, so that for the keep mask M = 1 - organ * (1 - up)
     of :meth:`tfsal.explain.mask.MaskOptimiser.masks` the saliency's sum over the image is
-    ``sum(organ^2) - sum(sigmoid(theta) * W)``: the area term computed on the cell grid, without a
-    pass over the image's pixels in each step."""
+    ``sum(organ^2) - sum(sigmoid(theta) * W) = sum((1 - sigmoid(theta)) * W)`` (each row of R sums to
+    1, so ``sum(W) = sum(organ^2)``): the area term computed on the cell grid, without a pass over
+    the image's pixels in each step."""
     gh, gw = grid_size
     size = organ.shape[1:3]
     rows = tf.constant(upsampling_matrix(gh, cell, int(size[0])))
