@@ -14,6 +14,7 @@ from tfsal.cli.params import (
     method_options,
     overlay_option,
     redact_option,
+    reject_options_not_taken,
 )
 from tfsal.explain import registry
 
@@ -33,7 +34,7 @@ DEMO_OUT = "tfsal-demo"
 @click.option("--target", type=click.IntRange(min=0), default=None,
               help="Class to explain [default: 1 for one sigmoid output, else the predicted class].")
 @click.option("--steps", type=click.IntRange(min=1), default=registry.DEFAULT_STEPS, show_default=True,
-              help="Optimisation steps (counterfactual method).")
+              help="Optimisation steps (counterfactual and extremal methods).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images explained together.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -65,6 +66,7 @@ def explain(images, specs, out_dir, classifier_path, inpainter_path, target, ste
     if out_dir is None:
         raise click.UsageError("missing option '--out'")
     check_dicom_extra(dicom_out, dicom_send)
+    reject_options_not_taken(method)
     try:  # each method takes the options it names in the registry
         explainer = registry.build_from_files(method, classifier_path, inpainter_path, batch_size=batch_size,
                                               logits=logits, steps=steps, seed=seed, percentile=percentile,

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from tfsal.cli.params import check_dicom_extra, dicom_options, method_options, overlay_option, redact_option
+from tfsal.cli.params import (
+    check_dicom_extra,
+    dicom_options,
+    method_options,
+    overlay_option,
+    redact_option,
+    reject_options_not_taken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,7 @@ def explain_batch(ctx, specs, out_dir, runner, direct_num_workers, direct_runnin
     _check_server_options(ctx, server, classifier_path, inpainter_path, seed,
                           method not in ("counterfactual", "amortised"), preset != "default", logits, mask_network)
     check_dicom_extra(dicom_out, dicom_send)
+    reject_options_not_taken(method)
     inputs = _list_inputs(ctx, specs)
     pipeline = _new_pipeline(ctx, runner, direct_num_workers, direct_running_mode)
     settings = batch.BatchSettings(

@@ -156,6 +156,27 @@ def method_options(command):
     return command
 
 
+def reject_options_not_taken(method: str, names=("steps", "seed", "percentile", "preset", "mask_network")) -> None:
+    """Refuse options given on the command line that ``method`` does not take (each method takes those it
+    names in :mod:`tfsal.explain.registry`): ``--steps 300 --method cam`` would otherwise change nothing.
+
+    Raises:
+        click.UsageError: naming the options and what the method takes.
+    """
+    from click.core import ParameterSource
+
+    from tfsal.explain import registry
+
+    ctx = click.get_current_context()
+    takes = registry.get(method).options
+    given = [name for name in names if name not in takes
+             and ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        taken = ", ".join("--" + name.replace("_", "-") for name in takes if name in names) or "none of them"
+        raise click.UsageError(f"--method {method} does not use {flags} (of the method options it takes {taken})")
+
+
 input_option = click.option(
     "--input", "specs", multiple=True, metavar="MANIFEST|FOLDER|GLOB",
     help="Inputs as tfsal explain-batch takes them: a manifest CSV (column image or path), a folder, an image or "

@@ -141,6 +141,26 @@ def test_usage_errors_exit_2(tmp_path):
     assert run(tmp_path / "x.png", "--out", tmp_path, "--method", "lime").exit_code == 2
 
 
+@pytest.mark.parametrize(("method", "option", "value"), [("cam", "--steps", 300), ("sal", "--seed", 3),
+                                                        ("counterfactual", "--percentile", 95),
+                                                        ("occlusion", "--preset", "paper")])
+def test_an_option_the_method_does_not_take_is_refused(tmp_path, models, method, option, value):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), mammogram())
+    result = run(image, "--out", tmp_path / "out", "--method", method, option, value, *models)
+    assert result.exit_code == 2 and f"--method {method} does not use {option}" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_option_at_its_default_or_taken_by_the_method_passes(tmp_path, models):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), mammogram())
+    result = run(image, "--out", tmp_path / "out", "--method", "smoothgrad", "--seed", 1, "--percentile", 80,
+                 "--classifier", models[1])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "out" / "x.json").read_text())["method"] == "smoothgrad"
+
+
 def test_a_folder_of_images(tmp_path, models):
     for name in ("a.png", "b.png"):
         cv2.imwrite(str(tmp_path / name), mammogram())

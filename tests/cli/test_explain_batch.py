@@ -232,6 +232,12 @@ def test_a_batch_that_cannot_be_explained_fails_its_inputs_not_the_pipeline(imag
     assert len(table(tmp_path / "dead_letters.csv")) == 10
 
 
+def test_an_option_the_method_does_not_take_is_refused(images, tmp_path):
+    result = run("explain-batch", "--input", images, "--out", tmp_path / "out", "--method", "cam", "--steps", 300)
+    assert result.exit_code == 2 and "--method cam does not use --steps" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_list_inputs_takes_a_manifest_a_folder_a_file_and_a_glob(images, tmp_path):
     from tfsal.outputs.inputs import list_inputs
 
