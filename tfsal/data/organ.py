@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from tfsal.evaluation.metrics import largest_component
+
 
 def breast_mask(image: np.ndarray, remove_pectoral: bool = True) -> np.ndarray:
     """Boolean [H, W] mask of the breast in a mammogram.
@@ -188,19 +190,10 @@ def _breast_component(binary: np.ndarray) -> np.ndarray:
     binary = _without_edge_strips(binary, max(2, round(0.06 * height)))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     opened = cv2.morphologyEx(binary.astype(np.uint8), cv2.MORPH_OPEN, disk, borderType=cv2.BORDER_REPLICATE)
-    breast = _largest(opened > 0).astype(np.uint8)
+    breast = largest_component(opened > 0).astype(np.uint8)
     near = max(1, round(0.004 * height))
     grown = cv2.dilate(breast, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * near + 1,) * 2))
-    return _largest(binary & (grown > 0))
-
-
-def _largest(binary: np.ndarray) -> np.ndarray:
-    """The largest connected region (8-connected) of a boolean mask; all False when there is none."""
-    labels, count = ndimage.label(binary, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return np.zeros_like(binary)
-    sizes = ndimage.sum_labels(binary, labels, index=np.arange(1, count + 1))
-    return labels == (1 + int(np.argmax(sizes)))
+    return largest_component(binary & (grown > 0))
 
 
 def _without_edge_strips(binary: np.ndarray, thickness: int) -> np.ndarray:
