@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tfsal.data.manifest import counts, fingerprint, read_manifest
@@ -215,7 +215,7 @@ def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeS
     records, table = check_trainable(data)
     data_info = {"manifest": data.name if data.is_file() else f"{data.name}/labels.csv",
                  "fingerprint": fingerprint(records), "counts": table}
-    stored = _stored(settings)
+    stored = _as_json(settings)
     run = _open(out, stored, data_info, resume)
     meter = Progress(report, settings.stages())
     stages = {"classifier_base": _classifier_base, "inpainter": _inpainter, "classifier": _classifier,
@@ -228,15 +228,16 @@ def train_all(data: str | os.PathLike, out: str | os.PathLike, settings: RecipeS
         summary = stages[stage](data, out, settings, meter, progress)
         run.stages[stage] = {"done": True, "seconds": round(time.time() - started, 1), **summary}
         run.save()
-    defaults = _stored(RecipeSettings())
+    defaults = _as_json(RecipeSettings())
     card = write_card(out, run.settings, run.data, run.stages, defaults)
     meter.say(f"done: {out / 'README.md'}")
     return card
 
 
-def _stored(settings) -> dict:
-    """A settings dataclass as JSON keeps it: its pairs (``size``, ``gamma``) as lists."""
-    return {**asdict(settings), "size": list(settings.size), "gamma": list(settings.gamma)}
+def _as_json(settings, lists=("gamma",)) -> dict:
+    from tfsal.train.common import stored_settings
+
+    return stored_settings(settings, lists)
 
 
 def _checkpoints(out: Path, stage: str) -> tuple[Path, bool]:
@@ -260,7 +261,7 @@ def _run_classifier(data, out, name, stage, classifier_settings, meter, progress
     summary = train_classifier(data, out / name, classifier_settings, checkpoint_dir=folder, resume=resume,
                                progress=progress, report=meter.epoch)
     return {"out": name, "best_val_auc": summary["best_val_auc"], "best_epoch": summary["best_epoch"],
-            "epochs_run": summary["epochs_run"], "settings": _stored(classifier_settings)}
+            "epochs_run": summary["epochs_run"], "settings": _as_json(classifier_settings)}
 
 
 def _classifier_base(data, out, settings, meter, progress) -> dict:
@@ -287,8 +288,7 @@ def _inpainter(data, out, settings, meter, progress) -> dict:
                               progress=progress, report=meter.epoch)
     return {"out": "inpainter.keras", "best_val_hole_l1": summary["best_val_hole_l1"],
             "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
-            "settings": asdict(inpainter) | {"size": list(inpainter.size),
-                                              "feature_layers": list(inpainter.feature_layers)}}
+            "settings": _as_json(inpainter, ("feature_layers",))}
 
 
 def _classifier(data, out, settings, meter, progress) -> dict:

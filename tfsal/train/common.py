@@ -193,11 +193,15 @@ def checkpoint_folder(out: Path, checkpoint_dir: str | os.PathLike | None) -> Pa
     return Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
 
 
+def stored_settings(settings, lists: tuple[str, ...] = ()) -> dict:
+    """A settings dataclass as JSON keeps it: ``size`` and the fields named in ``lists`` as lists."""
+    return {**asdict(settings), **{name: list(getattr(settings, name)) for name in ("size", *lists)}}
+
+
 def run_settings(settings, data: Path, lists: tuple[str, ...] = ()) -> dict:
-    """The settings a run stores in ``state.json``: the settings dataclass with ``size`` and the fields
-    named in ``lists`` as JSON lists, and the manifest's absolute path as ``data``."""
-    return {**asdict(settings), **{name: list(getattr(settings, name)) for name in ("size", *lists)},
-            "data": str(data.resolve())}
+    """The settings a run stores in ``state.json``: :func:`stored_settings` and the manifest's absolute
+    path as ``data``."""
+    return {**stored_settings(settings, lists), "data": str(data.resolve())}
 
 
 def start_run(folder: Path, settings, stored: dict, resume: bool, train) -> tuple:
