@@ -221,11 +221,10 @@ def profile_rows(size, batches, steps: int, log=print, repeats: int = 1) -> list
         step, per_pass, refills = row["classifier_step"], row["inpainter_pass"], inpainter_passes(explainer) - 5
         loop = row["precomputed_fill"] + row["optimise"]
         optimise_floor = steps * step + refills * per_pass  # the loop's classifier steps and refills
-        minimal = steps * step + MINIMAL_PASSES * per_pass
+        loop_floor, minimal = optimise_floor + MINIMAL_PASSES * per_pass, steps * step + MINIMAL_PASSES * per_pass
         rows.append({"size": f"{size[0]}x{size[1]}", "batch": batch, "repeats": repeats, **row,
-                     "optimise_floor": optimise_floor, "loop_floor": optimise_floor + MINIMAL_PASSES * per_pass,
-                     "loop_minimal_floor": minimal, "loop_ratio": loop / (optimise_floor + MINIMAL_PASSES * per_pass),
-                     "loop_minimal_ratio": loop / minimal})
+                     "optimise_floor": optimise_floor, "loop_floor": loop_floor, "loop_minimal_floor": minimal,
+                     "loop_ratio": loop / loop_floor, "loop_minimal_ratio": loop / minimal})
         log(rows[-1])
     return rows
 

@@ -156,9 +156,9 @@ def method_options(command):
     return command
 
 
-def reject_options_not_taken(method: str, names=("steps", "seed", "percentile", "preset", "mask_network")) -> None:
-    """Refuse options given on the command line that ``method`` does not take (each method takes those it
-    names in :mod:`tfsal.explain.registry`): ``--steps 300 --method cam`` would otherwise change nothing.
+def reject_options_not_taken(method: str) -> None:
+    """Refuse method options (:data:`tfsal.explain.registry.OPTIONS`) given on the command line that
+    ``method`` does not take: ``--steps 300 --method cam`` would otherwise change nothing.
 
     Raises:
         click.UsageError: naming the options and what the method takes.
@@ -169,11 +169,11 @@ def reject_options_not_taken(method: str, names=("steps", "seed", "percentile", 
 
     ctx = click.get_current_context()
     takes = registry.get(method).options
-    given = [name for name in names if name not in takes
+    given = [name for name in registry.OPTIONS if name not in takes
              and ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        taken = ", ".join("--" + name.replace("_", "-") for name in takes if name in names) or "none of them"
+        taken = ", ".join("--" + name.replace("_", "-") for name in takes)
         raise click.UsageError(f"--method {method} does not use {flags} (of the method options it takes {taken})")
 
 

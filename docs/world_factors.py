@@ -4,7 +4,7 @@ For the classic world and for the classic world with one factor of ``SynthConfig
 on (distractors, the tone curve, the thickness fall-off, the noise level, film acquisition, one
 texture, the two extra lesion kinds), a fresh data set of ``--n`` mass and ``--n`` healthy images
 is written with a seed no training used, and the classifier's ROC AUC with its bootstrap 95 %
-interval is measured on all of it (``tfsal evaluate-classifier --split all``). The factors take
+interval is measured on all of it (what ``tfsal evaluate-classifier --split all`` measures). The factors take
 the mixture's own ranges. A set here is foreign to every training run: it only reports.
 
     python docs/world_factors.py --classifier saved_models/classifier.keras --out runs/factors
@@ -13,13 +13,13 @@ the mixture's own ranges. A set here is foreign to every training run: it only r
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from tfsal.data.synthetic import LESION_SHAPES, SynthConfig
 from tfsal.data.synthetic_dataset import write_dataset
+from tfsal.evaluation.classifier_metrics import write_classifier_report
+from tfsal.models.classifier import load_classifier
 
 
 def factor_configs() -> dict[str, SynthConfig]:
@@ -46,18 +46,14 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=300, help="mass images and healthy images per set")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    tfsal = [sys.executable, "-m", "tfsal"]
+    classifier = load_classifier(args.classifier)
     print("| world | ROC AUC (95 % interval) |\n|---|---|")
     for index, (name, config) in enumerate(factor_configs().items()):
         folder = args.out / f"set{index}"
         write_dataset(folder, n_mass=args.n, n_healthy=args.n, seed=args.seed, config=config, val_fraction=0.0)
-        run = subprocess.run([*tfsal, "evaluate-classifier", "--data", str(folder), "--split", "all",
-                              "--classifier", args.classifier, "--out", str(folder / "evaluation")],
-                             capture_output=True, text=True, check=True)
-        line = next(text for text in run.stdout.splitlines() if "ROC AUC" in text)
-        auc = line.split("ROC AUC ")[1].split(",")[0]
-        print(f"| {name} | {auc.replace('95 % bootstrap interval ', '')} |", flush=True)
-
+        result = write_classifier_report(classifier, folder, "all", folder / "evaluation")
+        low, high = result["roc_auc_interval"]
+        print(f"| {name} | {result['roc_auc']:.4f} ({low:.3f}-{high:.3f}) |", flush=True)
 
 if __name__ == "__main__":
     main()
