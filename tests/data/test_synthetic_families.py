@@ -131,3 +131,17 @@ def test_cli_writes_the_chosen_world_and_refuses_an_unknown_texture(tmp_path):
         assert extra["lesion"] == (image["masses"][0]["shape"] if image["label"] else "")
     refused = CliRunner().invoke(cli, [*args, "--textures", "nodular,marble"])
     assert refused.exit_code == 2 and "textures must be" in refused.output and "Traceback" not in refused.output
+
+
+def test_a_distortions_lines_lie_in_its_ground_truth_mask():
+    """The spicules radiate from the small core to about the mask's edge (they once started there)."""
+    config = _only(shapes=("distortion",), mass_contrast_range=(0.9, 0.9), acquisitions=("digital",),
+                   distractor_probability=0.0, gamma_range=(1.0, 1.0), noise_factor_range=(1.0, 1.0))
+    inside = []
+    for seed in range(6):
+        sample = make_mammogram(seed, SIZE, n_masses=1, config=config)
+        healthy = make_mammogram(seed, SIZE, n_masses=0, config=config)
+        added = (sample.image - healthy.image) > 0.04  # well above the detector noise
+        near = ndimage.binary_dilation(sample.mass_mask, iterations=1)
+        inside.append((added & near).sum() / max(1, added.sum()))
+    assert np.median(inside) > 0.5

@@ -348,7 +348,8 @@ def _place_mass(rng, organ, taken, depth, envelope, height, cfg):
     margin_sigma = rng.choice([0.05, 0.15, 0.3]) * radius  # circumscribed ... ill-defined
     extent = radius
     if shape in families.EXTRA_LESIONS:
-        radius, margin_sigma, dome_weight, n_spicules, extent = families.lesion_kind(rng, shape, radius, margin_sigma)
+        radius, margin_sigma, dome_weight, n_spicules, spicule_weight, extent = families.lesion_kind(
+            rng, shape, radius, margin_sigma)
     need = 1.5 * extent + 2 if extent == radius else min(1.5 * extent + 2, 0.6 * float(depth.max()))
     allowed = organ & (depth > need) & ~ndimage.binary_dilation(taken, iterations=int(2 * extent) + 1)
     candidates = np.flatnonzero(allowed)
@@ -371,7 +372,7 @@ def _place_mass(rng, organ, taken, depth, envelope, height, cfg):
     elif shape in families.EXTRA_LESIONS:
         profile *= dome_weight
         if n_spicules:
-            profile += 0.6 * _spicules(rng, organ.shape, cy, cx, extent, n_spicules)
+            profile += spicule_weight * _spicules(rng, organ.shape, cy, cx, radius, n_spicules)  # to about the extent
     profile *= organ
     info = {"shape": shape, "radius_px": round(extent, 2), "contrast": round(contrast, 4),
             "margin_sigma_px": round(float(margin_sigma), 2), "centre": (round(cy, 2), round(cx, 2))}
