@@ -77,7 +77,7 @@ def test_the_extra_lesion_kinds_lie_in_the_breast_and_are_brighter(kind):
 
 def test_film_puts_a_smaller_breast_in_a_dark_frame_with_its_masks():
     digital = _only(acquisitions=("digital",), breast_scale_range=(0.6, 0.6))
-    film = _only(acquisitions=("film",), breast_scale_range=(0.6, 0.6))
+    film = _only(acquisitions=("film",), breast_scale_range=(0.6, 0.6), film_width_range=(1.0, 1.0))
     for seed in range(4):
         a = make_mammogram(seed, SIZE, n_masses=1, config=digital)
         b = make_mammogram(seed, SIZE, n_masses=1, config=film)
@@ -145,3 +145,32 @@ def test_a_distortions_lines_lie_in_its_ground_truth_mask():
         near = ndimage.binary_dilation(sample.mass_mask, iterations=1)
         inside.append((added & near).sum() / max(1, added.sum()))
     assert np.median(inside) > 0.5
+
+
+def test_film_narrows_the_breast_and_brightens_and_stretches_its_tones():
+    plain = _only(acquisitions=("film",), breast_scale_range=(1.0, 1.0), film_width_range=(1.0, 1.0),
+                  film_gain_range=(1.0, 1.0), film_lift_range=(0.0, 0.0), gamma_range=(1.0, 1.0))
+    narrow = dataclasses.replace(plain, film_width_range=(0.5, 0.5))
+    toned = dataclasses.replace(plain, film_gain_range=(1.6, 1.6), film_lift_range=(0.15, 0.15))
+    for seed in range(3):
+        a, b, c = (make_mammogram(seed, SIZE, n_masses=1, config=k) for k in (plain, narrow, toned))
+        assert b.params["world"]["width"] == 0.5 and a.params["world"]["width"] == 1.0
+        width = [np.ptp(np.flatnonzero(s.organ_mask.any(axis=0))) + 1 for s in (a, b)]
+        assert 0.4 < width[1] / width[0] < 0.6
+        assert b.mass_mask.any() and not (b.mass_mask & ~b.organ_mask).any()
+        cy, cx = (round(v) for v in b.params["masses"][0]["centre"])
+        assert b.mass_mask[max(0, cy - 3):cy + 4, max(0, cx - 3):cx + 4].any()
+        inside = a.organ_mask & c.organ_mask
+        assert c.image[inside].mean() > a.image[inside].mean() + 0.1
+        assert c.image[inside].std() > 1.3 * a.image[inside].std()
+
+
+def test_film_tone_leaves_the_digital_detectors_images_and_the_classic_world_alone():
+    digital = _only(acquisitions=("digital",))
+    before = dataclasses.replace(digital, film_width_range=(1.0, 1.0), film_gain_range=(1.0, 1.0),
+                                 film_lift_range=(0.0, 0.0))
+    for seed in range(3):
+        np.testing.assert_array_equal(make_mammogram(seed, SIZE, n_masses=1, config=digital).image,
+                                      make_mammogram(seed, SIZE, n_masses=1, config=before).image)
+    with pytest.raises(ValueError, match="film_lift_range"):
+        SynthConfig(film_lift_range=(-0.1, 0.2))

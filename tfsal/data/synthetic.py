@@ -41,7 +41,8 @@ VIEWS = ("CC", "MLO")
 LATERALITIES = ("L", "R")
 LESION_SHAPES = MASS_SHAPES + families.EXTRA_LESIONS
 # SynthConfig's family settings: at their defaults, the classic world (nothing more is drawn)
-_FAMILY_RANGES = ("falloff_range", "gamma_range", "noise_factor_range", "breast_scale_range")
+_FAMILY_RANGES = ("falloff_range", "gamma_range", "noise_factor_range", "breast_scale_range", "film_width_range",
+                  "film_gain_range", "film_lift_range")
 _FAMILY_FIELDS = ("textures", "acquisitions", "distractor_probability", *_FAMILY_RANGES)
 
 # Share of the glandular envelope filled with dense tissue for each BI-RADS density class
@@ -75,6 +76,11 @@ class SynthConfig:
     gamma_range: tuple[float, float] = (1.0, 1.0)
     noise_factor_range: tuple[float, float] = (1.0, 1.0)
     breast_scale_range: tuple[float, float] = (1.0, 1.0)
+    # Film only: the breast's width as a share of its scaled width (scanned films hold narrow, oblique
+    # breasts), and the film's tone: contrast gain about the breast's mean and a lift of the tissue.
+    film_width_range: tuple[float, float] = (1.0, 1.0)
+    film_gain_range: tuple[float, float] = (1.0, 1.0)
+    film_lift_range: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def mixture(cls, textures: tuple[str, ...] = families.TEXTURES) -> SynthConfig:
@@ -82,7 +88,8 @@ class SynthConfig:
         return cls(textures=tuple(textures), acquisitions=families.ACQUISITIONS, shapes=LESION_SHAPES,
                    distractor_probability=0.5, mass_radius_range=(0.022, 0.08), mass_contrast_range=(0.25, 0.9),
                    falloff_range=(0.03, 0.10), gamma_range=(0.7, 1.4), noise_factor_range=(0.6, 2.0),
-                   breast_scale_range=(0.7, 1.0), two_mass_probability=0.1)
+                   breast_scale_range=(0.7, 1.0), two_mass_probability=0.1, film_width_range=(0.5, 1.0),
+                   film_gain_range=(1.0, 1.8), film_lift_range=(0.0, 0.25))
 
     @property
     def classic(self) -> bool:
@@ -99,7 +106,7 @@ class SynthConfig:
             raise ValueError(f"distractor_probability must lie in [0, 1]; received {self.distractor_probability}")
         for name in ("beta_range", "mass_radius_range", "mass_contrast_range", *_FAMILY_RANGES):
             lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
+            if not (0 <= lo <= hi if name == "film_lift_range" else 0 < lo <= hi):
                 raise ValueError(f"{name} must satisfy 0 < low <= high; received {(lo, hi)}")
         if len(self.density_probabilities) != 4 or not np.isclose(sum(self.density_probabilities), 1):
             raise ValueError(

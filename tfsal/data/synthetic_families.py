@@ -21,10 +21,10 @@ randomization for transferring deep neural networks from simulation to the real 
   mini-MIAS labels as abnormal besides masses and calcifications.
 - **Distractors**, in healthy and lesion images alike so they carry no label: calcification specks and
   clusters, lymph nodes (a bright oval with a fatty centre) and skin folds.
-- **Acquisition**: ``digital`` (the classic detector) or ``film``: the breast smaller within a dark
-  frame, the black bands that fitting a square film to the working size adds, bright film edges,
-  burned-in labels and letters, scanner lines and film grain. Both get a tone curve (gamma) and a
-  thickness fall-off width drawn per image.
+- **Acquisition**: ``digital`` (the classic detector) or ``film``: the breast smaller and narrower
+  within a dark frame, brighter and of higher contrast (``film_tone``), the black bands that fitting a
+  square film to the working size adds, bright film edges, burned-in labels and letters, scanner lines
+  and film grain. Both get a tone curve (gamma) and a thickness fall-off width drawn per image.
 
 Every draw comes from the image's own generator; the classic configuration draws nothing here, so
 ``tfsal data synth`` with the defaults writes the same bytes as before this module existed.
@@ -54,6 +54,9 @@ class World:
     noise_factor: float = 1.0
     scale: float = 1.0
     distractors: bool = False
+    width: float = 1.0
+    gain: float = 1.0
+    lift: float = 0.0
 
     def as_params(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -73,7 +76,11 @@ def draw_world(rng: np.random.Generator, cfg) -> World:
         gamma=float(np.exp(rng.uniform(*np.log(cfg.gamma_range)))),
         noise_factor=float(rng.uniform(*cfg.noise_factor_range)),
         scale=float(rng.uniform(*cfg.breast_scale_range)) if film else 1.0,
-        distractors=bool(rng.random() < cfg.distractor_probability))
+        distractors=bool(rng.random() < cfg.distractor_probability),
+        # drawn last and for film only, so digital images keep every draw they had before
+        width=float(rng.uniform(*cfg.film_width_range)) if film else 1.0,
+        gain=float(rng.uniform(*cfg.film_gain_range)) if film else 1.0,
+        lift=float(rng.uniform(*cfg.film_lift_range)) if film else 0.0)
 
 
 def _unit(field_: np.ndarray) -> np.ndarray:
@@ -208,11 +215,12 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
         ``(image, masks, masses)`` with the masks and the masses' centres and radii moved with the breast.
     """
     height, width = image.shape
-    small_h, small_w = max(8, round(height * world.scale)), max(8, round(width * world.scale))
+    across = world.scale * world.width
+    small_h, small_w = max(8, round(height * world.scale)), max(8, round(width * across))
     top = int(rng.integers(0, height - small_h + 1))
     frame = np.full((height, width), float(rng.uniform(0.0, 0.06)), np.float32)
     soft = cv2.GaussianBlur(masks["breast"].astype(np.float32), (0, 0), 1.0)
-    inner = soft * image + (1 - soft) * frame[0, 0]
+    inner = soft * film_tone(image, masks["breast"], world) + (1 - soft) * frame[0, 0]
     frame[top:top + small_h, :small_w] = cv2.resize(inner, (small_w, small_h), interpolation=cv2.INTER_AREA)
     moved = {}
     for name, mask in masks.items():
@@ -220,8 +228,8 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
         canvas[top:top + small_h, :small_w] = cv2.resize(
             mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_NEAREST).astype(bool)
         moved[name] = canvas
-    masses = [{**m, "radius_px": round(m["radius_px"] * world.scale, 2),
-               "centre": (round(m["centre"][0] * world.scale + top, 2), round(m["centre"][1] * world.scale, 2))}
+    masses = [{**m, "radius_px": round(m["radius_px"] * float(np.sqrt(world.scale * across)), 2),
+               "centre": (round(m["centre"][0] * world.scale + top, 2), round(m["centre"][1] * across, 2))}
               for m in masses]
     keep_clear = ndimage.binary_dilation(moved["breast"], iterations=max(2, height // 40))
     _film_marks(rng, frame, keep_clear)
@@ -232,6 +240,15 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
         for mask in moved.values():
             mask[:band], mask[height - band:] = False, False
     return np.clip(frame, 0, 1).astype(np.float32), moved, masses
+
+
+def film_tone(image: np.ndarray, breast: np.ndarray, world: World) -> np.ndarray:
+    """Scanned film's tone inside the breast: ``clip(m + gain (I - m) + lift)`` with ``m`` the breast's mean
+    (films are brighter and of higher contrast than the digital detector's image)."""
+    if (world.gain == 1.0 and world.lift == 0.0) or not breast.any():
+        return image
+    mean = float(image[breast].mean())
+    return np.clip(mean + world.gain * (image - mean) + world.lift, 0, 1).astype(np.float32)
 
 
 def _film_marks(rng, frame, keep_clear):
