@@ -154,7 +154,7 @@ def test_film_narrows_the_breast_and_brightens_and_stretches_its_tones():
     toned = dataclasses.replace(plain, film_gain_range=(1.6, 1.6), film_lift_range=(0.15, 0.15))
     for seed in range(3):
         a, b, c = (make_mammogram(seed, SIZE, n_masses=1, config=k) for k in (plain, narrow, toned))
-        assert b.params["world"]["width"] == 0.5 and a.params["world"]["width"] == 1.0
+        assert b.params["world"]["film_width"] == 0.5 and a.params["world"]["film_width"] == 1.0
         width = [np.ptp(np.flatnonzero(s.organ_mask.any(axis=0))) + 1 for s in (a, b)]
         assert 0.4 < width[1] / width[0] < 0.6
         assert b.mass_mask.any() and not (b.mass_mask & ~b.organ_mask).any()
@@ -172,5 +172,11 @@ def test_film_tone_leaves_the_digital_detectors_images_and_the_classic_world_alo
     for seed in range(3):
         np.testing.assert_array_equal(make_mammogram(seed, SIZE, n_masses=1, config=digital).image,
                                       make_mammogram(seed, SIZE, n_masses=1, config=before).image)
-    with pytest.raises(ValueError, match="film_lift_range"):
+    assert not SynthConfig(film_width_range=(0.5, 1.0)).classic
+    np.testing.assert_array_equal(make_mammogram(1, SIZE, n_masses=1).image,
+                                  make_mammogram(1, SIZE, n_masses=1, config=SynthConfig()).image)
+    with pytest.raises(ValueError, match="film_lift_range must satisfy 0 <= low"):
         SynthConfig(film_lift_range=(-0.1, 0.2))
+    for name in ("film_width_range", "breast_scale_range"):
+        with pytest.raises(ValueError, match=f"{name} must satisfy 0 < low <= high <= 1.0"):
+            SynthConfig(**{name: (0.8, 1.2)})

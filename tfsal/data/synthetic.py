@@ -43,6 +43,7 @@ LESION_SHAPES = MASS_SHAPES + families.EXTRA_LESIONS
 # SynthConfig's family settings: at their defaults, the classic world (nothing more is drawn)
 _FAMILY_RANGES = ("falloff_range", "gamma_range", "noise_factor_range", "breast_scale_range", "film_width_range",
                   "film_gain_range", "film_lift_range")
+_AT_MOST = {"breast_scale_range": 1.0, "film_width_range": 1.0}  # a film's breast fits its frame
 _FAMILY_FIELDS = ("textures", "acquisitions", "distractor_probability", *_FAMILY_RANGES)
 
 # Share of the glandular envelope filled with dense tissue for each BI-RADS density class
@@ -105,9 +106,10 @@ class SynthConfig:
         if not 0 <= self.distractor_probability <= 1:
             raise ValueError(f"distractor_probability must lie in [0, 1]; received {self.distractor_probability}")
         for name in ("beta_range", "mass_radius_range", "mass_contrast_range", *_FAMILY_RANGES):
-            lo, hi = getattr(self, name)
-            if not (0 <= lo <= hi if name == "film_lift_range" else 0 < lo <= hi):
-                raise ValueError(f"{name} must satisfy 0 < low <= high; received {(lo, hi)}")
+            (lo, hi), zero, top = getattr(self, name), name == "film_lift_range", _AT_MOST.get(name, np.inf)
+            if not ((lo >= 0 if zero else lo > 0) and lo <= hi <= top):
+                raise ValueError(f"{name} must satisfy 0 {'<=' if zero else '<'} low <= high"
+                                 f"{f' <= {top}' if top < np.inf else ''}; received {(lo, hi)}")
         if len(self.density_probabilities) != 4 or not np.isclose(sum(self.density_probabilities), 1):
             raise ValueError(
                 f"density_probabilities must be 4 numbers summing to 1; received {self.density_probabilities}")

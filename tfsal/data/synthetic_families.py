@@ -16,8 +16,8 @@ randomization for transferring deep neural networks from simulation to the real 
   - ``nodular``: shot noise of nodules of several sizes, clustered by a low-frequency field;
   - ``cloudy``: a very low-frequency field (beta 3.6-4.2) with a soft threshold: smooth dense clouds.
 
-- **Lesions** beyond the five mass shapes: ``asymmetry`` (a large, faint, ill-defined density) and
-  ``distortion`` (spicules radiating from a small faint core), the two other kinds of lesion that
+- **Lesions** beyond the five mass shapes: ``asymmetry`` (a large density with a soft margin) and
+  ``distortion`` (thin lines radiating from a small, faint core), the two other kinds of lesion that
   mini-MIAS labels as abnormal besides masses and calcifications.
 - **Distractors**, in healthy and lesion images alike so they carry no label: calcification specks and
   clusters, lymph nodes (a bright oval with a fatty centre) and skin folds.
@@ -54,9 +54,9 @@ class World:
     noise_factor: float = 1.0
     scale: float = 1.0
     distractors: bool = False
-    width: float = 1.0
-    gain: float = 1.0
-    lift: float = 0.0
+    film_width: float = 1.0
+    film_gain: float = 1.0
+    film_lift: float = 0.0
 
     def as_params(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -78,9 +78,9 @@ def draw_world(rng: np.random.Generator, cfg) -> World:
         scale=float(rng.uniform(*cfg.breast_scale_range)) if film else 1.0,
         distractors=bool(rng.random() < cfg.distractor_probability),
         # drawn last and for film only, so digital images keep every draw they had before
-        width=float(rng.uniform(*cfg.film_width_range)) if film else 1.0,
-        gain=float(rng.uniform(*cfg.film_gain_range)) if film else 1.0,
-        lift=float(rng.uniform(*cfg.film_lift_range)) if film else 0.0)
+        film_width=float(rng.uniform(*cfg.film_width_range)) if film else 1.0,
+        film_gain=float(rng.uniform(*cfg.film_gain_range)) if film else 1.0,
+        film_lift=float(rng.uniform(*cfg.film_lift_range)) if film else 0.0)
 
 
 def _unit(field_: np.ndarray) -> np.ndarray:
@@ -150,7 +150,7 @@ def _nodular(rng, breast, noise):
 # density seen on the film; a distortion is thin straight lines radiating from a point). Drawn
 # fainter (a dome weight of 0.6 under a blur of half the radius; spicules at a mass's 0.6), the
 # location-known detectability on a tuning set (seed 11, never trained or tested on) was 0.71 for both
-# kinds, against 0.85-0.99 for the masses: labels with hardly any image behind them.
+# kinds, against 0.87-0.99 for the masses: labels with hardly any image behind them.
 ASYMMETRY_BLUR = 0.3  # margin blur, a fraction of the grown radius
 DISTORTION_CORE = 0.6  # dome weight of the small core
 DISTORTION_SPICULES = 1.0  # spicule weight (a spiculated mass's is 0.6, under a full core)
@@ -158,7 +158,8 @@ DISTORTION_SPICULES = 1.0  # spicule weight (a spiculated mass's is 0.6, under a
 
 def lesion_kind(rng, shape: str, radius: float, margin_sigma: float) -> tuple[float, float, float, int, float, float]:
     """``(core radius, margin sigma, dome weight, spicules, spicule weight, extent)`` of an extra lesion
-    kind; the extent (the radius of its ground-truth mask) is where the spicules of a distortion end."""
+    kind; the extent (the radius of its ground-truth mask) is about where the lines of a distortion end
+    (they reach 0.72-1.26 of it, so about half of what they add lies in the mask)."""
     if shape == "asymmetry":
         grown = radius * float(rng.uniform(1.6, 2.4))
         return grown, grown * ASYMMETRY_BLUR, 1.0, 0, 0.0, grown
@@ -215,7 +216,7 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
         ``(image, masks, masses)`` with the masks and the masses' centres and radii moved with the breast.
     """
     height, width = image.shape
-    across = world.scale * world.width
+    across = world.scale * world.film_width
     small_h, small_w = max(8, round(height * world.scale)), max(8, round(width * across))
     top = int(rng.integers(0, height - small_h + 1))
     frame = np.full((height, width), float(rng.uniform(0.0, 0.06)), np.float32)
@@ -245,10 +246,10 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
 def film_tone(image: np.ndarray, breast: np.ndarray, world: World) -> np.ndarray:
     """Scanned film's tone inside the breast: ``clip(m + gain (I - m) + lift)`` with ``m`` the breast's mean
     (films are brighter and of higher contrast than the digital detector's image)."""
-    if (world.gain == 1.0 and world.lift == 0.0) or not breast.any():
+    if (world.film_gain == 1.0 and world.film_lift == 0.0) or not breast.any():
         return image
     mean = float(image[breast].mean())
-    return np.clip(mean + world.gain * (image - mean) + world.lift, 0, 1).astype(np.float32)
+    return np.clip(mean + world.film_gain * (image - mean) + world.film_lift, 0, 1).astype(np.float32)
 
 
 def _film_marks(rng, frame, keep_clear):
