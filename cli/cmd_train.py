@@ -59,6 +59,8 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
               help="MobileNet width multiplier.")
+@click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
+              help="Global pool of the last features: average, or max (a small lesion is not averaged away).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images per batch (patch batches are twice as large).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True,
@@ -78,7 +80,7 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training images that get in-fill (with --infill-inpainter).")
 @run_options
-def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, batch_size, lr, pretrain_lr,
+def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, pooling, batch_size, lr, pretrain_lr,
                patience, no_augment, gamma, init_path, infill_inpainter, infill_probability, seed, strategy,
                checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
@@ -86,8 +88,9 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alph
 
     try:
         settings = ClassifierSettings(
-            size=size, alpha=alpha, pretrain_epochs=pretrain_epochs, patches_per_image=patches_per_image,
-            epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr, lr=lr, patience=patience,
+            size=size, alpha=alpha, pooling=pooling, pretrain_epochs=pretrain_epochs,
+            patches_per_image=patches_per_image, epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr,
+            lr=lr, patience=patience,
             augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
             infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
             infill_probability=infill_probability, seed=seed, strategy=strategy)

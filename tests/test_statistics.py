@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from tfsal.evaluation.metrics import roc_auc
-from tfsal.evaluation.statistics import auc_interval, compare, holm, median_interval
+from tfsal.evaluation.statistics import auc_difference_interval, auc_interval, compare, holm, median_interval
 
 
 def test_a_paired_shift_is_found_in_the_stated_direction_only():
@@ -46,3 +46,25 @@ def test_intervals_cover_the_truth_and_narrow_with_more_data():
     low, high = auc_interval(labels, scores, resamples=500)
     assert low < roc_auc(labels, scores) < high and 0.06 < high - low < 0.13
     assert np.isnan(auc_interval([1, 1], [0.2, 0.3])[0])
+
+
+def test_paired_auc_difference_is_narrower_than_the_two_intervals_and_widens_with_the_level():
+    rng = np.random.default_rng(2)
+    labels = np.r_[np.ones(200), np.zeros(200)]
+    shared = labels + rng.normal(0, 1.0, 400)  # the two classifiers share most of their errors
+    a, b = shared + rng.normal(0, 0.3, 400), shared + 0.6 * labels + rng.normal(0, 0.3, 400)
+    result = auc_difference_interval(labels, a, b, resamples=500)
+    assert result["difference"] == pytest.approx(roc_auc(labels, a) - roc_auc(labels, b))
+    low, high = result["interval"]
+    assert low < result["difference"] < high < 0  # b is better, and the pairing shows it
+    a_low, a_high = auc_interval(labels, a, resamples=500)
+    assert high - low < a_high - a_low  # shared errors cancel in the paired difference
+    wide = auc_difference_interval(labels, a, b, level=1 - 0.05 / 4, resamples=500)["interval"]
+    assert wide[0] < low and wide[1] > high
+    same = auc_difference_interval(labels, a, a, resamples=200)
+    assert same["difference"] == 0 and same["interval"] == [0.0, 0.0]
+    assert np.isnan(auc_difference_interval([1, 1], [0.2, 0.3], [0.1, 0.4])["difference"])
+    with pytest.raises(ValueError, match="differ in length"):
+        auc_difference_interval(labels, a[:10], b)
+    with pytest.raises(ValueError, match="level"):
+        auc_difference_interval(labels, a, b, level=1.0)

@@ -52,8 +52,21 @@ def test_cam_needs_a_pooled_dense_head(blob_classifier):
 
     inputs = keras.Input((64, 64, 1))
     flat = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs)))
-    with pytest.raises(ValueError, match="GlobalAveragePooling2D"):
+    with pytest.raises(ValueError, match="global pool"):
         CAMExplainer(keras.Model(inputs, flat))
+
+
+def test_cam_of_a_max_pooled_classifier_is_the_same_evidence_map():
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+    averaged, maxed = build_classifier((64, 64)), build_classifier((64, 64), pooling="max")
+    maxed.set_weights(averaged.get_weights())  # the same features and dense weights, another pool
+    images = tf.constant(mammogram_like(0)[None])
+    targets, organs = tf.constant([1]), tf.ones_like(images)
+    np.testing.assert_allclose(CAMExplainer(maxed).saliency_maps(images, targets, organs).numpy(),
+                               CAMExplainer(averaged).saliency_maps(images, targets, organs).numpy(), rtol=1e-5)
 
 
 def test_cam_of_the_healthy_class_is_the_negated_map(blob_classifier):

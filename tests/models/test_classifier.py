@@ -30,8 +30,20 @@ def test_patch_weights_load_into_the_image_model():
                                   patch.get_layer(OUTPUT_LAYER).kernel.numpy())
 
 
+def test_max_pooling_takes_each_features_largest_value():
+    keras.utils.set_random_seed(5)
+    averaged, maxed = build_classifier((64, 48)), build_classifier((64, 48), pooling="max")
+    maxed.set_weights(averaged.get_weights())  # the pool has no weights
+    x = np.random.default_rng(5).random((2, 64, 48, 1), np.float32)
+    features = keras.Model(averaged.inputs, averaged.get_layer(LAST_CONV_LAYER).output).predict(x, verbose=0)
+    kernel, bias = averaged.get_layer(OUTPUT_LAYER).get_weights()
+    for model, pooled in ((averaged, features.mean((1, 2))), (maxed, features.max((1, 2)))):
+        logit = pooled @ kernel + bias
+        np.testing.assert_allclose(model.predict(x, verbose=0), 1 / (1 + np.exp(-logit)), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, message", [({"size": (16, 64)}, "at least 32x32"), ({"alpha": 0}, "alpha"),
-                                             ({"dropout": 1.0}, "dropout")])
+                                             ({"dropout": 1.0}, "dropout"), ({"pooling": "sum"}, "pooling")])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_classifier(**{"size": (64, 64), **kwargs})

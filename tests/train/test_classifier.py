@@ -99,7 +99,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
 @pytest.mark.parametrize("change, differs", [
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
     ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"), ({"gamma": (0.5, 2.0)}, "weights"),
-    ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"),
+    ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"), ({"pooling": "max"}, "pooling"),
     ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
     ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
 ])
@@ -112,6 +112,9 @@ def test_each_setting_changes_what_training_does(baseline, data, tmp_path, chang
         assert model.count_params() != base_model.count_params()
     elif differs == "input":
         assert model.input_shape != base_model.input_shape
+    elif differs == "pooling":
+        assert isinstance(model.get_layer("global_pool"), keras.layers.GlobalMaxPooling2D)
+        assert isinstance(base_model.get_layer("global_pool"), keras.layers.GlobalAveragePooling2D)
     elif differs == "batches":
         assert [e["batches"] for e in state["history"]] != [e["batches"] for e in base_state["history"]]
     elif differs == "history":
@@ -123,6 +126,11 @@ def test_each_setting_changes_what_training_does(baseline, data, tmp_path, chang
 def test_bad_gamma_range_is_refused():
     with pytest.raises(ValueError, match="gamma must be"):
         ClassifierSettings(gamma=(2.0, 1.0))
+
+
+def test_unknown_pooling_is_refused():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        ClassifierSettings(pooling="sum")
 
 
 def test_patience_stops_early(data, tmp_path):

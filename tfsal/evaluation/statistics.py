@@ -16,7 +16,9 @@ differences d_i = R_i - B_i over the images where both are finite:
   rejective multiple test procedure", Scandinavian Journal of Statistics, 1979).
 
 A classifier's ROC AUC gets a stratified bootstrap interval (positives and negatives resampled
-separately, so every resample has both classes).
+separately, so every resample has both classes); two classifiers scored on the same images get
+one for the difference of their AUCs, the same images drawn for both in every resample (a paired
+bootstrap), at a level the caller widens for the number of comparisons (Bonferroni).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from scipy import stats
 
 from tfsal.evaluation.metrics import roc_auc
 
-__all__ = ["ALTERNATIVES", "LEVEL", "RESAMPLES", "auc_interval", "compare", "holm", "median_interval"]
+__all__ = ["ALTERNATIVES", "LEVEL", "RESAMPLES", "auc_difference_interval", "auc_interval", "compare", "holm",
+           "median_interval"]
 
 ALTERNATIVES = ("less", "greater")
 """The direction of a one-sided test: the reference's values are lower, or higher, than the other's."""
@@ -38,8 +41,8 @@ LEVEL = 0.95
 """The confidence level of every interval."""
 
 
-def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
-    tail = (1.0 - LEVEL) / 2 * 100
+def _percentile_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
@@ -99,17 +102,50 @@ def holm(pvalues) -> list[float]:
     return [float(v) for v in adjusted]
 
 
-def auc_interval(labels, scores, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Stratified percentile bootstrap interval of the ROC AUC (NaN, NaN with only one class)."""
+def _stratified_aucs(labels, score_sets, resamples: int, seed: int) -> np.ndarray | None:
+    """``[resamples, len(score_sets)]`` AUCs, each resample's images shared by every score set."""
     labels = np.asarray(labels).ravel().astype(bool)
-    scores = np.asarray(scores, float).ravel()
+    score_sets = [np.asarray(s, float).ravel() for s in score_sets]
+    if any(s.shape != labels.shape for s in score_sets):
+        raise ValueError(f"labels and scores differ in length: {labels.size} vs {[s.size for s in score_sets]}")
     positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
     if not positives.size or not negatives.size:
-        return float("nan"), float("nan")
+        return None
     rng = np.random.default_rng(seed)
     y = np.r_[np.ones(positives.size), np.zeros(negatives.size)]
-    values = np.empty(resamples)
+    values = np.empty((resamples, len(score_sets)))
     for i in range(resamples):
         chosen = np.r_[rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)]
-        values[i] = roc_auc(y, scores[chosen])
-    return _percentile_interval(values)
+        values[i] = [roc_auc(y, s[chosen]) for s in score_sets]
+    return values
+
+
+def auc_interval(labels, scores, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Stratified percentile bootstrap interval of the ROC AUC (NaN, NaN with only one class)."""
+    values = _stratified_aucs(labels, [scores], resamples, seed)
+    return (float("nan"), float("nan")) if values is None else _percentile_interval(values[:, 0])
+
+
+def auc_difference_interval(labels, scores_a, scores_b, level: float = LEVEL, resamples: int = RESAMPLES,
+                            seed: int = 0) -> dict:
+    """AUC(a) - AUC(b) of two classifiers scored on the same images, with a paired interval.
+
+    Args:
+        labels: 0/1 per image.
+        scores_a, scores_b: each classifier's score per image, paired by position with ``labels``.
+        level: the interval's level; for m comparisons at a family-wise 0.95, ``1 - 0.05 / m``.
+
+    Returns:
+        ``{"difference", "interval", "level"}``; NaN where the images hold one class only.
+
+    Raises:
+        ValueError: scores and labels of different lengths, or a level outside (0, 1).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1). Received: level={level}")
+    values = _stratified_aucs(labels, [scores_a, scores_b], resamples, seed)
+    if values is None:
+        return {"difference": float("nan"), "interval": [float("nan")] * 2, "level": level}
+    difference = roc_auc(labels, scores_a) - roc_auc(labels, scores_b)
+    return {"difference": float(difference), "interval": list(_percentile_interval(values[:, 0] - values[:, 1], level)),
+            "level": level}

@@ -190,22 +190,28 @@ class EarlyGradCAMExplainer(GradCAMExplainer):
                          **kwargs)
 
 
+_GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+
+
 def _cam_head(model):
-    """The global-average-pool layer and the dense layer it feeds (through dropout/reshape)."""
+    """The global pool layer (average or max) and the dense layer it feeds (through dropout/reshape)."""
     layers = _graph_model(model, "CAM").layers
-    pools = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, _GLOBAL_POOLS)]
     if pools:
         for layer in layers[pools[-1] + 1:]:
             if isinstance(layer, keras.layers.Dense):
                 return layers[pools[-1]], layer
             if not isinstance(layer, _PASS_THROUGH):
                 break
-    raise ValueError("CAM needs a model whose last conv features go through GlobalAveragePooling2D into a "
+    raise ValueError("CAM needs a model whose last conv features go through a global pool (average or max) into a "
                      "Dense layer (as MobileNet's); use 'gradcam' for other conv models")
 
 
 class CAMExplainer(MapExplainer):
-    """CAM (Zhou et al. 2016) for global-average-pool + dense models: ``sum_k w_k,c A_k``.
+    """CAM (Zhou et al. 2016) for global-pool + dense models: ``sum_k w_k,c A_k``.
+
+    With a global average pool the map's mean is the logit (less the bias); with a global max pool
+    the logit is ``sum_k w_k,c max A_k``, and the map still shows each place's evidence.
 
     For one sigmoid unit, target 0's weights are the negated unit's (logit(1 - y) = -logit(y)).
     """

@@ -4,7 +4,9 @@ As in the paper's "Image Classifier" paragraph: a MobileNet (Howard et al. 2017)
 classifier, healthy (0) vs with masses (1), pre-trained on patches (background vs mass)
 because no ImageNet weights are used. The network is flat (no nested models), so CAM and
 Grad-CAM find its last convolution (``conv_pw_13_relu``) and the dense layer after the global
-average pool by name.
+pool by name. The pool averages (the paper's MobileNet) or, with ``pooling="max"``, takes each
+feature's largest value, which keeps a small lesion's evidence from being averaged away over a
+large healthy image (multiple-instance pooling; CAM applies to both).
 
 Input: float32 ``[B, H, W, 1]`` in [0, 1] (as :func:`tfsal.data.image_io.read_image` gives);
 the model rescales to [-1, 1] itself. Output: ``[B, 1]`` probability of a mass.
@@ -21,6 +23,7 @@ from tfsal.models.loading import load_keras_model
 
 DEFAULT_SIZE = (256, 192)
 DEFAULT_ALPHA = 0.25
+POOLINGS = ("avg", "max")
 LAST_CONV_LAYER = "conv_pw_13_relu"
 OUTPUT_LAYER = "mass_probability"
 # Keras' default BN momentum (0.99) lets the moving statistics lag far behind the weights in
@@ -28,7 +31,8 @@ OUTPUT_LAYER = "mass_probability"
 BATCHNORM_MOMENTUM = 0.9
 
 
-def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: float = 0.2) -> keras.Model:
+def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: float = 0.2,
+                     pooling: str = "avg") -> keras.Model:
     """A MobileNet with one sigmoid output for ``[H, W, 1]`` images in [0, 1].
 
     Args:
@@ -36,12 +40,14 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
             images share every weight, so one model's weights load into the other's).
         alpha: MobileNet width multiplier.
         dropout: dropout rate before the output layer.
+        pooling: ``"avg"`` (global average) or ``"max"`` (global max) over the last features;
+            it has no weights, so a model of one pooling loads the other's weights.
 
     Returns:
         An uncompiled ``keras.Model`` named ``tfsal_mobilenet``.
 
     Raises:
-        ValueError: a bad size, alpha or dropout.
+        ValueError: a bad size, alpha, dropout or pooling.
     """
     height, width = (int(v) for v in size)
     if min(height, width) < 32:
@@ -50,11 +56,14 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
         raise ValueError(f"alpha must be positive. Received: alpha={alpha}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
     inputs = keras.Input((height, width, 1), name="image")
     scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)
     backbone = keras.applications.MobileNet(
         input_tensor=scaled, alpha=alpha, include_top=False, weights=None, pooling=None)
-    features = keras.layers.GlobalAveragePooling2D(name="global_pool")(backbone.output)
+    pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
+    features = pool(name="global_pool")(backbone.output)
     features = keras.layers.Dropout(dropout, name="dropout")(features)
     outputs = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER)(features)
     model = keras.Model(inputs, outputs, name="tfsal_mobilenet")

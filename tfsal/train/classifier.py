@@ -25,7 +25,7 @@ from tfsal.data import pipelines
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc
-from tfsal.models.classifier import DEFAULT_ALPHA, DEFAULT_SIZE, build_classifier
+from tfsal.models.classifier import DEFAULT_ALPHA, DEFAULT_SIZE, POOLINGS, build_classifier
 from tfsal.train import common
 from tfsal.util.checks import check_range
 
@@ -41,6 +41,7 @@ class ClassifierSettings:
 
     size: tuple[int, int] = DEFAULT_SIZE
     alpha: float = DEFAULT_ALPHA
+    pooling: str = "avg"  # global pool of the last features: "avg" or "max"
     dropout: float = 0.2
     pretrain_epochs: int = 3
     patches_per_image: int = 16
@@ -67,6 +68,8 @@ class ClassifierSettings:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.epochs == 0 and self.pretrain_epochs == 0:
             raise ValueError("nothing to train: epochs and pretrain_epochs are both 0")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
         check_range("gamma", self.gamma)
         if not self.augment and tuple(self.gamma) != (1.0, 1.0):
             raise ValueError("gamma is an augmentation: it needs augment=True (drop --no-augment or --gamma)")
@@ -144,7 +147,7 @@ def _init_weights(settings: ClassifierSettings) -> list:
     from tfsal.models.classifier import load_classifier
 
     source = load_classifier(settings.init)
-    target = build_classifier(settings.size, settings.alpha, settings.dropout)
+    target = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling)
     if [w.shape for w in source.get_weights()] != [w.shape for w in target.get_weights()]:
         raise TfsalError(f"{settings.init}: its weights do not fit a MobileNet of alpha {settings.alpha}; "
                          "pass the alpha it was trained with")
@@ -178,7 +181,8 @@ def _pretrain(settings, strategy, train, cache, state, folder, progress, report)
         if state.phase == PRETRAIN:
             model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
-            model = _compiled(build_classifier((patch, patch), settings.alpha, settings.dropout), settings.pretrain_lr)
+            model = _compiled(build_classifier((patch, patch), settings.alpha, settings.dropout, settings.pooling),
+                              settings.pretrain_lr)
     for epoch in range(state.epoch + 1, settings.pretrain_epochs):
         tick = time.time()
         dataset = pipelines.patch_dataset(
@@ -202,7 +206,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         if state.phase == IMAGES:
             model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
-            model = build_classifier(settings.size, settings.alpha, settings.dropout)
+            model = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling)
             if patch_weights is None and state.phase == PRETRAIN and not settings.init:  # resumed after pre-training
                 patch_weights = keras.saving.load_model(common.checkpoint(state, folder, "last"),
                                                         compile=False).get_weights()
