@@ -56,6 +56,9 @@ def _print_epoch(entry: dict) -> None:
               help="Patch pre-training epochs (background vs mass); 0 skips pre-training.")
 @click.option("--patches-per-image", type=click.IntRange(min=1), default=16, show_default=True,
               help="Mass patches per mass image per pre-training epoch (as many background patches).")
+@click.option("--patch-size", type=click.IntRange(min=32), default=None,
+              help="Side of the pre-training patches in pixels at the working size [default: the paper's 224 px "
+                   "at 576 rows, scaled: 100 at 256 rows].")
 @click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
               help="MobileNet width multiplier.")
@@ -80,17 +83,17 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training images that get in-fill (with --infill-inpainter).")
 @run_options
-def classifier(data, out, epochs, pretrain_epochs, patches_per_image, size, alpha, pooling, batch_size, lr, pretrain_lr,
-               patience, no_augment, gamma, init_path, infill_inpainter, infill_probability, seed, strategy,
-               checkpoint_dir, resume) -> None:
+def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, batch_size,
+               lr, pretrain_lr, patience, no_augment, gamma, init_path, infill_inpainter, infill_probability, seed,
+               strategy, checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
     try:
         settings = ClassifierSettings(
             size=size, alpha=alpha, pooling=pooling, pretrain_epochs=pretrain_epochs,
-            patches_per_image=patches_per_image, epochs=epochs, batch_size=batch_size, pretrain_lr=pretrain_lr,
-            lr=lr, patience=patience,
+            patches_per_image=patches_per_image, patch_size=patch_size, epochs=epochs, batch_size=batch_size,
+            pretrain_lr=pretrain_lr, lr=lr, patience=patience,
             augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
             infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
             infill_probability=infill_probability, seed=seed, strategy=strategy)

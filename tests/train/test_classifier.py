@@ -100,6 +100,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
     ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"), ({"gamma": (0.5, 2.0)}, "weights"),
     ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"), ({"pooling": "max"}, "pooling"),
+    ({"patch_size": 48}, "weights"),
     ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
     ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
 ])
@@ -131,6 +132,12 @@ def test_bad_gamma_range_is_refused():
 def test_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="pooling must be one of"):
         ClassifierSettings(pooling="sum")
+
+
+@pytest.mark.parametrize("patch_size", [16, 200])
+def test_a_patch_that_does_not_fit_is_refused(patch_size):
+    with pytest.raises(ValueError, match="patch_size must be in"):
+        ClassifierSettings(size=(256, 192), patch_size=patch_size)
 
 
 def test_patience_stops_early(data, tmp_path):

@@ -68,6 +68,9 @@ class ClassifierSettings:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.epochs == 0 and self.pretrain_epochs == 0:
             raise ValueError("nothing to train: epochs and pretrain_epochs are both 0")
+        if self.patch_size is not None and not MIN_PATCH <= self.patch_size <= min(self.size):
+            raise ValueError(f"patch_size must be in [{MIN_PATCH}, {min(self.size)}] (the working size's shorter "
+                             f"side). Received: patch_size={self.patch_size}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
         check_range("gamma", self.gamma)
