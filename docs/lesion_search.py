@@ -38,10 +38,11 @@ def search_scores(image: np.ndarray) -> np.ndarray:
     breast = ndimage.binary_erosion(breast_mask(image), iterations=4)
     if breast.sum() < 16:
         return np.full(len(SCALES), np.nan)
+    # each blur once: G_2s of one scale is G_s of the next
+    blurred = {s: cv2.GaussianBlur(image, (0, 0), s) for s in sorted({*SCALES, *(2 * s for s in SCALES)})}
     scores = []
     for s in SCALES:
-        response = cv2.GaussianBlur(image, (0, 0), s) - cv2.GaussianBlur(image, (0, 0), 2 * s)
-        inside = response[breast]
+        inside = (blurred[s] - blurred[2 * s])[breast]
         scores.append(float(inside.max() / max(inside.std(), 1e-8)))
     return np.array(scores)
 
