@@ -34,6 +34,8 @@ def run_options(command):
 
 def _print_epoch(entry: dict) -> None:
     fields = [f"{entry['phase']} epoch {entry['epoch'] + 1}", f"loss {entry['loss']:.4f}"]
+    if "grid_loss" in entry:
+        fields.append(f"grid loss {entry['grid_loss']:.4f}")
     if "accuracy" in entry:
         fields.append(f"accuracy {entry['accuracy']:.3f}")
     if "val_auc" in entry:
@@ -82,10 +84,13 @@ def _print_epoch(entry: dict) -> None:
               help="In-fill augmentation: inpaint random healthy regions with this inpainter, label kept.")
 @click.option("--infill-probability", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training images that get in-fill (with --infill-inpainter).")
+@click.option("--location-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of a lesion-grid loss on the last features, from the lesion masks (0: the image "
+                   "label alone); trains a head that the written classifier leaves out.")
 @run_options
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, batch_size,
-               lr, pretrain_lr, patience, no_augment, gamma, init_path, infill_inpainter, infill_probability, seed,
-               strategy, checkpoint_dir, resume) -> None:
+               lr, pretrain_lr, patience, no_augment, gamma, init_path, infill_inpainter, infill_probability,
+               location_weight, seed, strategy, checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
@@ -96,7 +101,7 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size
             pretrain_lr=pretrain_lr, lr=lr, patience=patience,
             augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
             infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
-            infill_probability=infill_probability, seed=seed, strategy=strategy)
+            infill_probability=infill_probability, location_weight=location_weight, seed=seed, strategy=strategy)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     summary = train_classifier(data, out, settings, checkpoint_dir=checkpoint_dir, resume=resume,

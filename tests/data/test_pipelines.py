@@ -1,11 +1,13 @@
 """Tests of tfsal.data.pipelines on a tiny dataset written by the test (64x48 working size)."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsal.data import augment, pipelines
+from tfsal.data import augment, lesion_grid, pipelines
 from tfsal.data.manifest import Record, read_manifest, write_manifest
 from tfsal.data.pipelines import (
     Augmentation,
@@ -326,3 +328,84 @@ def test_bad_augmentation():
         Augmentation(zoom=(1.2, 1.0))
     with pytest.raises(ValueError, match="gamma must be"):
         Augmentation(gamma=(0.0, 2.0))
+
+
+# -- lesion grids (location-supervised training) ---------------------------------------------------
+def test_a_mask_moves_with_its_image_and_keeps_out_of_the_gamma():
+    rng = np.random.default_rng(5)
+    image = tf.constant(rng.random((*SIZE, 1)), tf.float32)
+    toned = Augmentation(rotation=15.0, zoom=(0.9, 1.1), gamma=(0.5, 2.0))
+    geometric = Augmentation(rotation=15.0, zoom=(0.9, 1.1))
+    for i in range(8):
+        seed = tf.constant([3, i], tf.int64)
+        out, moved = augment.augment_image(image, seed, toned, mask=image)
+        np.testing.assert_array_equal(out, augment.augment_image(image, seed, toned))  # as without a mask
+        np.testing.assert_allclose(moved, augment.augment_image(image, seed, geometric), atol=1e-6)
+
+
+def test_lesion_grid_is_the_lesion_share_of_each_cell_over_a_quarter():
+    mass = np.zeros((*SIZE, 1), np.float32)  # 8x6 cells of 8x8 pixels
+    mass[0:8, 0:8] = 1.0        # cell (0, 0) full
+    mass[8:10, 8:16] = 1.0      # cell (1, 1): 16 of 64 pixels, a quarter
+    mass[16:17, 16:24] = 0.9    # cell (2, 2): 8 pixels, an eighth
+    mass[24:32, 24:32] = 0.4    # cell (3, 3): below the mask threshold
+    grid = lesion_grid.lesion_grid(tf.constant(mass), (8, 6)).numpy()[:, :, 0]
+    expected = np.zeros((8, 6))
+    expected[0, 0], expected[1, 1], expected[2, 2] = 1.0, 1.0, 0.5
+    np.testing.assert_allclose(grid, expected, atol=1e-6)
+
+
+def test_balanced_cell_weights():
+    target = np.zeros((4, 3, 1), np.float32)
+    target[0, 0], target[1, 2] = 1.0, 0.3
+    weights = lesion_grid.balanced_cell_weights(tf.constant(target)).numpy()
+    np.testing.assert_allclose(weights[0, 0], 12 / 4)  # 2 lesion cells share half of 12
+    np.testing.assert_allclose(weights[1, 2], 12 / 4)
+    np.testing.assert_allclose(weights[2, 1], 12 / 20)  # 10 healthy cells share the other half
+    np.testing.assert_allclose(weights.mean(), 1.0, rtol=1e-6)
+    for uniform in (np.zeros_like(target), np.ones_like(target)):  # a healthy image; a lesion over every cell
+        np.testing.assert_array_equal(lesion_grid.balanced_cell_weights(tf.constant(uniform)), np.ones((4, 3)))
+
+
+def test_classification_with_a_grid_gives_lesion_targets_and_weights(records):
+    no_mask = dataclasses.replace(records[5], mask=None)  # a lesion whose mask is unknown
+    chosen = [*records[:5], no_mask]
+    weights = {0: 0.75, 1: 1.5}
+    images, (labels, grids), (w, w_grid) = (
+        tuple(t.numpy() for t in part) if isinstance(part, tuple) else part.numpy()
+        for part in next(iter(classification_dataset(chosen, SIZE, batch_size=6, augment=False, grid=(8, 6),
+                                                      class_weight=weights))))
+    examples = list(load_examples(chosen, SIZE))
+    np.testing.assert_array_equal(images, np.stack([e["image"].numpy() for e in examples]))
+    np.testing.assert_array_equal(labels, [r.label for r in chosen])
+    for grid, example in zip(grids, examples, strict=True):
+        np.testing.assert_allclose(grid, lesion_grid.lesion_grid(example["mass"], (8, 6)).numpy())
+    assert grids[1].max() == 1.0 and grids[0].max() == 0.0  # a lesion's cells, and a healthy image's none
+    np.testing.assert_array_equal(w, [weights[r.label] for r in chosen])
+    assert w_grid.shape == (6, 8, 6)
+    np.testing.assert_allclose(w_grid.mean(axis=(1, 2)), [0.75, 1.5, 0.75, 1.5, 0.75, 0.0])  # unknown lesion: 0
+    for cells, grid in zip(w_grid[:5], grids[:5], strict=True):
+        lesion = grid[:, :, 0] > 0
+        if lesion.any():  # a lesion's cells weigh as much as the rest of its image's
+            assert cells[lesion].sum() == pytest.approx(cells[~lesion].sum())
+        else:
+            assert np.ptp(cells) == 0
+    plain = next(iter(classification_dataset(records, SIZE, batch_size=6, augment=False, class_weight=weights)))
+    assert len(plain) == 3 and np.array_equal(plain[2].numpy(), [weights[r.label] for r in records])
+
+
+def test_a_training_grid_moves_with_the_augmented_image(records):
+    def centre(grid):
+        rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
+        return np.array([np.sum(rows * grid), np.sum(cols * grid)]) / np.sum(grid)
+
+    still = lesion_grid.lesion_grid(next(iter(load_examples(records[1:2], SIZE)))["mass"], (16, 12)).numpy()[:, :, 0]
+    shifts = []
+    for seed in range(6):
+        images, (_, grids), _ = next(iter(classification_dataset(
+            records[1:2], SIZE, batch_size=1, training=True, seed=seed, grid=(16, 12))))
+        bright = lesion_grid.lesion_grid(tf.cast(images[0] > 0.9, tf.float32), (16, 12)).numpy()[:, :, 0]
+        moved = grids.numpy()[0, :, :, 0]
+        assert np.abs(centre(moved) - centre(bright)).max() < 0.5  # where the augmented lesion is
+        shifts.append(np.abs(centre(moved) - centre(still)).max())
+    assert max(shifts) > 2  # flips and rotations move it away from where it was

@@ -100,7 +100,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
     ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"), ({"gamma": (0.5, 2.0)}, "weights"),
     ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"), ({"pooling": "max"}, "pooling"),
-    ({"patch_size": 48}, "weights"),
+    ({"patch_size": 48}, "weights"), ({"location_weight": 1.0}, "weights"),
     ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
     ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
 ])
@@ -138,6 +138,43 @@ def test_unknown_pooling_is_refused():
 def test_a_patch_that_does_not_fit_is_refused(patch_size):
     with pytest.raises(ValueError, match="patch_size must be in"):
         ClassifierSettings(size=(256, 192), patch_size=patch_size)
+
+
+def test_location_supervision_trains_a_grid_head_and_writes_the_classifier_without_it(baseline, data, tmp_path):
+    model, _, state = _train(data, tmp_path, epochs=1, pretrain_epochs=0, location_weight=1.0)
+    entry = state["history"][-1]
+    assert entry["grid_loss"] > 0 and entry["label_loss"] > 0 and 0 <= entry["accuracy"] <= 1
+    assert len(model.outputs) == 1 and [w.shape for w in model.get_weights()] == [
+        w.shape for w in baseline[0].get_weights()]
+    assert [layer.name for layer in model.layers] == [layer.name for layer in baseline[0].layers]
+    trained = keras.saving.load_model(tmp_path / "run.keras.ckpt" / state["files"]["last"])
+    assert [o.shape[1:] for o in trained.outputs] == [(1,), (2, 2, 1)]  # 64x64 input: a 2x2 grid of cells
+    shared = keras.Model(trained.input, trained.get_layer("mass_probability").output)
+    np.testing.assert_array_equal(_weights(model), _weights(shared))  # the only epoch is the best one
+
+
+def test_a_location_supervised_run_resumes_with_its_grid_head(data, tmp_path):
+    _train(data, tmp_path, epochs=1, pretrain_epochs=0, location_weight=1.0)
+    model, _, state = _train(data, tmp_path, resume=True, epochs=2, pretrain_epochs=0, location_weight=1.0)
+    assert [e["epoch"] for e in state["history"]] == [0, 1]
+    assert all(e["grid_loss"] > 0 for e in state["history"])  # the head trained on after the resume
+    assert len(model.outputs) == 1
+
+
+def test_location_supervision_needs_masks_and_whole_image_epochs(data, tmp_path):
+    text = (data / "labels.csv").read_text()
+    header, *rows = text.splitlines()
+    column = header.split(",").index("mask")
+    stripped = [",".join("" if i == column else v for i, v in enumerate(row.split(","))) for row in rows]
+    (tmp_path / "labels.csv").write_text("\n".join([header, *stripped]).replace("images/", f"{data}/images/")
+                                         .replace("organ/", f"{data}/organ/") + "\n")
+    with pytest.raises(TfsalError, match="needs lesion masks"):
+        train_classifier(tmp_path, tmp_path / "x.keras", ClassifierSettings(**{**TINY, "location_weight": 1.0}),
+                         progress=False)
+    with pytest.raises(ValueError, match="needs epochs > 0"):
+        ClassifierSettings(epochs=0, location_weight=1.0)
+    with pytest.raises(ValueError, match="location_weight must be >= 0"):
+        ClassifierSettings(location_weight=-1.0)
 
 
 def test_patience_stops_early(data, tmp_path):

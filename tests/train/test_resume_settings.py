@@ -19,3 +19,11 @@ def test_a_stored_gamma_must_match(tmp_path):
     check_resumable(run, {"gamma": [0.5, 2.0]}, tmp_path)
     with pytest.raises(TfsalError, match="cannot resume"):
         check_resumable(run, {"gamma": [1.0, 1.0]}, tmp_path)
+
+
+@pytest.mark.parametrize("name, before, other", [("pooling", "avg", "max"), ("location_weight", 0.0, 1.0)])
+def test_a_classifier_run_stored_before_a_setting_existed_resumes_with_its_old_value(tmp_path, name, before, other):
+    old = RunState(settings={"lr": 1e-3})  # written before the setting existed: the run had its old behaviour
+    check_resumable(old, {"lr": 1e-3, name: before}, tmp_path)
+    with pytest.raises(TfsalError, match=f"{name}: {before!r} -> {other!r}"):
+        check_resumable(old, {"lr": 1e-3, name: other}, tmp_path)

@@ -78,14 +78,22 @@ def random_gamma(image, seed, low: float, high: float):
     return tf.pow(image, tf.exp(log_g))
 
 
-def augment_image(image, seed, augmentation: Augmentation):
+def augment_image(image, seed, augmentation: Augmentation, mask=None):
     """Rotation and zoom (when the ranges allow any), clipping to [0, 1], a gamma (when its range is not
-    (1, 1)), then flips, as ``augmentation`` sets."""
+    (1, 1)), then flips, as ``augmentation`` sets.
+
+    With ``mask`` (``[H, W, C']``, e.g. a lesion mask) the same rotation, zoom and flips move it too (the
+    gamma only touches ``image``), and ``(image, mask)`` is returned; ``image`` is then what it would be
+    without a mask.
+    """
+    channels = image.shape[-1]
+    both = image if mask is None else tf.concat([image, tf.cast(mask, image.dtype)], -1)
     s_flip, s_affine = tf.unstack(tf.random.split(seed, 2))
     if augmentation.rotation > 0 or augmentation.zoom != (1.0, 1.0):
-        image = rotate_zoom(image, s_affine, augmentation.rotation, augmentation.zoom)
-    image = tf.clip_by_value(image, 0.0, 1.0)  # bilinear interpolation may overshoot by an ulp
+        both = rotate_zoom(both, s_affine, augmentation.rotation, augmentation.zoom)
+    both = tf.clip_by_value(both, 0.0, 1.0)  # bilinear interpolation may overshoot by an ulp
     if augmentation.gamma != (1.0, 1.0):  # a seed of its own keeps the other draws as they were
         s_gamma = tf.random.experimental.stateless_fold_in(seed, 1)
-        image = random_gamma(image, s_gamma, *augmentation.gamma)
-    return random_flips(image, s_flip, augmentation.horizontal_flip, augmentation.vertical_flip)
+        both = tf.concat([random_gamma(both[..., :channels], s_gamma, *augmentation.gamma), both[..., channels:]], -1)
+    both = random_flips(both, s_flip, augmentation.horizontal_flip, augmentation.vertical_flip)
+    return both if mask is None else (both[..., :channels], both[..., channels:])

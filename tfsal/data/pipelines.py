@@ -33,6 +33,7 @@ import tensorflow as tf
 from tfsal.data.augment import Augmentation, augment_image, random_flips
 from tfsal.data.holes import random_blob_mask, random_hole_mask
 from tfsal.data.image_io import read_image, read_mask
+from tfsal.data.lesion_grid import grid_targets
 from tfsal.data.manifest import Record, read_manifest
 from tfsal.data.organ import breast_mask
 from tfsal.data.resize import PadResize, check_hw
@@ -153,6 +154,7 @@ def _finish(ds: tf.data.Dataset, element, batch_size: int) -> tf.data.Dataset:
 def classification_dataset(
     records, size=DEFAULT_SIZE, batch_size: int = 8, training: bool = False, seed: int = 0,
     augment: bool | Augmentation | None = None, cache: bool | str = True, infill=None,
+    grid: tuple[int, int] | None = None, class_weight: dict | None = None,
 ) -> tf.data.Dataset:
     """Whole images and labels for training or evaluating the classifier.
 
@@ -167,22 +169,45 @@ def classification_dataset(
         cache: as :func:`load_examples`.
         infill: a :class:`tfsal.train.infill.InfillAugmentation` that inpaints random healthy
             regions (before the geometric augmentation), or None.
+        grid: ``(rows, cols)`` of a lesion grid (:func:`tfsal.data.lesion_grid.grid_targets`) to add to
+            each label, moved with the image by the augmentation; for location-supervised training.
+        class_weight: ``{0: w0, 1: w1}``: each element gets its label's weight as a sample weight.
 
     Returns:
-        Dataset of ``(image [B, H, W, 1] float32, label [B] float32)``.
+        Dataset of ``(image [B, H, W, 1] float32, label [B] float32)``; with ``class_weight``,
+        ``(image, label, weight [B])``. With ``grid`` the label is ``(label, grid [B, rows, cols,
+        1])`` and the weight (all 1 without ``class_weight``) ``(weight, grid weight [B, rows, cols])``:
+        the image's weight times the cell weights, 0 for a lesion image without a mask (its place unknown).
 
     Raises:
         ImageReadError: a file named by a record does not exist.
-        ValueError: a bad ``size`` or ``batch_size``.
+        ValueError: a bad ``size``, ``batch_size`` or ``grid``.
     """
     augment = Augmentation() if augment is True or (augment is None and training) else augment
-    ds = _with_seeds(load_examples(records, size, cache), seed, training, shuffle=training)
+    records = _as_records(records)
+    examples = load_examples(records, size, cache)
+    if grid is not None:  # after the cache, which keeps what every pipeline shares
+        grid = check_hw("grid", grid)
+        known = tf.constant([r.mask is not None or r.label == 0 for r in records], tf.float32)
+        examples = tf.data.Dataset.zip(examples, tf.data.Dataset.from_tensor_slices(known)).map(
+            lambda example, k: {**example, "mask_known": k})
+    ds = _with_seeds(examples, seed, training, shuffle=training)
     if infill is not None:
         ds = infill.apply(ds)
+    weights = None if class_weight is None else tf.constant([class_weight[0], class_weight[1]], tf.float32)
 
     def element(example, element_seed):
-        image = augment_image(example["image"], element_seed, augment) if augment else example["image"]
-        return image, example["label"]
+        image, mass = example["image"], example["mass"]
+        if augment and grid is not None:
+            image, mass = augment_image(image, element_seed, augment, mask=mass)
+        elif augment:
+            image = augment_image(image, element_seed, augment)
+        label = example["label"]
+        weight = 1.0 if weights is None else tf.gather(weights, tf.cast(label, tf.int32))
+        if grid is None:
+            return (image, label) if weights is None else (image, label, weight)
+        target, cells = grid_targets(mass, grid)
+        return image, (label, target), (weight, weight * example["mask_known"] * cells)
 
     return _finish(ds, element, batch_size)
 

@@ -8,6 +8,15 @@ of 1e-5 (250 epochs at 1e-5 do not fit here), batches of 16 with class weighting
 ``n / (2 n_class)``, and early stopping on the validation ROC AUC computed in inference mode
 after every epoch, keeping the best epoch's weights; the learning rate halves after half the
 patience without a better validation AUC.
+
+Location supervision (``location_weight`` w > 0, not in the paper): in the whole-image phase a 1x1
+convolution on the last features gives each grid cell c a lesion logit g_c, and the loss becomes
+
+    L = BCE(y, p) + w * sum_c a_c BCE(t_c, sigmoid(g_c)) / n_cells
+
+with t_c the lesion's share of cell c (:mod:`tfsal.data.lesion_grid`) and a_c its balanced cell
+weight (both terms times the image's class weight). The head only trains: the classifier written
+out is the plain :func:`~tfsal.models.classifier.build_classifier` model.
 """
 
 from __future__ import annotations
@@ -25,7 +34,14 @@ from tfsal.data import pipelines
 from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc
-from tfsal.models.classifier import DEFAULT_ALPHA, DEFAULT_SIZE, POOLINGS, build_classifier
+from tfsal.models.classifier import (
+    DEFAULT_ALPHA,
+    DEFAULT_SIZE,
+    LAST_CONV_LAYER,
+    OUTPUT_LAYER,
+    POOLINGS,
+    build_classifier,
+)
 from tfsal.train import common
 from tfsal.util.checks import check_range
 
@@ -56,6 +72,7 @@ class ClassifierSettings:
     init: str | None = None  # start from this classifier's weights (no pre-training)
     infill_inpainter: str | None = None  # in-fill augmentation with this inpainter
     infill_probability: float = 0.5
+    location_weight: float = 0.0  # weight of the lesion-grid loss (0: the whole-image label alone)
     seed: int = 0
     strategy: str = "auto"
 
@@ -74,16 +91,42 @@ class ClassifierSettings:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
         check_range("gamma", self.gamma)
+        if not self.location_weight >= 0:
+            raise ValueError(f"location_weight must be >= 0. Received: location_weight={self.location_weight}")
+        if self.location_weight and self.epochs == 0:
+            raise ValueError("location_weight supervises the whole-image phase; it needs epochs > 0")
         if not self.augment and tuple(self.gamma) != (1.0, 1.0):
             raise ValueError("gamma is an augmentation: it needs augment=True (drop --no-augment or --gamma)")
         if self.init and self.epochs == 0:
             raise ValueError("init starts the whole-image phase from a classifier; it needs epochs > 0")
 
 
-def _compiled(model: keras.Model, lr: float) -> keras.Model:
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+GRID_LAYER = "lesion_grid"
+# a two-output model's logs, named as a one-output run's (and its grid loss apart)
+_LOG_NAMES = {f"{OUTPUT_LAYER}_accuracy": "accuracy", f"{OUTPUT_LAYER}_loss": "label_loss",
+              f"{GRID_LAYER}_loss": "grid_loss"}
+
+
+def _compiled(model: keras.Model, lr: float, location_weight: float = 0.0) -> keras.Model:
+    accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    if not location_weight:
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy", metrics=[accuracy])
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=["binary_crossentropy", keras.losses.BinaryCrossentropy(from_logits=True)],
+                  loss_weights=[1.0, float(location_weight)], metrics=[[accuracy], []])
     return model
+
+
+def with_location_head(model: keras.Model) -> keras.Model:
+    """The training model of location-supervised training: ``model``'s mass probability and a lesion
+    grid, the logits of a 1x1 convolution (``lesion_grid``) on the last features, one per cell.
+
+    The head only trains: it pushes the shared features to mark where a lesion is; the classifier
+    written out is a plain :func:`~tfsal.models.classifier.build_classifier` model given the shared weights.
+    """
+    grid = keras.layers.Conv2D(1, 1, name=GRID_LAYER)(model.get_layer(LAST_CONV_LAYER).output)
+    return keras.Model(model.input, [model.output, grid], name=f"{model.name}_located")
 
 
 def _class_weight(labels: np.ndarray) -> dict[int, float]:
@@ -128,6 +171,9 @@ def train_classifier(
     val = read_manifest(data, split="val")
     if not val:
         raise TfsalError(f"{data}: the manifest has no 'val' split, which early stopping needs")
+    if settings.location_weight and not any(r.label == 1 and r.mask is not None for r in train):
+        raise TfsalError(f"{data}: location_weight needs lesion masks, and no lesion image of the training split "
+                         "has one")
     stored = common.run_settings(settings, data, lists=("gamma",))
     state, strategy, cache = common.start_run(folder, settings, stored, resume, train)
     started = time.time()
@@ -202,6 +248,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
     """Phase 2: whole images, early stopping on the validation AUC."""
     labels = np.array([r.label for r in train])
     class_weight = _class_weight(labels)
+    located = bool(settings.location_weight)
     val_labels = np.array([r.label for r in val])
     val_data = pipelines.classification_dataset(val, settings.size, settings.batch_size, training=False)
     infill = _infill(settings)
@@ -215,8 +262,14 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
                                                         compile=False).get_weights()
             if patch_weights is not None:
                 model.set_weights(patch_weights)
-            _compiled(model, settings.lr)
+            if located:
+                model = with_location_head(model)
+            _compiled(model, settings.lr, settings.location_weight)
             state.phase, state.epoch = IMAGES, -1
+    grid = tuple(model.get_layer(GRID_LAYER).output.shape[1:3]) if located else None
+    predict = keras.Model(model.input, model.get_layer(OUTPUT_LAYER).output) if located else model
+    # the model written out: the plain classifier, given the shared weights at each best epoch
+    plain = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling) if located else model
     for epoch in range(state.epoch + 1, settings.epochs):
         if settings.patience and state.bad_epochs >= settings.patience:
             break
@@ -224,14 +277,19 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         dataset = pipelines.classification_dataset(
             train, settings.size, settings.batch_size, training=True,
             augment=pipelines.Augmentation(gamma=tuple(settings.gamma)) if settings.augment else False,
-            seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache, infill=infill)
-        logs = _run_epoch(model, dataset, f"{IMAGES} {epoch + 1}/{settings.epochs}", progress, class_weight)
-        scores = model.predict(val_data, verbose=0)[:, 0]
+            seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache, infill=infill,
+            grid=grid, class_weight=class_weight if located else None)
+        logs = _run_epoch(model, dataset, f"{IMAGES} {epoch + 1}/{settings.epochs}", progress,
+                          None if located else class_weight)
+        logs = {_LOG_NAMES.get(k, k): v for k, v in logs.items()}
+        scores = predict.predict(val_data, verbose=0)[:, 0]
         auc = roc_auc(val_labels, scores)
         improved = auc > state.best_score
         if improved:
             state.best_score, state.best_epoch, state.bad_epochs = auc, epoch, 0
-            common.save_model(model, common.stage(state, folder, "best"))
+            if located:
+                plain.set_weights(predict.get_weights())
+            common.save_model(plain, common.stage(state, folder, "best"))
         else:
             state.bad_epochs += 1
             if settings.patience >= 2 and state.bad_epochs % (settings.patience // 2) == 0:
