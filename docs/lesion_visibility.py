@@ -13,9 +13,17 @@ breast when it does not fit) gives the negatives; the ROC AUC of each statistic,
 far the kind stands out from tissue with no search at all: a kind near 0.5 on both has hardly any image
 behind its label, and no classifier can be asked to find it.
 
+With ``--search`` the place is not given: the lesion's own mask (its shape and size known, an oracle's
+knowledge) slides over the whole breast, of its image and of a healthy one, and each image scores the
+largest value of each statistic over the places where the mask and its ring lie in the breast
+(:func:`scan`). The ROC AUC of those peaks says how far the lesion stands out from the tissue's own
+look-alikes, the question a classifier faces; next to it, the lesion at its place against the healthy
+image's peak.
+
     tfsal data synth --out tune --world mixture --textures gaussian,fibrous,cloudy --seed 11 \\
         --n-mass 300 --n-healthy 150
     python docs/lesion_visibility.py tune
+    python docs/lesion_visibility.py tune --search
 """
 
 from __future__ import annotations
@@ -31,15 +39,56 @@ from tfsal.data.image_io import read_image, read_mask
 from tfsal.data.manifest import read_manifest
 from tfsal.evaluation.metrics import roc_auc
 
+IN_BREAST = 0.9  # share of a scanned place's mask and ring that must lie in the breast
 
-def statistics(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """``(contrast, detail)`` of ``image`` over ``mask`` against the ring around it."""
+
+def _regions(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mask, the disc ``D`` of the detail statistic and the ring ``R`` around the mask."""
     radius = max(2, int(np.sqrt(mask.sum() / np.pi)))
     ring = ndimage.binary_dilation(mask, iterations=radius) & ~mask
     disc = ndimage.binary_dilation(mask, iterations=radius // 2 + 1)
-    detail = np.abs(image - cv2.GaussianBlur(image, (0, 0), 2.0))
+    return mask, disc, ring
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    return np.abs(image - cv2.GaussianBlur(image, (0, 0), 2.0))
+
+
+def statistics(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """``(contrast, detail)`` of ``image`` over ``mask`` against the ring around it."""
+    mask, disc, ring = _regions(mask)
+    detail = _detail(image)
     return (float(image[mask].mean() - image[ring].mean()),
             float(detail[disc].mean() - detail[ring].mean()))
+
+
+def _means(values: np.ndarray, region: np.ndarray, centre, border: int) -> np.ndarray:
+    """Mean of ``values`` over ``region`` moved so that ``centre`` lands on each pixel (``border``: padding)."""
+    rows, cols = np.nonzero(region)
+    top, left = max(0, rows.min() - 1), max(0, cols.min() - 1)
+    kernel = region[top:rows.max() + 2, left:cols.max() + 2].astype(np.float32)
+    anchor = (int(centre[1]) - left, int(centre[0]) - top)
+    anchor = (min(max(anchor[0], 0), kernel.shape[1] - 1), min(max(anchor[1], 0), kernel.shape[0] - 1))
+    return cv2.filter2D(values.astype(np.float32), -1, kernel / kernel.sum(), anchor=anchor, borderType=border)
+
+
+def scan(image: np.ndarray, mask: np.ndarray, organ: np.ndarray) -> tuple[float, float]:
+    """The largest ``(contrast, detail)`` of :func:`statistics` over every place of ``mask`` in ``image``
+    where the mask and its ring lie at least :data:`IN_BREAST` in ``organ`` (NaN where no place does).
+
+    Each statistic is a difference of means over fixed regions, so every place is one correlation of the
+    image with each region (``cv2.filter2D``) and the peak is a maximum over the map.
+    """
+    mask, disc, ring = _regions(mask)
+    centre = np.argwhere(mask).mean(0).round().astype(int)
+    reflect, zero = cv2.BORDER_REFLECT, cv2.BORDER_CONSTANT
+    inside = (_means(organ, mask | ring, centre, zero) >= IN_BREAST)
+    if not inside.any():
+        return float("nan"), float("nan")
+    detail = _detail(image)
+    contrast = _means(image, mask, centre, reflect) - _means(image, ring, centre, reflect)
+    fine = _means(detail, disc, centre, reflect) - _means(detail, ring, centre, reflect)
+    return float(contrast[inside].max()), float(fine[inside].max())
 
 
 def _laid_on(mask: np.ndarray, organ: np.ndarray, rng) -> np.ndarray:
@@ -83,11 +132,55 @@ def visibility(data: str, seed: int = 0) -> dict[str, dict]:
     return table
 
 
+def _aucs(pos: list, neg: list) -> dict[str, float]:
+    pos, neg = np.array(pos, float).reshape(-1, 2), np.array(neg, float).reshape(-1, 2)
+    out = {}
+    for i, name in enumerate(("contrast", "detail")):
+        p, n = pos[:, i][np.isfinite(pos[:, i])], neg[:, i][np.isfinite(neg[:, i])]
+        out[name] = roc_auc(np.r_[np.ones(len(p)), np.zeros(len(n))], np.r_[p, n])
+    return out
+
+
+def search_visibility(data: str, seed: int = 0) -> dict[str, dict]:
+    """Per lesion kind, the place unknown (:func:`scan`): ``{"n", "scan": {...}, "placed": {...}}``, the
+    ROC AUCs of each statistic's peak over the lesion image (``scan``) or of its value at the lesion
+    (``placed``) against its peak over a healthy image, the lesion's mask slid over both."""
+    records = read_manifest(data)
+    healthy = [r for r in records if r.label == 0 and r.organ is not None]
+    if not healthy:
+        raise SystemExit(f"{data}: no healthy image with an organ mask to slide the masks over")
+    rng = np.random.default_rng(seed)
+    found, placed, controls = defaultdict(list), defaultdict(list), defaultdict(list)
+    for record in records:
+        if record.label != 1 or record.mask is None or record.organ is None:
+            continue
+        mask = read_mask(record.mask)
+        if not mask.any():
+            continue
+        kind = record.extra.get("lesion") or "lesion"
+        image = read_image(record.image)[0][..., 0]
+        found[kind].append(scan(image, mask, read_mask(record.organ)))
+        placed[kind].append(statistics(image, mask))
+        other = healthy[int(rng.integers(len(healthy)))]
+        controls[kind].append(scan(read_image(other.image)[0][..., 0], mask, read_mask(other.organ)))
+    return {kind: {"n": len(found[kind]), "scan": _aucs(found[kind], controls[kind]),
+                   "placed": _aucs(placed[kind], controls[kind])} for kind in sorted(found)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", help="labels.csv or its folder (with lesion and organ columns)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the healthy images the masks are laid on")
+    parser.add_argument("--search", action="store_true",
+                        help="the place unknown: each statistic's peak over the breast (see scan)")
     args = parser.parse_args()
+    if args.search:
+        print("| kind | lesions | contrast, peaks | detail, peaks | contrast, lesion v. peak "
+              "| detail, lesion v. peak |\n|---|---|---|---|---|---|")
+        for kind, row in search_visibility(args.data, args.seed).items():
+            print(f"| {kind} | {row['n']} | {row['scan']['contrast']:.3f} | {row['scan']['detail']:.3f} | "
+                  f"{row['placed']['contrast']:.3f} | {row['placed']['detail']:.3f} |")
+        return
     print("| kind | lesions | contrast AUC | detail AUC |\n|---|---|---|---|")
     for kind, row in visibility(args.data, args.seed).items():
         print(f"| {kind} | {row['n']} | {row['contrast']:.3f} | {row['detail']:.3f} |")
