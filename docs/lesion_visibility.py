@@ -24,6 +24,7 @@ image's peak.
         --n-mass 300 --n-healthy 150
     python docs/lesion_visibility.py tune
     python docs/lesion_visibility.py tune --search
+    python docs/lesion_visibility.py tune --areas      # lesion and breast areas in pixels, no AUC
 """
 
 from __future__ import annotations
@@ -167,13 +168,31 @@ def search_visibility(data: str, seed: int = 0) -> dict[str, dict]:
                    "placed": _aucs(placed[kind], controls[kind])} for kind in sorted(found)}
 
 
+def areas(data: str) -> dict[str, np.ndarray]:
+    """Quartiles (25, 50, 75 %) of the lesion masks' pixels, of their breasts' and of the lesion's share of
+    the breast, over the lesion images of ``data`` with a mask and an organ mask."""
+    lesion, breast = [], []
+    for record in read_manifest(data):
+        if record.label == 1 and record.mask is not None and record.organ is not None:
+            lesion.append(read_mask(record.mask).sum())
+            breast.append(read_mask(record.organ).sum())
+    lesion, breast = np.array(lesion, float), np.array(breast, float)
+    return {name: np.percentile(values, [25, 50, 75]) for name, values in
+            (("lesion", lesion), ("breast", breast), ("share", lesion / np.maximum(breast, 1)))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", help="labels.csv or its folder (with lesion and organ columns)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the healthy images the masks are laid on")
     parser.add_argument("--search", action="store_true",
                         help="the place unknown: each statistic's peak over the breast (see scan)")
+    parser.add_argument("--areas", action="store_true", help="lesion and breast areas (pixels), no AUC")
     args = parser.parse_args()
+    if args.areas:
+        for name, (low, mid, high) in areas(args.data).items():
+            print(f"{name}: median {mid:.4g} (quartiles {low:.4g}-{high:.4g})")
+        return
     if args.search:
         print("| kind | lesions | contrast, peaks | detail, peaks | contrast, lesion v. peak "
               "| detail, lesion v. peak |\n|---|---|---|---|---|---|")
