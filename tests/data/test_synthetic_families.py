@@ -180,3 +180,21 @@ def test_film_tone_leaves_the_digital_detectors_images_and_the_classic_world_alo
     for name in ("film_width_range", "breast_scale_range"):
         with pytest.raises(ValueError, match=f"{name} must satisfy 0 < low <= high <= 1.0"):
             SynthConfig(**{name: (0.8, 1.2)})
+
+
+def test_a_films_black_bands_never_cover_a_mass():
+    # a mass at the top or bottom of the frame, where the bands of a square film fitted to the working
+    # size fall: the image keeps every pixel of its mass (it once lost the whole mass, label kept)
+    image = np.full((64, 48), 0.4, np.float32)
+    breast = np.zeros(image.shape, bool)
+    breast[:, :40] = True
+    world = dataclasses.replace(families.draw_world(np.random.default_rng(0), _only(acquisitions=("film",))),
+                                acquisition="film", scale=1.0, film_width=1.0)
+    for seed in range(40):
+        for rows in (slice(1, 5), slice(59, 63)):
+            mass = np.zeros(image.shape, bool)
+            mass[rows, 10:14] = True
+            masks = {"breast": breast, "organ": breast, "mass": mass}
+            frame, moved, _ = families.filmify(np.random.default_rng(seed), image, masks, [], world)
+            assert moved["mass"].sum() == mass.sum()
+            assert (frame[moved["mass"]] > 0.05).all()  # not blacked out

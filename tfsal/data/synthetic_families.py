@@ -237,6 +237,9 @@ def filmify(rng, image, masks: dict, masses: list, world: World):
     frame += rng.normal(0, 0.012 * world.noise_factor, frame.shape).astype(np.float32)
     if rng.random() < 0.5:  # a square film fitted to the working size gets black bands
         band = int(height * rng.uniform(0.0, 0.14))
+        rows = np.flatnonzero(moved["mass"].any(axis=1))
+        if rows.size:  # never over a mass: a mass image keeps its mass
+            band = min(band, int(rows[0]), height - 1 - int(rows[-1]))
         frame[:band], frame[height - band:] = 0.0, 0.0
         for mask in moved.values():
             mask[:band], mask[height - band:] = False, False
