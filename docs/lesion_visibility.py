@@ -40,6 +40,7 @@ from tfsal.data.image_io import read_image, read_mask
 from tfsal.data.manifest import read_manifest
 from tfsal.evaluation.metrics import roc_auc
 
+WHITE = 0.999  # a pixel this bright is clipped white
 IN_BREAST = 0.9  # share of a scanned place's mask and ring that must lie in the breast
 
 
@@ -170,15 +171,21 @@ def search_visibility(data: str, seed: int = 0) -> dict[str, dict]:
 
 def areas(data: str) -> dict[str, np.ndarray]:
     """Quartiles (25, 50, 75 %) of the lesion masks' pixels, of their breasts' and of the lesion's share of
-    the breast, over the lesion images of ``data`` with a mask and an organ mask."""
-    lesion, breast = [], []
+    the breast, over the lesion images of ``data`` with a mask and an organ mask; and ``whitened``: the share
+    of those lesions with more than a tenth of their pixels at white (>= :data:`WHITE`), and their count."""
+    lesion, breast, white = [], [], []
     for record in read_manifest(data):
         if record.label == 1 and record.mask is not None and record.organ is not None:
-            lesion.append(read_mask(record.mask).sum())
+            mask = read_mask(record.mask)
+            lesion.append(mask.sum())
             breast.append(read_mask(record.organ).sum())
+            if mask.any():
+                white.append(float((read_image(record.image)[0][..., 0][mask] >= WHITE).mean()))
     lesion, breast = np.array(lesion, float), np.array(breast, float)
-    return {name: np.percentile(values, [25, 50, 75]) for name, values in
-            (("lesion", lesion), ("breast", breast), ("share", lesion / np.maximum(breast, 1)))}
+    table = {name: np.percentile(values, [25, 50, 75]) for name, values in
+             (("lesion", lesion), ("breast", breast), ("share", lesion / np.maximum(breast, 1)))}
+    table["whitened"] = np.array([np.mean(np.array(white) > 0.1), len(white)])
+    return table
 
 
 def main() -> None:
@@ -190,8 +197,11 @@ def main() -> None:
     parser.add_argument("--areas", action="store_true", help="lesion and breast areas (pixels), no AUC")
     args = parser.parse_args()
     if args.areas:
-        for name, (low, mid, high) in areas(args.data).items():
+        table = areas(args.data)
+        share, count = table.pop("whitened")
+        for name, (low, mid, high) in table.items():
             print(f"{name}: median {mid:.4g} (quartiles {low:.4g}-{high:.4g})")
+        print(f"lesions with more than a tenth of their pixels white: {round(share * count)} of {int(count)}")
         return
     if args.search:
         print("| kind | lesions | contrast, peaks | detail, peaks | contrast, lesion v. peak "

@@ -43,6 +43,12 @@ def factor_configs() -> dict[str, SynthConfig]:
         "texture cloudy": replace(base, textures=("cloudy",)),
         "texture nodular": replace(base, textures=("nodular",)),
         "asymmetries and distortions too": replace(base, shapes=LESION_SHAPES),
+        # film taken apart (after the rest, so that the sets above keep their folders)
+        "film, breast not narrowed": replace(base, acquisitions=("film",), film_gain_range=mixture.film_gain_range,
+                                             film_lift_range=mixture.film_lift_range),
+        "film, narrowed, tone not lifted": replace(base, acquisitions=("film",),
+                                                   breast_scale_range=mixture.breast_scale_range,
+                                                   film_width_range=mixture.film_width_range),
     }
 
 
