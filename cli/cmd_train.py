@@ -74,10 +74,15 @@ def _print_epoch(entry: dict) -> None:
               help="Adam learning rate for patch pre-training.")
 @click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
               help="Stop after this many epochs without a better validation AUC (0: never).")
-@click.option("--no-augment", is_flag=True, help="Turn off rotation, zoom, flips and gamma of whole images.")
+@click.option("--no-augment", is_flag=True,
+              help="Turn off rotation, zoom, flips, gamma and film tone of whole images.")
 @click.option("--gamma", type=RANGE, default="1,1", show_default=True,
               help="Random tone curve image**g of whole images, log g uniform in [LOW, HIGH] (1,1: none; "
                    "an augmentation, so not with --no-augment).")
+@click.option("--film-tone", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of whole training images given a scanned film's tone: stretched and lifted about the "
+                   "tissue's mean under a film's shoulder, as the synthetic mixture's films (0: none; an "
+                   "augmentation, so not with --no-augment).")
 @click.option("--init", "init_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fine-tune: start the whole-image phase from this classifier (no pre-training).")
 @click.option("--infill-inpainter", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -89,8 +94,8 @@ def _print_epoch(entry: dict) -> None:
                    "label alone); trains a head that the written classifier leaves out.")
 @run_options
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, batch_size,
-               lr, pretrain_lr, patience, no_augment, gamma, init_path, infill_inpainter, infill_probability,
-               location_weight, seed, strategy, checkpoint_dir, resume) -> None:
+               lr, pretrain_lr, patience, no_augment, gamma, film_tone, init_path, infill_inpainter,
+               infill_probability, location_weight, seed, strategy, checkpoint_dir, resume) -> None:
     """Train the MobileNet mass classifier: patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
@@ -99,7 +104,8 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size
             size=size, alpha=alpha, pooling=pooling, pretrain_epochs=pretrain_epochs,
             patches_per_image=patches_per_image, patch_size=patch_size, epochs=epochs, batch_size=batch_size,
             pretrain_lr=pretrain_lr, lr=lr, patience=patience,
-            augment=not no_augment, gamma=gamma, init=str(Path(init_path).resolve()) if init_path else None,
+            augment=not no_augment, gamma=gamma, film_tone=film_tone,
+            init=str(Path(init_path).resolve()) if init_path else None,
             infill_inpainter=str(Path(infill_inpainter).resolve()) if infill_inpainter else None,
             infill_probability=infill_probability, location_weight=location_weight, seed=seed, strategy=strategy)
     except ValueError as exc:

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfsal.data import augment, lesion_grid, pipelines
+from tfsal.data import synthetic_families as families
 from tfsal.data.manifest import Record, read_manifest, write_manifest
 from tfsal.data.pipelines import (
     Augmentation,
@@ -153,7 +154,7 @@ def test_augmentation_changes_images_and_keeps_labels(records):
 @pytest.mark.parametrize(
     "option",
     [{"rotation": 0.0}, {"zoom": (1.0, 1.0)}, {"horizontal_flip": False}, {"vertical_flip": False},
-     {"gamma": (0.5, 2.0)}],
+     {"gamma": (0.5, 2.0)}, {"film_tone": 1.0}],
 )
 def test_each_augmentation_option_changes_output(records, option):
     base = Augmentation(rotation=15.0, zoom=(0.9, 1.1), horizontal_flip=True, vertical_flip=True)
@@ -178,6 +179,33 @@ def test_gamma_is_a_power_of_the_image_and_leaves_the_other_draws_alone():
         exponents.append(g)
     assert 0.5 <= min(exponents) < 0.8 and 1.25 < max(exponents) <= 2.0  # log-uniform over the range
     assert np.mean(np.array(exponents) > 1) == pytest.approx(0.5, abs=0.25)
+
+
+def test_the_film_tone_is_the_generators_and_leaves_the_other_draws_alone():
+    """The augmentation draws the synthetic mixture's film tone (the generator's function with the breast
+    taken as the pixels above TISSUE), on a share of the images, and changes nothing else."""
+    rng = np.random.default_rng(4)
+    image = np.clip(rng.normal(0.35, 0.2, (*SIZE, 1)), 0, 1).astype(np.float32)
+    image[:, :10] = 0.03  # background
+    fixed = Augmentation(rotation=0.0, zoom=(1.0, 1.0), horizontal_flip=False, vertical_flip=False,
+                         film_tone=1.0, film_gain=(1.6, 1.6), film_lift=(0.15, 0.15))
+    toned = augment.augment_image(tf.constant(image), tf.constant([1, 2], tf.int64), fixed).numpy()
+    world = families.World(acquisition="film", film_gain=1.6, film_lift=0.15)
+    expected = families.film_tone(image[..., 0], image[..., 0] > augment.TISSUE, world)
+    np.testing.assert_allclose(toned[..., 0], expected, atol=1e-5)
+    assert toned[:, :10].max() == 0.0 and toned.max() < 1.0  # the background to black, no pixel white
+    for other in ({"film_gain": (1.2, 1.2)}, {"film_lift": (0.0, 0.0)}):
+        again = augment.augment_image(tf.constant(image), tf.constant([1, 2], tf.int64),
+                                      dataclasses.replace(fixed, **other)).numpy()
+        assert not np.allclose(again, toned, atol=1e-3)
+    half = dataclasses.replace(fixed, film_tone=0.5, rotation=10.0)
+    plain = dataclasses.replace(half, film_tone=0.0)
+    seeds = [tf.constant([9, i], tf.int64) for i in range(40)]
+    changed = sum(not np.array_equal(augment.augment_image(tf.constant(image), seed, half),
+                                     augment.augment_image(tf.constant(image), seed, plain)) for seed in seeds)
+    assert 10 <= changed <= 30  # about half; the others exactly as without the tone
+    with pytest.raises(ValueError, match="film_tone must be a share"):
+        Augmentation(film_tone=2.0)
 
 
 def test_augmentation_rotation_only_geometry():
@@ -334,7 +362,7 @@ def test_bad_augmentation():
 def test_a_mask_moves_with_its_image_and_keeps_out_of_the_gamma():
     rng = np.random.default_rng(5)
     image = tf.constant(rng.random((*SIZE, 1)), tf.float32)
-    toned = Augmentation(rotation=15.0, zoom=(0.9, 1.1), gamma=(0.5, 2.0))
+    toned = Augmentation(rotation=15.0, zoom=(0.9, 1.1), gamma=(0.5, 2.0), film_tone=1.0)
     geometric = Augmentation(rotation=15.0, zoom=(0.9, 1.1))
     for i in range(8):
         seed = tf.constant([3, i], tf.int64)

@@ -100,7 +100,7 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"pretrain_lr": 1e-2}, "weights"),
     ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"), ({"gamma": (0.5, 2.0)}, "weights"),
     ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"), ({"pooling": "max"}, "pooling"),
-    ({"patch_size": 48}, "weights"), ({"location_weight": 1.0}, "weights"),
+    ({"patch_size": 48}, "weights"), ({"location_weight": 1.0}, "weights"), ({"film_tone": 1.0}, "weights"),
     ({"batch_size": 2}, "batches"), ({"patches_per_image": 3}, "batches"),
     ({"pretrain_epochs": 0}, "history"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
 ])
@@ -127,6 +127,13 @@ def test_each_setting_changes_what_training_does(baseline, data, tmp_path, chang
 def test_bad_gamma_range_is_refused():
     with pytest.raises(ValueError, match="gamma must be"):
         ClassifierSettings(gamma=(2.0, 1.0))
+
+
+def test_film_tone_is_a_share_and_an_augmentation():
+    with pytest.raises(ValueError, match="film_tone must be a share"):
+        ClassifierSettings(film_tone=1.5)
+    with pytest.raises(ValueError, match="film_tone is an augmentation"):
+        ClassifierSettings(film_tone=0.5, augment=False)
 
 
 def test_unknown_pooling_is_refused():

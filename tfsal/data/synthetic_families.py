@@ -264,10 +264,14 @@ def film_tone(image: np.ndarray, breast: np.ndarray, world: World) -> np.ndarray
     return np.maximum(film_shoulder(linear), 0.0).astype(np.float32)
 
 
-def film_shoulder(x: np.ndarray, knee: float = FILM_SHOULDER) -> np.ndarray:
-    """``x`` up to ``knee``, then ``knee + (1 - knee) tanh((x - knee) / (1 - knee))``: smooth, increasing, below 1."""
+def film_shoulder(x, knee: float = FILM_SHOULDER, xp=np):
+    """``x`` up to ``knee``, then ``knee + (1 - knee) tanh((x - knee) / (1 - knee))``: smooth, increasing, below 1.
+
+    ``xp`` is the array module: NumPy for the generator, ``tf.experimental.numpy`` for the training
+    augmentation that draws the same tone (:func:`tfsal.data.augment.random_film_tone`).
+    """
     room = 1.0 - knee
-    return np.where(x <= knee, x, knee + room * np.tanh((x - knee) / room))
+    return xp.where(x <= knee, x, knee + room * xp.tanh((x - knee) / room))
 
 
 def _film_marks(rng, frame, keep_clear):

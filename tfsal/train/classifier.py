@@ -69,6 +69,7 @@ class ClassifierSettings:
     patience: int = 10
     augment: bool = True
     gamma: tuple[float, float] = (1.0, 1.0)  # random tone curve of whole images (with augment)
+    film_tone: float = 0.0  # share of whole images given a scanned film's tone (with augment)
     init: str | None = None  # start from this classifier's weights (no pre-training)
     infill_inpainter: str | None = None  # in-fill augmentation with this inpainter
     infill_probability: float = 0.5
@@ -97,6 +98,10 @@ class ClassifierSettings:
             raise ValueError("location_weight supervises the whole-image phase; it needs epochs > 0")
         if not self.augment and tuple(self.gamma) != (1.0, 1.0):
             raise ValueError("gamma is an augmentation: it needs augment=True (drop --no-augment or --gamma)")
+        if not 0 <= self.film_tone <= 1:
+            raise ValueError(f"film_tone must be a share in [0, 1]. Received: film_tone={self.film_tone}")
+        if not self.augment and self.film_tone:
+            raise ValueError("film_tone is an augmentation: it needs augment=True (drop --no-augment or --film-tone)")
         if self.init and self.epochs == 0:
             raise ValueError("init starts the whole-image phase from a classifier; it needs epochs > 0")
 
@@ -276,7 +281,8 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         tick = time.time()
         dataset = pipelines.classification_dataset(
             train, settings.size, settings.batch_size, training=True,
-            augment=pipelines.Augmentation(gamma=tuple(settings.gamma)) if settings.augment else False,
+            augment=pipelines.Augmentation(gamma=tuple(settings.gamma), film_tone=settings.film_tone)
+            if settings.augment else False,
             seed=common.epoch_seed(settings.seed, 2, epoch), cache=cache, infill=infill,
             grid=grid, class_weight=class_weight if located else None)
         logs = _run_epoch(model, dataset, f"{IMAGES} {epoch + 1}/{settings.epochs}", progress,
