@@ -21,6 +21,8 @@ def test_a_bad_gamma_range_is_refused(tmp_path, value):
 
 @pytest.mark.parametrize("args, message", [
     (["--no-augment", "--gamma", "0.5,2"], "gamma is an augmentation"),
+    (["--no-augment", "--film-tone", "0.5"], "film_tone is an augmentation"),
+    (["--film-tone", "1.5"], "1.5 is not in the range"),
     (["--epochs", "0", "--pretrain-epochs", "0"], "nothing to train"),
 ])
 def test_settings_that_cannot_train_are_a_usage_error_not_a_traceback(tmp_path, args, message):
