@@ -65,8 +65,7 @@ class Augmentation:
         check_range("gamma", self.gamma)
         if not 0 <= self.film_tone <= 1:
             raise ValueError(f"film_tone must be a share in [0, 1]. Received: film_tone={self.film_tone!r}")
-        if len(self.film_gain) != 2 or not 0 < self.film_gain[0] <= self.film_gain[1]:
-            raise ValueError(f"film_gain must be (low, high) with 0 < low <= high. Received: {self.film_gain!r}")
+        check_range("film_gain", self.film_gain)
         if len(self.film_lift) != 2 or not self.film_lift[0] <= self.film_lift[1]:
             raise ValueError(f"film_lift must be (low, high) with low <= high. Received: {self.film_lift!r}")
 
