@@ -80,7 +80,8 @@ setup(
         # 12-bit JPEG Extended DICOM (and a second JPEG decoder): GPL-3.0, so never installed by default
         "gpl-jpeg": ["pylibjpeg-libjpeg>=2"],
         # cryptography: the serving tests make their own CA and certificates
-        "test": ["pytest>=8", "pyyaml>=6", "apache-beam>=2.70", "highdicom>=0.28", "pynetdicom>=3", "cryptography>=42"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5",
+                 "pyyaml>=6", "apache-beam>=2.70", "highdicom>=0.28", "pynetdicom>=3", "cryptography>=42"],
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli.main:main"]},
 )

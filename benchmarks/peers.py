@@ -37,13 +37,13 @@ def mass_images(data, size, count: int, split: str = "test") -> dict:
     return load_split(records, size)
 
 
-def _tfsal_methods(classifier, inpainter) -> dict:
-    """Every registered method; only mask methods get the inpainter (map methods are timed without
-    inpainting their masks, as the peers' maps are)."""
+def _tfsal_methods(classifier, inpainter, names=None) -> dict:
+    """Every registered method (``names``: these only); only mask methods get the inpainter (map
+    methods are timed without inpainting their masks, as the peers' maps are)."""
     def build(method):
         return method.build(classifier, batch_size=16, inpainter=inpainter if method.kind == "mask" else None)
 
-    return {name: (lambda name=name: build(registry.get(name))) for name in registry.names()}
+    return {name: (lambda name=name: build(registry.get(name))) for name in names or registry.names()}
 
 
 def _xplique_methods(classifier) -> dict:
@@ -82,13 +82,15 @@ def localisation(truths: np.ndarray, masks: np.ndarray) -> dict:
     return row
 
 
-def peer_rows(data, classifier, inpainter, count: int, log=print) -> list[dict]:
+def peer_rows(data, classifier, inpainter, count: int, log=print, names=None) -> list[dict]:
+    """One row per method (tfsal's: every registered one, or ``names``) and mask rule."""
     split = mass_images(data, tuple(classifier.input_shape[1:3]), count)
     images = split["image"].astype(np.float32)
     organs = split["organ"][..., 0] > 0.5
     truths = split["mass"][..., 0] > 0.5
     rows = []
-    methods = [("tfsal", name, make, _maps_tfsal) for name, make in _tfsal_methods(classifier, inpainter).items()]
+    methods = [("tfsal", name, make, _maps_tfsal)
+               for name, make in _tfsal_methods(classifier, inpainter, names).items()]
     methods += [("xplique", name, make, _maps_xplique) for name, make in _xplique_methods(classifier).items()]
     if not any(toolbox == "xplique" for toolbox, *_ in methods):
         log({"note": "xplique is not installed: see benchmarks/requirements-peers.txt"})

@@ -162,7 +162,8 @@ def main() -> None:
                              "times (medians)")
     parser.add_argument("--images", type=int, default=48, help="mass images for the peers and cheaper parts")
     parser.add_argument("--methods", default=None,
-                        help="the methods part: these registered methods only, comma-separated [default: all]")
+                        help="the methods and peers parts: these registered methods only, comma-separated "
+                             "[default: all]")
     parser.add_argument("--explanations", type=int, default=500, help="explanations in the memory part")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -170,6 +171,7 @@ def main() -> None:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     sizes = [tuple(int(v) for v in text.split("x")) for text in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
+    names = args.methods.split(",") if args.methods else None  # None: every registered method
     args.out.mkdir(parents=True, exist_ok=True)
     # parts measured by an earlier run into the same folder stay, so one part can be rerun alone
     previous = args.out / "results.json"
@@ -195,7 +197,7 @@ def main() -> None:
         elif part == "trials":
             results[part] = speed.trial_rows(speed.SHIPPED, [1, 8], args.steps, log)
         elif part == "peers":
-            results[part] = peers.peer_rows(ensure_data(args.data), *shipped(), args.images, log)
+            results[part] = peers.peer_rows(ensure_data(args.data), *shipped(), args.images, log, names)
         elif part == "memory":  # in a process of its own, so that the other parts' memory does not count
             results[part] = memory.in_subprocess(count=args.explanations, steps=args.steps)
         elif part == "training":
@@ -205,8 +207,7 @@ def main() -> None:
         elif part == "batch":
             results[part] = batch_throughput.batch_rows(ensure_data(args.data), log=log)
         elif part == "methods":
-            results[part] = methods.method_rows(sizes, [1, 16], args.steps, log,
-                                                args.methods.split(",") if args.methods else None)
+            results[part] = methods.method_rows(sizes, [1, 16], args.steps, log, names)
         results.setdefault("seconds", {})[part] = round(time.time() - tick, 1)
         results["commands"][part] = " ".join(["python", *sys.argv])
         save()

@@ -21,7 +21,9 @@ def test_speed_profile_and_peers_parts_write_json_and_markdown(tmp_path):
     command = [sys.executable, str(RUN), "--out", str(out), "--data", str(tmp_path / "data"), "--sizes", "64x64",
                "--batches", "1,2", "--steps", "2", "--images", "2", "--repeats", "2"]
     subprocess.run([*command, "--parts", "speed,profile"], check=True, capture_output=True)
-    subprocess.run([*command, "--parts", "peers"], check=True, capture_output=True)  # a second run keeps the first's
+    peers = ["counterfactual", "cam"]  # a mask method and a map method (the methods part below times them all)
+    subprocess.run([*command, "--parts", "peers", "--methods", ",".join(peers)], check=True,
+                   capture_output=True)  # a second run keeps the first's
     results = json.loads((out / "results.json").read_text())
     assert [(r["size"], r["batch"]) for r in results["speed"]] == [("64x64", 1), ("64x64", 2)]
     assert all(r["seconds_per_image"] > 0 and r["overhead_ratio"] > 0 for r in results["speed"])
@@ -32,9 +34,8 @@ def test_speed_profile_and_peers_parts_write_json_and_markdown(tmp_path):
     assert all(r["total"] >= r["optimise"] > 0 and r["loop_ratio"] <= r["loop_minimal_ratio"]
                for r in results["profile"])
     tfsal_rows = [r for r in results["peers"] if r["toolbox"] == "tfsal"]
-    from tfsal.explain import registry
-
-    assert {r["method"] for r in tfsal_rows} == set(registry.names())  # every registered method is timed
+    assert [r["method"] for r in tfsal_rows] == ["counterfactual", "counterfactual", "cam"]  # the mask method twice:
+    assert [r["mask"] for r in tfsal_rows] == ["top 10 %", "its own (M < 0.5)", "top 10 %"]  # thresholded and its own
     assert all(r["images"] == 2 for r in tfsal_rows)
     markdown = (out / "results.md").read_text()
     assert "## Speed against the compute floor" in markdown and "## Peers" in markdown
