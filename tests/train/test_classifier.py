@@ -95,10 +95,13 @@ def test_resume_refuses_other_settings_and_a_fresh_run_refuses_an_old_folder(dat
         _train(data, tmp_path, name="never", resume=True)
 
 
+IMAGES_ONLY = {"pretrain_epochs": 0}  # whole images only: one phase to trace, not two
+
+
 @pytest.fixture(scope="module")
 def images_only(data, tmp_path_factory):
     """The baseline without patch pre-training: settings of the whole-image phase are compared with it."""
-    return _train(data, tmp_path_factory.mktemp("images_only"), pretrain_epochs=0)
+    return _train(data, tmp_path_factory.mktemp("images_only"), **IMAGES_ONLY)
 
 
 PRETRAINING = [  # settings of the patch pre-training, against the baseline that pre-trains
@@ -117,8 +120,7 @@ WHOLE_IMAGES = [  # the rest, against the baseline without pre-training (one pha
                                                       *((c, d, "images_only") for c, d in WHOLE_IMAGES)])
 def test_each_setting_changes_what_training_does(data, tmp_path, request, change, differs, against):
     base_model, base_summary, base_state = request.getfixturevalue(against)
-    model, summary, state = _train(data, tmp_path, **{**({"pretrain_epochs": 0} if against == "images_only" else {}),
-                                                      **change})
+    model, summary, state = _train(data, tmp_path, **{**(IMAGES_ONLY if against == "images_only" else {}), **change})
     if differs == "weights":
         assert not np.allclose(_weights(model), _weights(base_model), atol=1e-6)
     elif differs == "parameters":
@@ -241,7 +243,7 @@ def test_infill_augmentation_changes_training(images_only, data, tmp_path):
     from tfsal.models.inpainter import build_inpainter
 
     build_inpainter((64, 64), base_filters=4, max_filters=8).save(tmp_path / "inpainter.keras")
-    model, _, _ = _train(data, tmp_path, pretrain_epochs=0, infill_inpainter=str(tmp_path / "inpainter.keras"),
+    model, _, _ = _train(data, tmp_path, **IMAGES_ONLY, infill_inpainter=str(tmp_path / "inpainter.keras"),
                          infill_probability=1.0)  # in-fill is an augmentation of whole images
     assert not np.allclose(_weights(model), _weights(images_only[0]), atol=1e-6)
 
@@ -250,7 +252,7 @@ def test_infill_probability_changes_training(data, tmp_path):
     from tfsal.models.inpainter import build_inpainter
 
     build_inpainter((64, 64), base_filters=4, max_filters=8).save(tmp_path / "inpainter.keras")
-    runs = [_train(data, tmp_path, name=f"p{p}", pretrain_epochs=0, infill_inpainter=str(tmp_path / "inpainter.keras"),
+    runs = [_train(data, tmp_path, name=f"p{p}", **IMAGES_ONLY, infill_inpainter=str(tmp_path / "inpainter.keras"),
                    infill_probability=p)[0] for p in (0.0, 1.0)]
     assert not np.allclose(_weights(runs[0]), _weights(runs[1]), atol=1e-6)
 
