@@ -56,10 +56,11 @@ def _detail(image: np.ndarray) -> np.ndarray:
     return np.abs(image - cv2.GaussianBlur(image, (0, 0), 2.0))
 
 
-def statistics(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """``(contrast, detail)`` of ``image`` over ``mask`` against the ring around it."""
+def statistics(image: np.ndarray, mask: np.ndarray, detail: np.ndarray | None = None) -> tuple[float, float]:
+    """``(contrast, detail)`` of ``image`` over ``mask`` against the ring around it (``detail``: the
+    image's :func:`_detail` map, when the caller has it already)."""
     mask, disc, ring = _regions(mask)
-    detail = _detail(image)
+    detail = _detail(image) if detail is None else detail
     return (float(image[mask].mean() - image[ring].mean()),
             float(detail[disc].mean() - detail[ring].mean()))
 
@@ -74,7 +75,8 @@ def _means(values: np.ndarray, region: np.ndarray, centre, border: int) -> np.nd
     return cv2.filter2D(values.astype(np.float32), -1, kernel / kernel.sum(), anchor=anchor, borderType=border)
 
 
-def scan(image: np.ndarray, mask: np.ndarray, organ: np.ndarray) -> tuple[float, float]:
+def scan(image: np.ndarray, mask: np.ndarray, organ: np.ndarray,
+         detail: np.ndarray | None = None) -> tuple[float, float]:
     """The largest ``(contrast, detail)`` of :func:`statistics` over every place of ``mask`` in ``image``
     where the mask and its ring lie at least :data:`IN_BREAST` in ``organ`` (NaN where no place does).
 
@@ -87,7 +89,7 @@ def scan(image: np.ndarray, mask: np.ndarray, organ: np.ndarray) -> tuple[float,
     inside = (_means(organ, mask | ring, centre, zero) >= IN_BREAST)
     if not inside.any():
         return float("nan"), float("nan")
-    detail = _detail(image)
+    detail = _detail(image) if detail is None else detail
     contrast = _means(image, mask, centre, reflect) - _means(image, ring, centre, reflect)
     fine = _means(detail, disc, centre, reflect) - _means(detail, ring, centre, reflect)
     return float(contrast[inside].max()), float(fine[inside].max())
@@ -161,8 +163,9 @@ def search_visibility(data: str, seed: int = 0) -> dict[str, dict]:
             continue
         kind = record.extra.get("lesion") or "lesion"
         image = read_image(record.image)[0][..., 0]
-        found[kind].append(scan(image, mask, read_mask(record.organ)))
-        placed[kind].append(statistics(image, mask))
+        detail = _detail(image)
+        found[kind].append(scan(image, mask, read_mask(record.organ), detail))
+        placed[kind].append(statistics(image, mask, detail))
         other = healthy[int(rng.integers(len(healthy)))]
         controls[kind].append(scan(read_image(other.image)[0][..., 0], mask, read_mask(other.organ)))
     return {kind: {"n": len(found[kind]), "scan": _aucs(found[kind], controls[kind]),

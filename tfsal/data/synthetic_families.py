@@ -148,10 +148,12 @@ def _nodular(rng, breast, noise):
 
 
 # Asymmetry and distortion are findings a reader sees (BI-RADS: an asymmetry is fibroglandular
-# density seen on the film; a distortion is thin straight lines radiating from a point). Drawn
-# fainter (a dome weight of 0.6 under a blur of half the radius; spicules at a mass's 0.6), the
-# location-known detectability on a tuning set (seed 11, never trained or tested on) was 0.71 for both
-# kinds, against 0.87-0.99 for the masses: labels with hardly any image behind them.
+# density seen on the film; a distortion is thin straight lines radiating from a point), drawn at the
+# masses' visibility: with its place known, a lesion's contrast against its ring tells it from healthy
+# tissue at ROC AUC 0.88 (asymmetry) and 0.80 (distortion; its fine detail 0.83) against 0.88-0.97 for
+# the masses, on a tuning set (seed 11) no run trained or was tested on (docs/lesion_visibility.py,
+# docs/data.md). Drawn fainter before 2026-12-03 (a dome weight of 0.6 under a blur of half the radius;
+# spicules at a mass's 0.6), both kinds were at 0.71: labels with hardly any image behind them.
 ASYMMETRY_BLUR = 0.3  # margin blur, a fraction of the grown radius
 DISTORTION_CORE = 0.6  # dome weight of the small core
 DISTORTION_SPICULES = 1.0  # spicule weight (a spiculated mass's is 0.6, under a full core)
