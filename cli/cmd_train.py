@@ -66,6 +66,9 @@ def _print_epoch(entry: dict) -> None:
               help="MobileNet width multiplier.")
 @click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
               help="Global pool of the last features: average, or max (a small lesion is not averaged away).")
+@click.option("--backbone", type=click.Choice(["mobilenet", "mobilenet_v3_small"]), default="mobilenet",
+              show_default=True, help="The network under the head: the paper's MobileNet, or MobileNetV3-Small "
+                                      "(inverted residuals with squeeze-and-excitation).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images per batch (patch batches are twice as large).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True,
@@ -93,15 +96,16 @@ def _print_epoch(entry: dict) -> None:
               help="Weight of a lesion-grid loss on the last features, from the lesion masks (0: the image "
                    "label alone); trains a head that the written classifier leaves out.")
 @run_options
-def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, batch_size,
+def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, backbone,
+               batch_size,
                lr, pretrain_lr, patience, no_augment, gamma, film_tone, init_path, infill_inpainter,
                infill_probability, location_weight, seed, strategy, checkpoint_dir, resume) -> None:
-    """Train the MobileNet mass classifier: patch pre-training, then whole images."""
+    """Train the mass classifier (a MobileNet): patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
     try:
         settings = ClassifierSettings(
-            size=size, alpha=alpha, pooling=pooling, pretrain_epochs=pretrain_epochs,
+            size=size, alpha=alpha, pooling=pooling, backbone=backbone, pretrain_epochs=pretrain_epochs,
             patches_per_image=patches_per_image, patch_size=patch_size, epochs=epochs, batch_size=batch_size,
             pretrain_lr=pretrain_lr, lr=lr, patience=patience,
             augment=not no_augment, gamma=gamma, film_tone=film_tone,

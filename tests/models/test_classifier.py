@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfsal.errors import TfsalError
-from tfsal.models.classifier import LAST_CONV_LAYER, OUTPUT_LAYER, build_classifier, load_classifier
+from tfsal.models.classifier import LAST_CONV_LAYER, OUTPUT_LAYER, build_classifier, last_features, load_classifier
 
 
 def test_shapes_and_layers_cam_needs():
@@ -30,6 +30,21 @@ def test_patch_weights_load_into_the_image_model():
                                   patch.get_layer(OUTPUT_LAYER).kernel.numpy())
 
 
+def test_the_v3_backbone_is_another_network_under_the_same_head():
+    keras.utils.set_random_seed(6)
+    v1, v3 = build_classifier((64, 48)), build_classifier((64, 48), backbone="mobilenet_v3_small")
+    assert v3.name == "tfsal_mobilenet_v3_small" and v3.count_params() != v1.count_params()
+    assert any(isinstance(layer, keras.layers.Add) for layer in v3.layers)  # residual blocks; v1 has none
+    assert not any(isinstance(layer, keras.layers.Add) for layer in v1.layers)
+    assert last_features(v1) is v1.get_layer(LAST_CONV_LAYER).output
+    x = np.random.default_rng(6).random((2, 64, 48, 1), np.float32)
+    features = keras.Model(v3.inputs, last_features(v3)).predict(x, verbose=0)
+    assert features.shape[1:3] == (2, 2)  # stride 32, as MobileNet's
+    kernel, bias = v3.get_layer(OUTPUT_LAYER).get_weights()
+    logit = features.mean((1, 2)) @ kernel + bias  # the head pools the last features and weighs them
+    np.testing.assert_allclose(v3.predict(x, verbose=0), 1 / (1 + np.exp(-logit)), rtol=1e-4, atol=1e-6)
+
+
 def test_max_pooling_takes_each_features_largest_value():
     keras.utils.set_random_seed(5)
     averaged, maxed = build_classifier((64, 48)), build_classifier((64, 48), pooling="max")
@@ -43,7 +58,8 @@ def test_max_pooling_takes_each_features_largest_value():
 
 
 @pytest.mark.parametrize("kwargs, message", [({"size": (16, 64)}, "at least 32x32"), ({"alpha": 0}, "alpha"),
-                                             ({"dropout": 1.0}, "dropout"), ({"pooling": "sum"}, "pooling")])
+                                             ({"dropout": 1.0}, "dropout"), ({"pooling": "sum"}, "pooling"),
+                                             ({"backbone": "resnet"}, "backbone")])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_classifier(**{"size": (64, 64), **kwargs})

@@ -111,7 +111,8 @@ PRETRAINING = [  # settings of the patch pre-training, against the baseline that
 WHOLE_IMAGES = [  # the rest, against the baseline without pre-training (one phase to trace, not two)
     ({"seed": 1}, "weights"), ({"lr": 1e-2}, "weights"), ({"augment": False}, "weights"), ({"dropout": 0.6}, "weights"),
     ({"gamma": (0.5, 2.0)}, "weights"), ({"alpha": 0.5}, "parameters"), ({"size": (64, 48)}, "input"),
-    ({"pooling": "max"}, "pooling"), ({"location_weight": 1.0}, "weights"), ({"film_tone": 1.0}, "weights"),
+    ({"pooling": "max"}, "pooling"), ({"backbone": "mobilenet_v3_small"}, "parameters"),
+    ({"location_weight": 1.0}, "weights"), ({"film_tone": 1.0}, "weights"),
     ({"batch_size": 2}, "batches"), ({"epochs": 2}, "history"), ({"strategy": "mirrored"}, "strategy"),
 ]
 
@@ -150,9 +151,11 @@ def test_film_tone_is_a_share_and_an_augmentation():
         ClassifierSettings(film_tone=0.5, augment=False)
 
 
-def test_unknown_pooling_is_refused():
+def test_unknown_pooling_or_backbone_is_refused():
     with pytest.raises(ValueError, match="pooling must be one of"):
         ClassifierSettings(pooling="sum")
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        ClassifierSettings(backbone="resnet")
 
 
 @pytest.mark.parametrize("patch_size", [16, 200])

@@ -22,7 +22,8 @@ def test_a_stored_gamma_must_match(tmp_path):
 
 
 @pytest.mark.parametrize("name, before, other", [("pooling", "avg", "max"), ("location_weight", 0.0, 1.0),
-                                                     ("film_tone", 0.0, 0.5)])
+                                                     ("film_tone", 0.0, 0.5),
+                                                     ("backbone", "mobilenet", "mobilenet_v3_small")])
 def test_a_classifier_run_stored_before_a_setting_existed_resumes_with_its_old_value(tmp_path, name, before, other):
     old = RunState(settings={"lr": 1e-3})  # written before the setting existed: the run had its old behaviour
     check_resumable(old, {"lr": 1e-3, name: before}, tmp_path)

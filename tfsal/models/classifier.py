@@ -2,9 +2,13 @@
 
 As in the paper's "Image Classifier" paragraph: a MobileNet (Howard et al. 2017) binary
 classifier, healthy (0) vs with masses (1), pre-trained on patches (background vs mass)
-because no ImageNet weights are used. The network is flat (no nested models), so CAM and
-Grad-CAM find its last convolution (``conv_pw_13_relu``) and the dense layer after the global
-pool by name. The pool averages (the paper's MobileNet) or, with ``pooling="max"``, takes each
+because no ImageNet weights are used. ``backbone="mobilenet_v3_small"`` swaps in another
+network family under the same head: MobileNetV3-Small (Howard et al., "Searching for
+MobileNetV3", ICCV 2019; inverted residual blocks with squeeze-and-excitation and hard-swish),
+for asking whether the network, not the data, limits a classifier. The network is flat (no
+nested models), so CAM and Grad-CAM find its last convolution (MobileNet's
+``conv_pw_13_relu``; :func:`last_features` for any backbone) and the dense layer after the
+global pool. The pool averages (the paper's MobileNet) or, with ``pooling="max"``, takes each
 feature's largest value, which keeps a small lesion's evidence from being averaged away over a
 large healthy image (multiple-instance pooling; CAM applies to both).
 
@@ -24,6 +28,8 @@ from tfsal.models.loading import load_keras_model
 DEFAULT_SIZE = (256, 192)
 DEFAULT_ALPHA = 0.25
 POOLINGS = ("avg", "max")
+BACKBONES = ("mobilenet", "mobilenet_v3_small")
+GLOBAL_POOL = "global_pool"
 LAST_CONV_LAYER = "conv_pw_13_relu"
 OUTPUT_LAYER = "mass_probability"
 # Keras' default BN momentum (0.99) lets the moving statistics lag far behind the weights in
@@ -32,22 +38,23 @@ BATCHNORM_MOMENTUM = 0.9
 
 
 def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: float = 0.2,
-                     pooling: str = "avg") -> keras.Model:
+                     pooling: str = "avg", backbone: str = "mobilenet") -> keras.Model:
     """A MobileNet with one sigmoid output for ``[H, W, 1]`` images in [0, 1].
 
     Args:
         size: input ``(height, width)``, each at least 32 (patches for pre-training and whole
             images share every weight, so one model's weights load into the other's).
-        alpha: MobileNet width multiplier.
+        alpha: width multiplier of the backbone.
         dropout: dropout rate before the output layer.
         pooling: ``"avg"`` (global average) or ``"max"`` (global max) over the last features;
             it has no weights, so a model of one pooling loads the other's weights.
+        backbone: ``"mobilenet"`` (the paper's MobileNet v1) or ``"mobilenet_v3_small"``.
 
     Returns:
-        An uncompiled ``keras.Model`` named ``tfsal_mobilenet``.
+        An uncompiled ``keras.Model`` named ``tfsal_<backbone>``.
 
     Raises:
-        ValueError: a bad size, alpha, dropout or pooling.
+        ValueError: a bad size, alpha, dropout, pooling or backbone.
     """
     height, width = (int(v) for v in size)
     if min(height, width) < 32:
@@ -58,19 +65,31 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}. Received: backbone={backbone!r}")
     inputs = keras.Input((height, width, 1), name="image")
     scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)
-    backbone = keras.applications.MobileNet(
-        input_tensor=scaled, alpha=alpha, include_top=False, weights=None, pooling=None)
+    if backbone == "mobilenet":
+        network = keras.applications.MobileNet(
+            input_tensor=scaled, alpha=alpha, include_top=False, weights=None, pooling=None)
+    else:  # its own rescaling off: the input is already in [-1, 1]
+        network = keras.applications.MobileNetV3Small(
+            input_tensor=scaled, alpha=alpha, include_top=False, weights=None, pooling=None,
+            include_preprocessing=False)
     pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-    features = pool(name="global_pool")(backbone.output)
+    features = pool(name=GLOBAL_POOL)(network.output)
     features = keras.layers.Dropout(dropout, name="dropout")(features)
     outputs = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER)(features)
-    model = keras.Model(inputs, outputs, name="tfsal_mobilenet")
+    model = keras.Model(inputs, outputs, name=f"tfsal_{backbone}")
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = BATCHNORM_MOMENTUM
     return model
+
+
+def last_features(model: keras.Model):
+    """The last feature maps of a :func:`build_classifier` model (any backbone): the global pool's input."""
+    return model.get_layer(GLOBAL_POOL).input
 
 
 def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Model:

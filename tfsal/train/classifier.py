@@ -35,12 +35,13 @@ from tfsal.data.manifest import read_manifest
 from tfsal.errors import TfsalError
 from tfsal.evaluation.metrics import roc_auc
 from tfsal.models.classifier import (
+    BACKBONES,
     DEFAULT_ALPHA,
     DEFAULT_SIZE,
-    LAST_CONV_LAYER,
     OUTPUT_LAYER,
     POOLINGS,
     build_classifier,
+    last_features,
 )
 from tfsal.train import common
 from tfsal.util.checks import check_range
@@ -58,6 +59,7 @@ class ClassifierSettings:
     size: tuple[int, int] = DEFAULT_SIZE
     alpha: float = DEFAULT_ALPHA
     pooling: str = "avg"  # global pool of the last features: "avg" or "max"
+    backbone: str = "mobilenet"  # the network under the head: "mobilenet" or "mobilenet_v3_small"
     dropout: float = 0.2
     pretrain_epochs: int = 3
     patches_per_image: int = 16
@@ -91,6 +93,8 @@ class ClassifierSettings:
                              f"side). Received: patch_size={self.patch_size}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}. Received: backbone={self.backbone!r}")
         check_range("gamma", self.gamma)
         if not self.location_weight >= 0:
             raise ValueError(f"location_weight must be >= 0. Received: location_weight={self.location_weight}")
@@ -130,7 +134,7 @@ def with_location_head(model: keras.Model) -> keras.Model:
     The head only trains: it pushes the shared features to mark where a lesion is; the classifier
     written out is a plain :func:`~tfsal.models.classifier.build_classifier` model given the shared weights.
     """
-    grid = keras.layers.Conv2D(1, 1, name=GRID_LAYER)(model.get_layer(LAST_CONV_LAYER).output)
+    grid = keras.layers.Conv2D(1, 1, name=GRID_LAYER)(last_features(model))
     return keras.Model(model.input, [model.output, grid], name=f"{model.name}_located")
 
 
@@ -197,14 +201,19 @@ def train_classifier(
     return common.summary(out, {"best_val_auc": state.best_score}, state, started, strategy)
 
 
+def _build(settings: ClassifierSettings, size=None) -> keras.Model:
+    return build_classifier(size or settings.size, settings.alpha, settings.dropout, settings.pooling,
+                            settings.backbone)
+
+
 def _init_weights(settings: ClassifierSettings) -> list:
     from tfsal.models.classifier import load_classifier
 
     source = load_classifier(settings.init)
-    target = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling)
+    target = _build(settings)
     if [w.shape for w in source.get_weights()] != [w.shape for w in target.get_weights()]:
-        raise TfsalError(f"{settings.init}: its weights do not fit a MobileNet of alpha {settings.alpha}; "
-                         "pass the alpha it was trained with")
+        raise TfsalError(f"{settings.init}: its weights do not fit a {settings.backbone} of alpha {settings.alpha}; "
+                         "pass the backbone and alpha it was trained with")
     return source.get_weights()
 
 
@@ -235,8 +244,7 @@ def _pretrain(settings, strategy, train, cache, state, folder, progress, report)
         if state.phase == PRETRAIN:
             model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
-            model = _compiled(build_classifier((patch, patch), settings.alpha, settings.dropout, settings.pooling),
-                              settings.pretrain_lr)
+            model = _compiled(_build(settings, (patch, patch)), settings.pretrain_lr)
     for epoch in range(state.epoch + 1, settings.pretrain_epochs):
         tick = time.time()
         dataset = pipelines.patch_dataset(
@@ -261,7 +269,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
         if state.phase == IMAGES:
             model = keras.saving.load_model(common.checkpoint(state, folder, "last"))
         else:
-            model = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling)
+            model = _build(settings)
             if patch_weights is None and state.phase == PRETRAIN and not settings.init:  # resumed after pre-training
                 patch_weights = keras.saving.load_model(common.checkpoint(state, folder, "last"),
                                                         compile=False).get_weights()
@@ -274,7 +282,7 @@ def _train_images(settings, strategy, train, val, cache, state, folder, progress
     grid = tuple(model.get_layer(GRID_LAYER).output.shape[1:3]) if located else None
     predict = keras.Model(model.input, model.get_layer(OUTPUT_LAYER).output) if located else model
     # the model written out: the plain classifier, given the shared weights at each best epoch
-    plain = build_classifier(settings.size, settings.alpha, settings.dropout, settings.pooling) if located else model
+    plain = _build(settings) if located else model
     for epoch in range(state.epoch + 1, settings.epochs):
         if settings.patience and state.bad_epochs >= settings.patience:
             break
