@@ -63,7 +63,7 @@ def _print_epoch(entry: dict) -> None:
                    "at 576 rows, scaled: 100 at 256 rows].")
 @click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
-              help="MobileNet width multiplier.")
+              help="Width multiplier of the network (--backbone).")
 @click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
               help="Global pool of the last features: average, or max (a small lesion is not averaged away).")
 @click.option("--backbone", type=click.Choice(["mobilenet", "mobilenet_v3_small"]), default="mobilenet",
@@ -97,8 +97,7 @@ def _print_epoch(entry: dict) -> None:
                    "label alone); trains a head that the written classifier leaves out.")
 @run_options
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, backbone,
-               batch_size,
-               lr, pretrain_lr, patience, no_augment, gamma, film_tone, init_path, infill_inpainter,
+               batch_size, lr, pretrain_lr, patience, no_augment, gamma, film_tone, init_path, infill_inpainter,
                infill_probability, location_weight, seed, strategy, checkpoint_dir, resume) -> None:
     """Train the mass classifier (a MobileNet): patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier

@@ -39,7 +39,7 @@ BATCHNORM_MOMENTUM = 0.9
 
 def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: float = 0.2,
                      pooling: str = "avg", backbone: str = "mobilenet") -> keras.Model:
-    """A MobileNet with one sigmoid output for ``[H, W, 1]`` images in [0, 1].
+    """A MobileNet (or MobileNetV3-Small) with one sigmoid output for ``[H, W, 1]`` images in [0, 1].
 
     Args:
         size: input ``(height, width)``, each at least 32 (patches for pre-training and whole
