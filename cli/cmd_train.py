@@ -32,6 +32,23 @@ def run_options(command):
     return command
 
 
+def network_options(command):
+    """The classifier's network: width multiplier, global pooling, backbone."""
+    options = [
+        click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
+                     help="Width multiplier of the network (--backbone)."),
+        click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
+                     help="Global pool of the last features: average, or max (a small lesion is not averaged "
+                          "away)."),
+        click.option("--backbone", type=click.Choice(["mobilenet", "mobilenet_v3_small"]), default="mobilenet",
+                     show_default=True, help="The network under the head: the paper's MobileNet, or "
+                                             "MobileNetV3-Small (inverted residuals with squeeze-and-excitation)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _print_epoch(entry: dict) -> None:
     fields = [f"{entry['phase']} epoch {entry['epoch'] + 1}", f"loss {entry['loss']:.4f}"]
     if "grid_loss" in entry:
@@ -62,13 +79,7 @@ def _print_epoch(entry: dict) -> None:
               help="Side of the pre-training patches in pixels at the working size [default: the paper's 224 px "
                    "at 576 rows, scaled: 100 at 256 rows].")
 @click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
-@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
-              help="Width multiplier of the network (--backbone).")
-@click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
-              help="Global pool of the last features: average, or max (a small lesion is not averaged away).")
-@click.option("--backbone", type=click.Choice(["mobilenet", "mobilenet_v3_small"]), default="mobilenet",
-              show_default=True, help="The network under the head: the paper's MobileNet, or MobileNetV3-Small "
-                                      "(inverted residuals with squeeze-and-excitation).")
+@network_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images per batch (patch batches are twice as large).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True,
@@ -99,7 +110,7 @@ def _print_epoch(entry: dict) -> None:
 def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size, size, alpha, pooling, backbone,
                batch_size, lr, pretrain_lr, patience, no_augment, gamma, film_tone, init_path, infill_inpainter,
                infill_probability, location_weight, seed, strategy, checkpoint_dir, resume) -> None:
-    """Train the mass classifier (a MobileNet): patch pre-training, then whole images."""
+    """Train the mass classifier (a MobileNet or MobileNetV3-Small): patch pre-training, then whole images."""
     from tfsal.train.classifier import ClassifierSettings, train_classifier
 
     try:
@@ -143,7 +154,7 @@ def classifier(data, out, epochs, pretrain_epochs, patches_per_image, patch_size
               help="Start from this inpainter's weights (same filters) instead of a random initialisation.")
 @click.option("--feature-model", default="default", show_default=True,
               help="Perceptual/style features: 'default' (the shipped classifier's early blocks), a .keras "
-                   "classifier of the training size, or 'none'.")
+                   "classifier of the training size (its feature maps at strides 2, 4, 8), or 'none'.")
 @run_options
 def inpainter(data, out, epochs, finetune_epochs, size, base_filters, max_filters, batch_size, lr, max_holes,
               blob_probability, init_path, feature_model, seed, strategy, checkpoint_dir, resume) -> None:
@@ -223,6 +234,7 @@ WEAK_EXIT = 3
 @click.option("--init-from-shipped", is_flag=True,
               help="Fine-tune the shipped classifier and inpainter instead of training from scratch (small data).")
 @click.option("--size", type=SIZE, default="256x192", show_default=True, help="Input size HxW.")
+@network_options
 @click.option("--pretrain-epochs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Classifier patch pre-training epochs (from scratch only).")
 @click.option("--epochs", type=click.IntRange(min=0), default=80, show_default=True,
@@ -245,6 +257,8 @@ WEAK_EXIT = 3
               help="Share of fine-tuning images that get in-fill.")
 @click.option("--gamma", type=RANGE, default="1,1", show_default=True,
               help="Random tone curve image**g of the classifier's training images, log g uniform in [LOW, HIGH].")
+@click.option("--film-tone", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of the classifier's training images given a scanned film's tone (0: none).")
 @click.option("--check-runs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Random draws of the holes in the Fig. 2 check.")
 @click.option("--check-limit", type=click.IntRange(min=0), default=400, show_default=True,
@@ -256,9 +270,10 @@ WEAK_EXIT = 3
               help="tf.distribute strategy: auto = mirrored over several GPUs, else one device.")
 @click.option("--resume", is_flag=True, help="Go on with the run in --out: finished stages are skipped, the "
                                               "interrupted one goes on from its last finished epoch.")
-def train_all(data, out, init_from_shipped, size, pretrain_epochs, epochs, lr, patience, batch_size, inpainter_epochs,
-              inpainter_finetune_epochs, finetune_epochs, finetune_lr, infill_probability, gamma, check_runs,
-              check_limit, allow_weak, seed, strategy, resume) -> None:
+def train_all(data, out, init_from_shipped, size, alpha, pooling, backbone, pretrain_epochs, epochs, lr, patience,
+              batch_size, inpainter_epochs, inpainter_finetune_epochs, finetune_epochs, finetune_lr,
+              infill_probability, gamma, film_tone, check_runs, check_limit, allow_weak, seed, strategy,
+              resume) -> None:
     """Train a classifier and an inpainter for a data set, check them and write a model card.
 
     Stages: the classifier (patch pre-training, then whole images), the inpainter on healthy
@@ -272,7 +287,8 @@ def train_all(data, out, init_from_shipped, size, pretrain_epochs, epochs, lr, p
 
     try:
         settings = RecipeSettings(
-            size=size, init_from_shipped=init_from_shipped, pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
+            size=size, init_from_shipped=init_from_shipped, backbone=backbone, alpha=alpha, pooling=pooling,
+            film_tone=film_tone, pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
             patience=patience, batch_size=batch_size, inpainter_epochs=inpainter_epochs,
             inpainter_finetune_epochs=inpainter_finetune_epochs, finetune_epochs=finetune_epochs,
             finetune_lr=finetune_lr, infill_probability=infill_probability, gamma=gamma, check_runs=check_runs,

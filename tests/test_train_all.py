@@ -16,9 +16,11 @@ from tfsal.recipes.model_card import reproduce_command
 from tfsal.recipes.train_all import STATE_NAME, Progress, RecipeSettings
 from tfsal.util.resources import example_images, saved_model_path
 
-TINY = ["--size", "64x64", "--pretrain-epochs", "1", "--epochs", "1", "--batch-size", "4", "--inpainter-epochs", "1",
-        "--inpainter-finetune-epochs", "0", "--finetune-epochs", "1", "--check-runs", "1", "--gamma", "0.7,1.4",
-        "--check-limit", "8"]
+# the network is not the default one: the stages after the classifier must work with any backbone
+# (the default MobileNet goes through them in the --init-from-shipped test)
+TINY = ["--size", "64x64", "--backbone", "mobilenet_v3_small", "--alpha", "0.5", "--pretrain-epochs", "1",
+        "--epochs", "1", "--batch-size", "4", "--inpainter-epochs", "1", "--inpainter-finetune-epochs", "0",
+        "--finetune-epochs", "1", "--check-runs", "1", "--gamma", "0.7,1.4", "--check-limit", "8"]
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,14 @@ def test_bad_data_and_settings_are_refused_before_training(data, tmp_path):
     result = _run("--data", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "m"), *TINY)
     assert result.exit_code == 1 and "'val' split needs mass and healthy images" in result.output
     assert _run("--data", str(data), "--out", str(tmp_path / "m2"), "--epochs", "0").exit_code == 2
+    shipped_other_network = _run("--data", str(data), "--out", str(tmp_path / "m3"), "--init-from-shipped",
+                                 "--backbone", "mobilenet_v3_small")
+    assert shipped_other_network.exit_code == 2 and "a MobileNet of alpha 0.25" in shipped_other_network.output
+    assert not (tmp_path / "m3").exists()
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        RecipeSettings(backbone="resnet50")
+    with pytest.raises(ValueError, match="film_tone must be a share"):
+        RecipeSettings(film_tone=2.0)
 
 
 # ---- training (slow) -------------------------------------------------------------------------------
@@ -158,7 +168,8 @@ def test_trains_checks_evaluates_and_writes_a_card(trained, data):
     readme = (out / "README.md").read_text()
     assert ("WEAK CLASSIFIER" in readme) == card["weak"]
     for text in ("## Classifier", "## Data", "## Stages", "Fig. 2 check", "![ROC on the test split]", card["command"],
-                 card["data"]["fingerprint"], "--size 64x64 --pretrain-epochs 1 --epochs 1"):
+                 card["data"]["fingerprint"], "--size 64x64 --backbone mobilenet_v3_small --alpha 0.5 "
+                 "--pretrain-epochs 1 --epochs 1"):
         assert text in readme, text
     assert str(data) not in readme  # the card names the manifest, not where the files lie
     stage_lines = [line for line in result.output.splitlines() if "stage " in line]
@@ -166,8 +177,12 @@ def test_trains_checks_evaluates_and_writes_a_card(trained, data):
     assert "left in this stage" in result.output
     # the inpainter learned its perceptual features from this run's classifier, not the shipped one
     assert card["stages"]["inpainter"]["settings"]["feature_model"].endswith("classifier_base.keras")
-    for stage in ("classifier_base", "classifier"):  # --gamma reaches both classifier stages
-        assert card["stages"][stage]["settings"]["gamma"] == [0.7, 1.4]
+    # its default feature layers are the MobileNet's names; another network's maps stand in for them
+    assert load_classifier(out / "classifier.keras").name == "tfsal_mobilenet_v3_small"
+    for stage in ("classifier_base", "classifier"):  # --gamma and the network reach both classifier stages
+        settings = card["stages"][stage]["settings"]
+        assert settings["gamma"] == [0.7, 1.4] and (settings["backbone"], settings["alpha"]) == (
+            "mobilenet_v3_small", 0.5)
     assert "--gamma 0.7,1.4" in card["command"]
 
 

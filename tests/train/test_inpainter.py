@@ -99,8 +99,10 @@ def test_each_setting_changes_what_training_does(baseline, data, tmp_path, chang
         assert summary["strategy"] != base_summary["strategy"]
 
 
-def test_feature_model_adds_perceptual_and_style_terms(baseline, data, tmp_path):
-    build_classifier((64, 64)).save(tmp_path / "features.keras")
+@pytest.mark.parametrize("backbone", ["mobilenet", "mobilenet_v3_small"])
+def test_feature_model_adds_perceptual_and_style_terms(baseline, data, tmp_path, backbone):
+    # the default feature layers are the network's maps at strides 2, 4 and 8, whatever the network
+    build_classifier((64, 64), backbone=backbone).save(tmp_path / "features.keras")
     _, _, state = _train(data, tmp_path, feature_model=str(tmp_path / "features.keras"))
     assert state["history"][0]["perceptual"] > 0 and baseline[2]["history"][0]["perceptual"] == 0
 

@@ -47,6 +47,7 @@ from tfsal.explain.explanation import Explanation
 from tfsal.explain.infill import as_infiller
 from tfsal.explain.mask import MaskOptimiser, MaskSettings, default_cell
 from tfsal.explain.verify import verified_explanations
+from tfsal.models.classifier import feature_layers
 from tfsal.util.checks import check_int
 
 __all__ = ["DEFAULT_MASK_NETWORK", "SEED_LOGIT", "AmortisedExplainer", "build_feature_mask_network",
@@ -82,29 +83,6 @@ def build_mask_network(size: tuple[int, int] = (256, 192), filters: tuple[int, .
         x = keras.layers.Conv2D(context, 3, padding="same", dilation_rate=rate, activation="relu")(x)
     logits = keras.layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(bias), name="logits")(x)
     return keras.Model(image, logits, name=name)
-
-
-def feature_layers(classifier: keras.Model, cell: int) -> list[str]:
-    """The names of the last layers of a flat Keras ``classifier`` whose outputs are feature maps at
-    strides ``cell``, ``2 cell`` and ``4 cell`` of its input (each map ``ceil(H / stride)`` rows and
-    columns), finest first; strides the classifier has no map at are left out.
-
-    Raises:
-        ValueError: no map at stride ``cell`` (a classifier without strided layers, or a nested one).
-    """
-    height, width = (int(v) for v in classifier.input_shape[1:3])
-    found: dict[int, str] = {}
-    for layer in classifier.layers:
-        shape = getattr(layer, "output", None) is not None and tuple(layer.output.shape)
-        if not shape or len(shape) != 4 or isinstance(layer, keras.layers.InputLayer):
-            continue
-        for stride in (cell, 2 * cell, 4 * cell):
-            if shape[1:3] == (math.ceil(height / stride), math.ceil(width / stride)):
-                found[stride] = layer.name  # the last one at this stride wins
-    if cell not in found:
-        raise ValueError(f"the classifier {classifier.name!r} has no feature map at stride {cell} of its "
-                         f"{height}x{width} input; use the image network (build_mask_network)")
-    return [found[stride] for stride in sorted(found)]
 
 
 def build_feature_mask_network(classifier: keras.Model, cell: int | None = None, width: int = 64,

@@ -18,6 +18,7 @@ the model rescales to [-1, 1] itself. Output: ``[B, 1]`` probability of a mass.
 
 from __future__ import annotations
 
+import math
 import os
 
 import keras
@@ -90,6 +91,29 @@ def build_classifier(size=DEFAULT_SIZE, alpha: float = DEFAULT_ALPHA, dropout: f
 def last_features(model: keras.Model):
     """The last feature maps of a :func:`build_classifier` model (any backbone): the global pool's input."""
     return model.get_layer(GLOBAL_POOL).input
+
+
+def feature_layers(classifier: keras.Model, cell: int) -> list[str]:
+    """The names of the last layers of a flat Keras ``classifier`` whose outputs are feature maps at
+    strides ``cell``, ``2 cell`` and ``4 cell`` of its input (each map ``ceil(H / stride)`` rows and
+    columns), finest first; strides the classifier has no map at are left out.
+
+    Raises:
+        ValueError: no map at stride ``cell`` (a classifier without strided layers, or a nested one).
+    """
+    height, width = (int(v) for v in classifier.input_shape[1:3])
+    found: dict[int, str] = {}
+    for layer in classifier.layers:
+        shape = getattr(layer, "output", None) is not None and tuple(layer.output.shape)
+        if not shape or len(shape) != 4 or isinstance(layer, keras.layers.InputLayer):
+            continue
+        for stride in (cell, 2 * cell, 4 * cell):
+            if shape[1:3] == (math.ceil(height / stride), math.ceil(width / stride)):
+                found[stride] = layer.name  # the last one at this stride wins
+    if cell not in found:
+        raise ValueError(f"the classifier {classifier.name!r} has no feature map at stride {cell} of its "
+                         f"{height}x{width} input (no strided layers, or a nested model)")
+    return [found[stride] for stride in sorted(found)]
 
 
 def load_classifier(path: str | os.PathLike, compile: bool = False) -> keras.Model:

@@ -2,8 +2,8 @@
 
 The recipe behind the shipped models (``saved_models/README.md``), as one command:
 
-1. ``classifier_base``: the MobileNet classifier, patch pre-training then whole images
-   (:func:`tfsal.train.classifier.train_classifier`);
+1. ``classifier_base``: the classifier (the paper's MobileNet, or another ``backbone``), patch
+   pre-training then whole images (:func:`tfsal.train.classifier.train_classifier`);
 2. ``inpainter``: the partial-convolution inpainter on the healthy training images, its
    perceptual features taken from step 1's classifier (:func:`tfsal.train.inpainter.train_inpainter`);
 3. ``classifier``: step 1's classifier fine-tuned with in-fill augmentation from step 2's
@@ -51,6 +51,10 @@ class RecipeSettings:
 
     size: tuple[int, int] = (256, 192)
     init_from_shipped: bool = False
+    backbone: str = "mobilenet"  # the classifier's network (from scratch only; the shipped one is a MobileNet)
+    alpha: float = 0.25  # its width multiplier (from scratch only)
+    pooling: str = "avg"
+    film_tone: float = 0.0  # share of the classifier's training images given a scanned film's tone
     pretrain_epochs: int = 10
     epochs: int = 80
     lr: float = 1e-3
@@ -75,10 +79,22 @@ class RecipeSettings:
         if not self.init_from_shipped and self.epochs == 0:
             raise ValueError("epochs must be >= 1 when training the classifier from scratch")
         check_range("gamma", self.gamma)
+        if self.init_from_shipped and (self.backbone, self.alpha) != ("mobilenet", 0.25):
+            raise ValueError("init_from_shipped fine-tunes the shipped classifier, a MobileNet of alpha 0.25; "
+                             f"backbone={self.backbone!r} and alpha={self.alpha} need training from scratch")
+        _network_checked(self)
 
     def stages(self) -> tuple[str, ...]:
         """The stages this recipe runs, in order."""
         return STAGES[1:] if self.init_from_shipped else STAGES
+
+
+def _network_checked(settings: RecipeSettings) -> None:
+    """Raise ValueError for a network the classifier settings would refuse (before any training)."""
+    from tfsal.train.classifier import ClassifierSettings
+
+    ClassifierSettings(size=tuple(settings.size), backbone=settings.backbone, alpha=settings.alpha,
+                       pooling=settings.pooling, film_tone=settings.film_tone)
 
 
 @dataclass
@@ -248,7 +264,9 @@ def _checkpoints(out: Path, stage: str) -> tuple[Path, bool]:
 def _classifier_settings(settings: RecipeSettings):
     from tfsal.train.classifier import ClassifierSettings
 
-    return ClassifierSettings(size=tuple(settings.size), pretrain_epochs=settings.pretrain_epochs,
+    return ClassifierSettings(size=tuple(settings.size), backbone=settings.backbone, alpha=settings.alpha,
+                              pooling=settings.pooling, film_tone=settings.film_tone,
+                              pretrain_epochs=settings.pretrain_epochs,
                               epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
                               patience=settings.patience, gamma=tuple(settings.gamma), seed=settings.seed,
                               strategy=settings.strategy)

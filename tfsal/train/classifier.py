@@ -93,6 +93,8 @@ class ClassifierSettings:
                              f"side). Received: patch_size={self.patch_size}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={self.pooling!r}")
+        if not self.alpha > 0:
+            raise ValueError(f"alpha must be positive. Received: alpha={self.alpha}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}. Received: backbone={self.backbone!r}")
         check_range("gamma", self.gamma)

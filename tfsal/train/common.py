@@ -154,7 +154,7 @@ RESUMABLE_CHANGES = ("epochs", "finetune_epochs", "objective_epochs", "patience"
 
 # Settings added after runs were first stored, with the value a run that did not record one ran with.
 ADDED_SETTINGS = {"gamma": [1.0, 1.0], "network": "image", "pooling": "avg", "location_weight": 0.0,
-                  "film_tone": 0.0, "backbone": "mobilenet"}
+                  "film_tone": 0.0, "backbone": "mobilenet", "alpha": 0.25}
 
 
 def stored_setting(stored: dict, name: str):
