@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# The tests are of the installed tfsal. `python -m pytest` puts the working directory first on
+# sys.path, where the source folder tfsal/ (without tfsal.cli and tfsal.saved_models, which the
+# install maps in from cli/ and saved_models/) would shadow it; `pytest` does not.
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _SOURCE_ROOT]
 
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 SECONDARY_CAPTURE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
