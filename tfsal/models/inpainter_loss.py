@@ -103,7 +103,9 @@ def classifier_feature_extractor(classifier: keras.Model, layer_names=DEFAULT_FE
     """A frozen multi-output model giving the named layers' outputs of (a copy of) ``classifier``.
 
     The default layers are MobileNet's first, third and fifth pointwise blocks (strides 2, 4, 8,
-    like Liu's VGG pool1-3). The classifier is copied, so freezing the extractor leaves it trainable.
+    like Liu's VGG pool1-3); for another network the default takes its last maps at those strides
+    (:func:`tfsal.models.classifier.feature_layers`). The classifier is copied, so freezing the
+    extractor leaves it trainable.
 
     Args:
         classifier: a functional Keras model (the tfsal classifier by default; any model works).
@@ -115,9 +117,14 @@ def classifier_feature_extractor(classifier: keras.Model, layer_names=DEFAULT_FE
         with ``trainable = False``.
 
     Raises:
-        ValueError: no layer names, or a name that is not a layer of ``classifier``.
+        ValueError: no layer names, a name that is not a layer of ``classifier``, or (by default)
+            no feature map at stride 2.
     """
     layer_names = tuple(layer_names)
+    if layer_names == DEFAULT_FEATURE_LAYERS:  # whatever the network: its maps at strides 2, 4, 8
+        from tfsal.models.classifier import feature_layers
+
+        layer_names = tuple(feature_layers(classifier, 2))
     available = [layer.name for layer in classifier.layers]
     missing = [n for n in layer_names if n not in available]
     if not layer_names or missing:

@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from tfsal.data.manifest import counts, fingerprint, read_manifest
@@ -82,19 +82,11 @@ class RecipeSettings:
         if self.init_from_shipped and (self.backbone, self.alpha) != ("mobilenet", 0.25):
             raise ValueError("init_from_shipped fine-tunes the shipped classifier, a MobileNet of alpha 0.25; "
                              f"backbone={self.backbone!r} and alpha={self.alpha} need training from scratch")
-        _network_checked(self)
+        _classifier_settings(self, epochs=max(self.epochs, 1))  # refuses what a classifier stage would
 
     def stages(self) -> tuple[str, ...]:
         """The stages this recipe runs, in order."""
         return STAGES[1:] if self.init_from_shipped else STAGES
-
-
-def _network_checked(settings: RecipeSettings) -> None:
-    """Raise ValueError for a network the classifier settings would refuse (before any training)."""
-    from tfsal.train.classifier import ClassifierSettings
-
-    ClassifierSettings(size=tuple(settings.size), backbone=settings.backbone, alpha=settings.alpha,
-                       pooling=settings.pooling, film_tone=settings.film_tone)
 
 
 @dataclass
@@ -261,15 +253,16 @@ def _checkpoints(out: Path, stage: str) -> tuple[Path, bool]:
     return folder, (folder / "state.json").exists()
 
 
-def _classifier_settings(settings: RecipeSettings):
+def _classifier_settings(settings: RecipeSettings, **changes):
+    """The classifier stages' settings from the recipe's, with ``changes`` (ValueError if refused)."""
     from tfsal.train.classifier import ClassifierSettings
 
-    return ClassifierSettings(size=tuple(settings.size), backbone=settings.backbone, alpha=settings.alpha,
-                              pooling=settings.pooling, film_tone=settings.film_tone,
-                              pretrain_epochs=settings.pretrain_epochs,
-                              epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                              patience=settings.patience, gamma=tuple(settings.gamma), seed=settings.seed,
-                              strategy=settings.strategy)
+    return ClassifierSettings(**{
+        "size": tuple(settings.size), "backbone": settings.backbone, "alpha": settings.alpha,
+        "pooling": settings.pooling, "film_tone": settings.film_tone, "pretrain_epochs": settings.pretrain_epochs,
+        "epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr,
+        "patience": settings.patience, "gamma": tuple(settings.gamma), "seed": settings.seed,
+        "strategy": settings.strategy, **changes})
 
 
 def _run_classifier(data, out, name, stage, classifier_settings, meter, progress) -> dict:
@@ -314,10 +307,10 @@ def _classifier(data, out, settings, meter, progress) -> dict:
 
     base = out / "classifier_base.keras"
     start = _shipped("classifier.keras") if settings.init_from_shipped else str(base.resolve())
-    tuned = replace(_classifier_settings(settings), pretrain_epochs=0, epochs=settings.finetune_epochs,
-                    lr=settings.finetune_lr, patience=0, init=start,
-                    infill_inpainter=str((out / "inpainter.keras").resolve()),
-                    infill_probability=settings.infill_probability)
+    tuned = _classifier_settings(settings, pretrain_epochs=0, epochs=settings.finetune_epochs,
+                                 lr=settings.finetune_lr, patience=0, init=start,
+                                 infill_inpainter=str((out / "inpainter.keras").resolve()),
+                                 infill_probability=settings.infill_probability)
     meter.begin("classifier", {IMAGES: tuned.epochs})
     return _run_classifier(data, out, "classifier.keras", "classifier", tuned, meter, progress)
 

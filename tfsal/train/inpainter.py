@@ -55,7 +55,7 @@ class InpainterSettings:
     init: str | None = None  # start from this inpainter's weights
     feature_model: str = "default"  # the shipped classifier, a .keras path, or "none"
     # the default names the MobileNet's maps at strides 2, 4 and 8; another network's maps at those
-    # strides stand in for them (tfsal.models.classifier.feature_layers)
+    # strides stand in for them (classifier_feature_extractor)
     feature_layers: tuple[str, ...] = field(default=DEFAULT_FEATURE_LAYERS)
     seed: int = 0
     strategy: str = "auto"
@@ -107,7 +107,7 @@ class _InpainterTrainer(keras.Model):
 def _feature_extractor(settings: InpainterSettings):
     if settings.feature_model == NO_FEATURES:
         return None
-    from tfsal.models.classifier import feature_layers, load_classifier, load_default_classifier
+    from tfsal.models.classifier import load_classifier, load_default_classifier
 
     model = load_default_classifier() if settings.feature_model == "default" else load_classifier(
         settings.feature_model)
@@ -115,11 +115,8 @@ def _feature_extractor(settings: InpainterSettings):
         raise TfsalError(f"the feature model's input is {model.input_shape[1]}x{model.input_shape[2]} but the "
                          f"inpainter trains at {settings.size[0]}x{settings.size[1]}; pass a feature model of "
                          "that size or --feature-model none")
-    names = settings.feature_layers
     try:
-        if tuple(names) == DEFAULT_FEATURE_LAYERS:  # whatever the network: its maps at strides 2, 4, 8
-            names = feature_layers(model, 2)
-        return classifier_feature_extractor(model, names)
+        return classifier_feature_extractor(model, settings.feature_layers)
     except ValueError as exc:
         raise TfsalError(f"feature layers {list(settings.feature_layers)}: {exc}") from None
 
