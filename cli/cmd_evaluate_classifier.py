@@ -16,7 +16,8 @@ import click
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Score at or above which an image is called a mass.")
 @click.option("--by", multiple=True, metavar="COLUMN",
-              help="Also the AUC of each value of this manifest column (e.g. tissue, texture, lesion); repeatable.")
+              help="Also the AUC of each value of this manifest column (e.g. tissue, texture, lesion; lesion_size: the "
+                   "mass images in thirds by their mask's size); repeatable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for metrics.json and roc.png.")
 def evaluate_classifier(data, classifier_path, split, threshold, by, out_dir) -> None:

@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from tfsal.cli.main import cli
 from tfsal.data.manifest import Record
 from tfsal.errors import TfsalError
-from tfsal.evaluation.classifier_metrics import subgroup_aucs
+from tfsal.evaluation.classifier_metrics import lesion_size_groups, subgroup_aucs
 
 
 def _records(rows):
@@ -40,9 +42,40 @@ def test_a_value_only_masses_have_is_measured_against_every_healthy_image():
     assert 0 <= low <= rows[0]["roc_auc"] <= high <= 1
 
 
+def _square_mask(path, side, height=100):
+    mask = np.zeros((height, 80), np.uint8)
+    mask[10:10 + side, 10:10 + side] = 255
+    Image.fromarray(mask).save(path)
+    return path
+
+
+def test_lesion_size_puts_the_masses_in_thirds_by_their_masks_equivalent_diameter(tmp_path):
+    # squares of side s on 100-px-high masks: d = 2 sqrt(s^2 / pi) / 100 = 1.128 s %
+    sides = [14, 4, 10, 6, 12, 8]
+    records = [Record(image=Path(f"m{s}.png"), label=1, mask=_square_mask(tmp_path / f"m{s}.png", s)) for s in sides]
+    records += [Record(image=Path("nomask.png"), label=1),
+                Record(image=Path("empty.png"), label=1, mask=_square_mask(tmp_path / "empty.png", 0)),
+                Record(image=Path("h1.png"), label=0), Record(image=Path("h2.png"), label=0)]
+    groups = lesion_size_groups(records)
+    small, middle, large = ("third 1: 4.5-6.8 % of height", "third 2: 9.0-11.3 % of height",
+                            "third 3: 13.5-15.8 % of height")
+    assert groups == [large, small, middle, small, large, middle, "no mask", "no mask", "", ""]
+    # against healthy 0.2 and 0.6: small 0.1, 0.7 win 2 of 4; middle 0.65, 0.3 win 3 of 4; large 0.9, 0.8 all
+    scores = [0.9, 0.1, 0.65, 0.7, 0.8, 0.3, 0.5, 0.5, 0.2, 0.6]
+    rows = {r["value"]: r for r in subgroup_aucs(records, scores, "lesion_size")}
+    assert list(rows) == ["no mask", small, middle, large]
+    assert [rows[v]["roc_auc"] for v in (small, middle, large)] == [0.5, 0.75, 1.0]
+    assert {r["against"] for r in rows.values()} == {"all healthy"} and rows[large]["n_healthy"] == 2
+
+
+def test_a_manifest_column_named_lesion_size_is_used_as_it_is():
+    records = _records([(1, {"lesion_size": "big"}), (0, {"lesion_size": ""})])
+    assert [r["value"] for r in subgroup_aucs(records, [0.9, 0.1], "lesion_size")] == ["big"]
+
+
 def test_an_unknown_column_is_named_with_the_ones_there_are():
     records = _records([(1, {"tissue": "F"}), (0, {"tissue": "G"})])
-    with pytest.raises(TfsalError, match="no column 'texture' to group by; it has: tissue"):
+    with pytest.raises(TfsalError, match="no column 'texture' to group by; it has: tissue \\(and lesion_size"):
         subgroup_aucs(records, [0.5, 0.5], "texture")
 
 
@@ -53,9 +86,10 @@ def test_evaluate_classifier_by_texture_on_a_written_mixture(tmp_path):
                                     "--n-healthy", "8", "--workers", "1", "--seed", "2"])
     assert made.exit_code == 0, made.output
     result = CliRunner().invoke(cli, ["evaluate-classifier", "--data", str(data), "--split", "all", "--by", "texture",
-                                      "--by", "lesion", "--out", str(tmp_path / "eval")])
+                                      "--by", "lesion", "--by", "lesion_size", "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
     assert "texture=" in result.output and "(all healthy)" in result.output
+    assert "lesion_size=third 1: " in result.output and "lesion_size=third 3: " in result.output
     refused = CliRunner().invoke(cli, ["evaluate-classifier", "--data", str(data), "--by", "scanner",
                                        "--out", str(tmp_path / "e2")])
     assert refused.exit_code == 1 and "no column 'scanner'" in refused.output and "Traceback" not in refused.output

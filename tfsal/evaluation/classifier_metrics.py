@@ -11,6 +11,10 @@ manifest column names (a tissue density, a texture, a lesion kind, a scanner):
   mass images against every healthy image of the split.
 
 Each subgroup's row says which (``against``: ``"group"`` or ``"all healthy"``).
+
+``lesion_size``, when the manifest has no column of that name, is computed from the mass masks
+(:func:`lesion_size_groups`): the mass images in thirds by the equivalent diameter of their mask,
+``2 sqrt(area / pi)``, as a share of the image height, each third against every healthy image.
 """
 
 from __future__ import annotations
@@ -36,10 +40,48 @@ def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
     return np.asarray(classifier.predict(dataset.map(lambda x, y: x), verbose=0)).reshape(-1)
 
 
+LESION_SIZE = "lesion_size"
+
+
+def _derived(records, column: str) -> bool:
+    return column == LESION_SIZE and not any(column in r.extra for r in records)
+
+
 def _require_column(records, column: str) -> None:
-    if not any(column in r.extra for r in records):
+    if not any(column in r.extra for r in records) and not _derived(records, column):
         columns = sorted({k for r in records for k in r.extra})
-        raise TfsalError(f"the manifest has no column {column!r} to group by; it has: {', '.join(columns) or 'none'}")
+        raise TfsalError(f"the manifest has no column {column!r} to group by; it has: {', '.join(columns) or 'none'}"
+                         f" (and {LESION_SIZE}, from the masks)")
+
+
+def lesion_size_groups(records) -> list[str]:
+    """Each record's lesion-size group: ``""`` for a healthy image, ``"no mask"`` for a mass image
+    without a mask (or with an empty one), else the third of the masked mass images it falls in by
+    ``d = 2 sqrt(area / pi) / H`` (the mask's equivalent diameter over its height), named with the
+    range of ``d`` in it, e.g. ``"third 1: 2.1-6.3 % of height"``; ties at a boundary go to the
+    lower third.
+
+    Raises:
+        ImageReadError: a mask cannot be read (the message names the file).
+    """
+    from tfsal.data.image_io import read_mask
+
+    diameters = np.full(len(records), np.nan)
+    for i, record in enumerate(records):
+        if record.label == 1 and record.mask is not None:
+            mask = read_mask(record.mask)
+            if mask.any():
+                diameters[i] = 2 * np.sqrt(mask.sum() / np.pi) / mask.shape[0]
+    groups = ["no mask" if r.label == 1 else "" for r in records]
+    known = np.flatnonzero(~np.isnan(diameters))
+    if known.size:
+        third = np.searchsorted(np.quantile(diameters[known], [1 / 3, 2 / 3]), diameters[known], side="left")
+        for k in np.unique(third):
+            members = diameters[known[third == k]]
+            name = f"third {k + 1}: {100 * members.min():.1f}-{100 * members.max():.1f} % of height"
+            for i in known[third == k]:
+                groups[i] = name
+    return groups
 
 
 def subgroup_aucs(records, scores, column: str) -> list[dict]:
@@ -51,7 +93,8 @@ def subgroup_aucs(records, scores, column: str) -> list[dict]:
     """
     _require_column(records, column)
     labels = np.array([r.label for r in records], bool)
-    values = np.array([str(r.extra.get(column) or "") for r in records])
+    values = np.array(lesion_size_groups(records) if _derived(records, column)
+                      else [str(r.extra.get(column) or "") for r in records])
     scores = np.asarray(scores, float)
     rows = []
     for value in sorted(set(values[labels])):
