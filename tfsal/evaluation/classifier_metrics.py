@@ -43,12 +43,12 @@ def predict_manifest(classifier, records, batch_size: int = 32) -> np.ndarray:
 LESION_SIZE = "lesion_size"
 
 
-def _derived(records, column: str) -> bool:
+def _size_from_masks(records, column: str) -> bool:
     return column == LESION_SIZE and not any(column in r.extra for r in records)
 
 
 def _require_column(records, column: str) -> None:
-    if not any(column in r.extra for r in records) and not _derived(records, column):
+    if not any(column in r.extra for r in records) and not _size_from_masks(records, column):
         columns = sorted({k for r in records for k in r.extra})
         raise TfsalError(f"the manifest has no column {column!r} to group by; it has: {', '.join(columns) or 'none'}"
                          f" (and {LESION_SIZE}, from the masks)")
@@ -93,7 +93,7 @@ def subgroup_aucs(records, scores, column: str) -> list[dict]:
     """
     _require_column(records, column)
     labels = np.array([r.label for r in records], bool)
-    values = np.array(lesion_size_groups(records) if _derived(records, column)
+    values = np.array(lesion_size_groups(records) if _size_from_masks(records, column)
                       else [str(r.extra.get(column) or "") for r in records])
     scores = np.asarray(scores, float)
     rows = []
