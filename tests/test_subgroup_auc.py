@@ -71,6 +71,8 @@ def test_lesion_size_puts_the_masses_in_thirds_by_their_masks_equivalent_diamete
 def test_a_manifest_column_named_lesion_size_is_used_as_it_is():
     records = _records([(1, {"lesion_size": "big"}), (0, {"lesion_size": ""})])
     assert [r["value"] for r in subgroup_aucs(records, [0.9, 0.1], "lesion_size")] == ["big"]
+    with pytest.raises(TfsalError, match=r"it has: lesion_size$"):
+        subgroup_aucs(records, [0.9, 0.1], "texture")
 
 
 def test_an_unknown_column_is_named_with_the_ones_there_are():

@@ -50,8 +50,9 @@ def _size_from_masks(records, column: str) -> bool:
 def _require_column(records, column: str) -> None:
     if not any(column in r.extra for r in records) and not _size_from_masks(records, column):
         columns = sorted({k for r in records for k in r.extra})
+        also = "" if LESION_SIZE in columns else f" (and {LESION_SIZE}, from the masks)"
         raise TfsalError(f"the manifest has no column {column!r} to group by; it has: {', '.join(columns) or 'none'}"
-                         f" (and {LESION_SIZE}, from the masks)")
+                         + also)
 
 
 def lesion_size_groups(records) -> list[str]:
