@@ -164,10 +164,14 @@ def test_trains_checks_evaluates_and_writes_a_card(trained, data):
     assert set(card["metrics"]) == {"val", "test"}
     val = json.loads((out / "evaluation/val/metrics.json").read_text())
     assert card["metrics"]["val"]["roc_auc"] == val["roc_auc"]
+    sizes = card["metrics"]["test"]["by_lesion_size"]  # the written set's masses all have masks
+    assert sizes and all(g["value"].startswith("third ") for g in sizes)
+    assert sum(g["n_mass"] for g in sizes) == card["metrics"]["test"]["n_mass"]
     assert list(json.loads((out / STATE_NAME).read_text())["stages"]) == list(RecipeSettings().stages())
     readme = (out / "README.md").read_text()
     assert ("WEAK CLASSIFIER" in readme) == card["weak"]
-    for text in ("## Classifier", "## Data", "## Stages", "Fig. 2 check", "![ROC on the test split]", card["command"],
+    for text in ("## Classifier", "By lesion size", f"| test | {sizes[0]['value']} |",
+                 "## Data", "## Stages", "Fig. 2 check", "![ROC on the test split]", card["command"],
                  card["data"]["fingerprint"], "--size 64x64 --backbone mobilenet_v3_small --alpha 0.5 "
                  "--pretrain-epochs 1 --epochs 1"):
         assert text in readme, text

@@ -70,6 +70,17 @@ def _metric_rows(metrics: dict) -> list[str]:
     return rows
 
 
+def _size_rows(metrics: dict) -> list[str]:
+    """The AUC of the mass images in thirds by their mask's size, per split that has mass masks."""
+    rows = [f"| {split} | {g['value']} | {g['n_mass']} | {g['roc_auc']:.3f} ({g['roc_auc_interval'][0]:.3f}-"
+            f"{g['roc_auc_interval'][1]:.3f}) |" for split, m in metrics.items() for g in m.get("by_lesion_size", [])]
+    if not rows:
+        return []
+    return ["By lesion size (the mass images in thirds by their mask's equivalent diameter over the image "
+            "height, each third against every healthy image of the split):", "",
+            "| split | lesion size | mass | ROC AUC (95 % interval) |", "|---|---|---|---|", *rows, ""]
+
+
 def _markdown(out: Path, card: dict, stages: dict) -> str:
     lines = [f"# Models trained by `tfsal train all` (tfsal {card['tfsal_version']})", ""]
     warning = weak_warning(card)
@@ -80,7 +91,7 @@ def _markdown(out: Path, card: dict, stages: dict) -> str:
                   f"explain noise. What may help: {advice}.", ""]
     lines += ["## Classifier", "", *_metric_rows(card["metrics"]), "",
               f"At a threshold of {next(iter(card['metrics'].values()))['threshold']}; the intervals are "
-              "stratified bootstrap intervals of the AUC.", ""]
+              "stratified bootstrap intervals of the AUC.", "", *_size_rows(card["metrics"])]
     lines += ["## Data", "", f"Manifest `{card['data']['manifest']}`, fingerprint (SHA-256 of the images' and "
               f"masks' bytes with labels and splits) `{card['data']['fingerprint']}`.", "",
               "| split | mass | healthy | mass masks |", "|---|---|---|---|"]

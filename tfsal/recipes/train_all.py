@@ -339,18 +339,22 @@ def _check(data, out, settings, meter, progress) -> dict:
 
 
 def _evaluate(data, out, settings, meter, progress) -> dict:
-    from tfsal.evaluation.classifier_metrics import classifier_line, write_classifier_report
+    from tfsal.evaluation.classifier_metrics import LESION_SIZE, classifier_line, write_classifier_report
 
     meter.begin("evaluate")
     classifier, _ = _models(out)
     metrics = {}
     for split in ("val", "test"):
-        if not read_manifest(data, split=split):
+        records = read_manifest(data, split=split)
+        if not records:
             continue
-        result = write_classifier_report(classifier, data, split, out / "evaluation" / split)
+        by = (LESION_SIZE,) if any(r.label == 1 and r.mask is not None for r in records) else ()
+        result = write_classifier_report(classifier, data, split, out / "evaluation" / split, by=by)
         meter.say(classifier_line(result))
         metrics[split] = {key: result[key] for key in ("n_mass", "n_healthy", "roc_auc", "roc_auc_interval",
                                                          "sensitivity", "specificity", "threshold")}
+        if by:
+            metrics[split]["by_lesion_size"] = result["by"][LESION_SIZE]
     return {"metrics": metrics}
 
 
