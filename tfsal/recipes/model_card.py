@@ -76,8 +76,9 @@ def _size_rows(metrics: dict) -> list[str]:
             f"{g['roc_auc_interval'][1]:.3f}) |" for split, m in metrics.items() for g in m.get("by_lesion_size", [])]
     if not rows:
         return []
-    return ["By lesion size (the mass images in thirds by their mask's equivalent diameter over the image "
-            "height, each third against every healthy image of the split):", "",
+    return ["By lesion size (the manifest's `lesion_size` column if it has one, else the mass images in thirds "
+            "by their mask's equivalent diameter over the image height; each group against every healthy "
+            "image of the split):", "",
             "| split | lesion size | mass | ROC AUC (95 % interval) |", "|---|---|---|---|", *rows, ""]
 
 
