@@ -77,8 +77,8 @@ def _size_rows(metrics: dict) -> list[str]:
     if not rows:
         return []
     return ["By lesion size (the manifest's `lesion_size` column if it has one, else the mass images in thirds "
-            "by their mask's equivalent diameter over the image height; each group against every healthy "
-            "image of the split):", "",
+            "by their mask's equivalent diameter over the image height, each against every healthy image of "
+            "the split; as `tfsal evaluate-classifier --by lesion_size`):", "",
             "| split | lesion size | mass | ROC AUC (95 % interval) |", "|---|---|---|---|", *rows, ""]
 
 
