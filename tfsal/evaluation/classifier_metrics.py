@@ -85,17 +85,29 @@ def lesion_size_groups(records) -> list[str]:
     return groups
 
 
-def subgroup_aucs(records, scores, column: str) -> list[dict]:
+def group_values(records, column: str) -> list[str]:
+    """Each record's value of ``column`` (``""`` where it has none); ``lesion_size`` from the masks
+    (:func:`lesion_size_groups`) when no record has that column.
+
+    Raises:
+        TfsalError: no record has ``column``; ImageReadError: a mask to size cannot be read.
+    """
+    _require_column(records, column)
+    if _size_from_masks(records, column):
+        return lesion_size_groups(records)
+    return [str(r.extra.get(column) or "") for r in records]
+
+
+def subgroup_aucs(records, scores, column: str, values=None) -> list[dict]:
     """The ROC AUC (bootstrap interval) of each value of ``column`` among the mass images (see the
-    module docstring for what each group is measured against), sorted by value.
+    module docstring for what each group is measured against), sorted by value; ``values``: the
+    records' :func:`group_values` of ``column`` when already known.
 
     Raises:
         TfsalError: no record has ``column``.
     """
-    _require_column(records, column)
     labels = np.array([r.label for r in records], bool)
-    values = np.array(lesion_size_groups(records) if _size_from_masks(records, column)
-                      else [str(r.extra.get(column) or "") for r in records])
+    values = np.array(group_values(records, column) if values is None else values)
     scores = np.asarray(scores, float)
     rows = []
     for value in sorted(set(values[labels])):
@@ -119,8 +131,7 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
     if not records:
         raise TfsalError(f"{data}: the manifest has no {split!r} split")
     by = (by,) if isinstance(by, str) else tuple(by)
-    for column in by:  # refuse an unknown column before predicting
-        _require_column(records, column)
+    groups = {column: group_values(records, column) for column in by}  # refuse bad columns, masks before predicting
     labels = np.array([r.label for r in records])
     scores = predict_manifest(classifier, records)
     sensitivity, specificity = sensitivity_specificity(labels, scores, threshold)
@@ -133,7 +144,7 @@ def evaluate_classifier(classifier, data: str | os.PathLike, split: str = "test"
         "sensitivity": sensitivity, "specificity": specificity,
         "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
         "scores": scores.round(6).tolist(), "labels": labels.tolist(),
-        **({"by": {column: subgroup_aucs(records, scores, column) for column in by}} if by else {}),
+        **({"by": {column: subgroup_aucs(records, scores, column, groups[column]) for column in by}} if by else {}),
     }
 
 
